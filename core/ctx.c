@@ -1,0 +1,188 @@
+/* ctx.c - context lifetime and the KV cache's sequence operations. */
+#include "ctx_int.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul.h"
+#include "pool.h"
+
+struct ctx_params
+ctx_params_default(void)
+{
+	return (struct ctx_params){ .n_ctx = 4096, .n_seq = 1, .n_batch = 512, .n_outputs = 8,
+		.n_threads = 0 };
+}
+
+static void *
+alloc_f(size_t n, int *fail)
+{
+	void *p = calloc(n ? n : 1, sizeof(float));
+
+	if (p == NULL)
+		*fail = 1;
+	return p;
+}
+
+struct ctx *
+ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
+{
+	const struct hparams *h = &m->hp;
+	struct ctx *c = calloc(1, sizeof(*c));
+	int fail = 0;
+
+	if (c == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	c->m = m;
+	c->p = *p;
+	if (c->p.n_threads <= 0)
+		c->p.n_threads = pool_default_threads();
+	if (c->p.n_ctx <= 0 || c->p.n_seq <= 0 || c->p.n_batch <= 0 || c->p.n_outputs <= 0 ||
+	    c->p.n_ctx > (1 << 20) || c->p.n_seq > 4096 || c->p.n_threads > 1024) {
+		err_set(e, "context: n_ctx, n_seq, n_batch and n_outputs must be positive");
+		free(c);
+		return NULL;
+	}
+	/* our pool is the only parallelism: OpenBLAS runs single-threaded inside it */
+	openblas_set_num_threads(1);
+	c->q_dim = h->n_head * h->head_dim;
+	c->kv_dim = h->n_head_kv * h->head_dim;
+	size_t cache = (size_t)h->n_layer * c->p.n_seq * c->p.n_ctx * c->kv_dim;
+	size_t nb = (size_t)c->p.n_batch;
+	c->k = alloc_f(cache, &fail);
+	c->v = alloc_f(cache, &fail);
+	c->len = calloc((size_t)c->p.n_seq, sizeof(int));
+	c->x = alloc_f(nb * h->n_embd, &fail);
+	c->xn = alloc_f(nb * (h->n_embd > c->q_dim ? h->n_embd : c->q_dim), &fail);
+	c->q = alloc_f(nb * c->q_dim, &fail);
+	c->kb = alloc_f(nb * c->kv_dim, &fail);
+	c->vb = alloc_f(nb * c->kv_dim, &fail);
+	c->att = alloc_f(nb * c->q_dim, &fail);
+	c->g = alloc_f(nb * h->n_ff, &fail);
+	c->u = alloc_f(nb * h->n_ff, &fail);
+	c->s = alloc_f((size_t)c->p.n_threads * c->p.n_ctx, &fail);
+	c->runs = calloc(nb, sizeof(struct run));
+	int64_t kmax = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
+	kmax = kmax > c->q_dim ? kmax : c->q_dim;
+	size_t mm = matmul_scratch_size(c->p.n_batch > c->p.n_outputs ? c->p.n_batch : c->p.n_outputs, kmax);
+	c->mm = malloc(mm);
+	c->xo = alloc_f((size_t)c->p.n_outputs * h->n_embd, &fail);
+	c->logits = alloc_f((size_t)c->p.n_outputs * h->n_vocab, &fail);
+	c->pool = pool_new(c->p.n_threads);
+	if (fail || c->len == NULL || c->runs == NULL || c->mm == NULL || c->pool == NULL) {
+		err_set(e, "context: out of memory (KV cache %zu MiB)", cache * 8 >> 20);
+		ctx_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+ctx_free(struct ctx *c)
+{
+	if (c == NULL)
+		return;
+	pool_free(c->pool);
+	free(c->k); free(c->v); free(c->len);
+	free(c->x); free(c->xn); free(c->q); free(c->kb); free(c->vb); free(c->att);
+	free(c->g); free(c->u); free(c->s); free(c->runs); free(c->mm);
+	free(c->xo); free(c->logits);
+	free(c);
+}
+
+int
+ctx_seq_len(const struct ctx *c, int seq)
+{
+	return seq >= 0 && seq < c->p.n_seq ? c->len[seq] : -1;
+}
+
+void
+ctx_seq_clear(struct ctx *c, int seq)
+{
+	if (seq >= 0 && seq < c->p.n_seq)
+		c->len[seq] = 0;
+}
+
+int
+ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n, struct err *e)
+{
+	if (a->m != b->m)
+		return err_set(e, "sequence copy between contexts of different models");
+	if (src < 0 || src >= a->p.n_seq || dst < 0 || dst >= b->p.n_seq)
+		return err_set(e, "sequence copy: no sequence %d -> %d", src, dst);
+	if (n < 0 || n > a->len[src] || n > b->p.n_ctx)
+		return err_set(e, "sequence copy: %d positions, source has %d, room for %d", n,
+		    a->len[src], b->p.n_ctx);
+	if (a == b && src == dst) {
+		b->len[dst] = n;
+		return 0;
+	}
+	for (int l = 0; l < a->m->hp.n_layer; l++) {
+		/* keys are stored transposed: one run of n positions per (head, dimension) */
+		for (int i = 0; i < a->kv_dim; i++)
+			memcpy(kt_at(b, l, dst, 0) + (size_t)i * b->p.n_ctx,
+			    kt_at(a, l, src, 0) + (size_t)i * a->p.n_ctx, (size_t)n * sizeof(float));
+		memcpy(v_at(b, l, dst, 0), v_at(a, l, src, 0), (size_t)n * a->kv_dim * sizeof(float));
+	}
+	b->len[dst] = n;
+	return 0;
+}
+
+int
+ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e)
+{
+	return ctx_seq_copy_from(c, dst, c, src, n, e);
+}
+
+void
+ctx_set_cancel(struct ctx *c, int (*cb)(void *), void *arg)
+{
+	c->cancel = cb;
+	c->cancel_arg = arg;
+}
+
+const float *
+ctx_logits(const struct ctx *c, int i)
+{
+	return i >= 0 && i < c->n_logits ? c->logits + (size_t)i * c->m->hp.n_vocab : NULL;
+}
+
+int ctx_n_vocab(const struct ctx *c) { return c->m->hp.n_vocab; }
+int ctx_n_threads(const struct ctx *c) { return c->p.n_threads; }
+const struct ctx_params *ctx_params(const struct ctx *c) { return &c->p; }
+
+int
+ctx_eval(struct ctx *c, int seq, const int32_t *tokens, int n, struct err *e)
+{
+	uint8_t *want = calloc((size_t)c->p.n_batch, 1);
+	int32_t *seqs = malloc((size_t)c->p.n_batch * sizeof(int32_t));
+
+	if (want == NULL || seqs == NULL) {
+		free(want);
+		free(seqs);
+		return err_set(e, "out of memory");
+	}
+	int len0 = ctx_seq_len(c, seq);
+
+	for (int i = 0; i < c->p.n_batch; i++)
+		seqs[i] = seq;
+	for (int i = 0; i < n; i += c->p.n_batch) {
+		int k = n - i < c->p.n_batch ? n - i : c->p.n_batch;
+		memset(want, 0, (size_t)c->p.n_batch);
+		want[k - 1] = i + k == n;
+		struct batch b = { k, tokens + i, seqs, want };
+		if (ctx_decode(c, &b, e) == -1) {
+			if (len0 >= 0)
+				c->len[seq] = len0;	/* all or nothing, like one batch */
+			free(want);
+			free(seqs);
+			return -1;
+		}
+	}
+	free(want);
+	free(seqs);
+	return 0;
+}

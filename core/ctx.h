@@ -1,0 +1,56 @@
+/* ctx.h - an inference context: the KV cache of several sequences, scratch buffers and the
+ * threads of one worker. Runs batches of tokens through a shared, read-only model. */
+#ifndef GUARDD_CTX_H
+#define GUARDD_CTX_H
+
+#include <stdint.h>
+#include "err.h"
+
+struct ctx;
+struct model;
+
+struct ctx_params {
+	int n_ctx;		/* positions per sequence */
+	int n_seq;		/* independent sequences in the cache */
+	int n_batch;		/* tokens per forward pass (longer inputs are split) */
+	int n_outputs;		/* logit rows one ctx_decode may return */
+	int n_threads;		/* 0: all CPUs available to the process */
+};
+
+struct ctx_params ctx_params_default(void);
+
+struct ctx *ctx_new(const struct model *m, const struct ctx_params *p, struct err *e);
+void ctx_free(struct ctx *c);
+
+/* A batch appends tokens to sequences. Tokens of one sequence must be contiguous in the
+ * batch; each goes to the next position of its sequence. want_logits may be NULL (none). */
+struct batch {
+	int n;
+	const int32_t *tokens;
+	const int32_t *seq;
+	const uint8_t *want_logits;
+};
+
+/* Runs the batch. On success the i-th requested row is ctx_logits(c, i). On failure
+ * (bad ids, full sequence, cancellation) the sequences are left as they were. */
+int ctx_decode(struct ctx *c, const struct batch *b, struct err *e);
+/* Appends n tokens to one sequence in n_batch chunks; logits of the last token only. */
+int ctx_eval(struct ctx *c, int seq, const int32_t *tokens, int n, struct err *e);
+const float *ctx_logits(const struct ctx *c, int i);
+int ctx_n_vocab(const struct ctx *c);
+
+int ctx_seq_len(const struct ctx *c, int seq);
+void ctx_seq_clear(struct ctx *c, int seq);
+/* Makes dst's first n positions a copy of src's (a cached prefix); dst's length becomes n. */
+int ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e);
+/* Copies the first n positions of sequence src of ctx a into sequence dst of ctx b (same
+ * model and n_ctx large enough): a policy prefix computed once, reused by every worker. */
+int ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n,
+    struct err *e);
+
+/* Called between layers; a non-zero return stops ctx_decode with "cancelled". */
+void ctx_set_cancel(struct ctx *c, int (*cb)(void *), void *arg);
+int ctx_n_threads(const struct ctx *c);
+const struct ctx_params *ctx_params(const struct ctx *c);
+
+#endif

@@ -1,0 +1,49 @@
+/* ctx_int.h - the context's buffers, shared by ctx.c (lifetime, cache) and forward.c. */
+#ifndef GUARDD_CTX_INT_H
+#define GUARDD_CTX_INT_H
+
+#include "ctx.h"
+#include "model_int.h"
+
+enum { ATT_CHUNK = 64 };	/* query rows per attention work item */
+
+/* tokens [start, start+count) of a batch go to positions pos0.. of sequence seq */
+struct run {
+	int start, count, seq, pos0;
+};
+
+struct ctx {
+	const struct model *m;
+	struct ctx_params p;
+	struct pool *pool;
+	int q_dim, kv_dim;
+	float *k;		/* [layer][seq][kv_head][head_dim][pos]: keys transposed */
+	float *v;		/* [layer][seq][pos][kv_dim] */
+	int *len;		/* per sequence */
+	/* scratch, sized for n_batch tokens */
+	float *x, *xn, *q, *kb, *vb, *att, *g, *u, *s;
+	struct run *runs;	/* n_batch */
+	void *mm;
+	float *xo, *logits;	/* n_outputs rows */
+	int n_logits;
+	int (*cancel)(void *);
+	void *cancel_arg;
+};
+
+/* value row of a position */
+static inline float *
+v_at(const struct ctx *c, int layer, int seq, int pos)
+{
+	return c->v + (((size_t)layer * c->p.n_seq + (size_t)seq) * c->p.n_ctx + (size_t)pos) *
+	    (size_t)c->kv_dim;
+}
+
+/* keys of one kv head: head_dim rows of n_ctx positions */
+static inline float *
+kt_at(const struct ctx *c, int layer, int seq, int kvh)
+{
+	return c->k + (((size_t)layer * c->p.n_seq + (size_t)seq) * c->kv_dim +
+	    (size_t)kvh * c->m->hp.head_dim) * (size_t)c->p.n_ctx;
+}
+
+#endif

@@ -1,0 +1,241 @@
+/* forward.c - the Llama forward pass over a batch of tokens from one or more sequences:
+ * embeddings, then per layer RMSNorm -> QKV -> RoPE -> causal GQA attention over the cache ->
+ * output projection -> residual -> RMSNorm -> SwiGLU MLP -> residual; final norm and head
+ * only for the rows that want logits. */
+#include "ctx_int.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "matmul.h"
+#include "ops.h"
+#include "pool.h"
+
+struct fwd {
+	struct ctx *c;
+	const struct layer *L;
+	int layer, n;
+	struct run *runs;
+	int n_runs;
+	const float *norm;	/* rmsnorm weight */
+	const float *src;
+	float *dst;
+	int rows;
+	atomic_int next;	/* attention work items handed out */
+};
+
+/* rows [i0, i1) of n for thread ith */
+static void
+span(int n, int ith, int nth, int *i0, int *i1)
+{
+	*i0 = n * ith / nth;
+	*i1 = n * (ith + 1) / nth;
+}
+
+static void
+do_norm(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	int d = f->c->m->hp.n_embd, i0, i1;
+
+	span(f->rows, ith, nth, &i0, &i1);
+	for (int i = i0; i < i1; i++)
+		rmsnorm(f->dst + (size_t)i * d, f->src + (size_t)i * d, f->norm, d, f->c->m->hp.eps);
+}
+
+static void
+do_add(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	size_t n = (size_t)f->rows * f->c->m->hp.n_embd;
+	size_t a = n * ith / nth, b = n * (ith + 1) / nth;
+
+	for (size_t i = a; i < b; i++)
+		f->dst[i] += f->src[i];
+}
+
+static void
+do_silu(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	size_t ff = (size_t)f->c->m->hp.n_ff, n = (size_t)f->rows;
+	size_t a = n * ith / nth, b = n * (ith + 1) / nth;
+
+	silu_mul(f->c->g + a * ff, f->c->u + a * ff, (int64_t)((b - a) * ff));
+}
+
+/* RoPE on q and k, then k and v into the cache at each token's position */
+static void
+do_rope_store(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	struct ctx *c = f->c;
+	const struct model *m = c->m;
+	int hd = m->hp.head_dim;
+
+	for (int r = 0; r < f->n_runs; r++) {
+		const struct run *R = &f->runs[r];
+		int i0, i1;
+		span(R->count, ith, nth, &i0, &i1);
+		for (int j = i0; j < i1; j++) {
+			int i = R->start + j, pos = R->pos0 + j;
+			float *q = c->q + (size_t)i * c->q_dim, *k = c->kb + (size_t)i * c->kv_dim;
+			for (int h = 0; h < m->hp.n_head; h++)
+				rope(q + h * hd, hd, pos, m->rope_inv, m->rope_halves);
+			for (int h = 0; h < m->hp.n_head_kv; h++)
+				rope(k + h * hd, hd, pos, m->rope_inv, m->rope_halves);
+			float *kt = kt_at(c, f->layer, R->seq, 0);
+			for (int d = 0; d < c->kv_dim; d++)
+				kt[(size_t)d * c->p.n_ctx + pos] = k[d];
+			memcpy(v_at(c, f->layer, R->seq, pos), c->vb + (size_t)i * c->kv_dim,
+			    (size_t)c->kv_dim * sizeof(float));
+		}
+	}
+}
+
+/* Work items: (run, head, chunk of ATT_CHUNK query rows), handed out dynamically because
+ * causal chunks near the end of a run cost more. */
+static void
+do_attention(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	struct ctx *c = f->c;
+	const struct hparams *hp = &c->m->hp;
+	int hd = hp->head_dim, rep = hp->n_head / hp->n_head_kv;
+	float scale = 1.0f / sqrtf((float)hd);
+	float *S = c->s + (size_t)ith * c->p.n_ctx;
+
+	(void)nth;
+	for (;;) {
+		int item = atomic_fetch_add(&f->next, 1), r = 0;
+		/* find the run this item belongs to */
+		while (r < f->n_runs) {
+			int chunks = (f->runs[r].count + ATT_CHUNK - 1) / ATT_CHUNK;
+			int per = chunks * hp->n_head;
+			if (item < per)
+				break;
+			item -= per;
+			r++;
+		}
+		if (r == f->n_runs)
+			return;
+		const struct run *R = &f->runs[r];
+		int chunks = (R->count + ATT_CHUNK - 1) / ATT_CHUNK;
+		int h = item / chunks, ch = item % chunks, kvh = h / rep;
+		int j0 = ch * ATT_CHUNK, j1 = j0 + ATT_CHUNK < R->count ? j0 + ATT_CHUNK : R->count;
+		int tq = j1 - j0;
+		const float *Q = c->q + (size_t)(R->start + j0) * c->q_dim + (size_t)h * hd;
+		const float *K = kt_at(c, f->layer, R->seq, kvh);
+		const float *V = v_at(c, f->layer, R->seq, 0) + (size_t)kvh * hd;
+		float *O = c->att + (size_t)(R->start + j0) * c->q_dim + (size_t)h * hd;
+
+		for (int rr = 0; rr < tq; rr++)	/* causal: keys up to the row's own position */
+			attn_row(Q + (size_t)rr * c->q_dim, K, c->p.n_ctx, V, c->kv_dim,
+			    R->pos0 + j0 + rr + 1, hd, scale, S, O + (size_t)rr * c->q_dim);
+	}
+}
+
+static int
+plan(struct ctx *c, const struct batch *b, struct run *runs, int *n_runs, int *n_out,
+    struct err *e)
+{
+	const struct hparams *hp = &c->m->hp;
+
+	if (b->n <= 0 || b->n > c->p.n_batch)
+		return err_set(e, "batch of %d tokens (1 to %d)", b->n, c->p.n_batch);
+	*n_runs = 0;
+	*n_out = 0;
+	for (int i = 0; i < b->n; i++) {
+		int s = b->seq[i];
+		if (b->tokens[i] < 0 || b->tokens[i] >= hp->n_vocab)
+			return err_set(e, "token %d at batch index %d is outside the vocabulary (0..%d)",
+			    b->tokens[i], i, hp->n_vocab - 1);
+		if (s < 0 || s >= c->p.n_seq)
+			return err_set(e, "sequence %d at batch index %d (context has %d)", s, i,
+			    c->p.n_seq);
+		if (b->want_logits && b->want_logits[i])
+			(*n_out)++;
+		if (*n_runs > 0 && runs[*n_runs - 1].seq == s) {
+			runs[*n_runs - 1].count++;
+			continue;
+		}
+		for (int r = 0; r < *n_runs; r++)
+			if (runs[r].seq == s)
+				return err_set(e, "tokens of sequence %d are not contiguous in the batch", s);
+		runs[(*n_runs)++] = (struct run){ i, 1, s, c->len[s] };
+	}
+	for (int r = 0; r < *n_runs; r++)
+		if (runs[r].pos0 + runs[r].count > c->p.n_ctx)
+			return err_set(e, "sequence %d: %d + %d tokens exceed the context of %d",
+			    runs[r].seq, runs[r].pos0, runs[r].count, c->p.n_ctx);
+	if (*n_out > c->p.n_outputs)
+		return err_set(e, "%d logit rows requested, context returns at most %d", *n_out,
+		    c->p.n_outputs);
+	return 0;
+}
+
+int
+ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
+{
+	const struct model *m = c->m;
+	const struct hparams *hp = &m->hp;
+	struct run *runs = c->runs;
+	struct fwd f;
+	int n_runs, n_out, n = b->n;
+
+	c->n_logits = 0;
+	if (n <= 0 || n > c->p.n_batch)
+		return err_set(e, "batch of %d tokens (1 to %d)", n, c->p.n_batch);
+	if (plan(c, b, runs, &n_runs, &n_out, e) == -1)
+		return -1;
+	memset(&f, 0, sizeof(f));
+	f.c = c;
+	f.n = n;
+	f.runs = runs;
+	f.n_runs = n_runs;
+	for (int i = 0; i < n; i++)
+		weight_row(&m->tok_embd, b->tokens[i], c->x + (size_t)i * hp->n_embd);
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct layer *L = &m->layers[l];
+		f.layer = l;
+		f.L = L;
+		f.rows = n;
+		/* attention block */
+		f.src = c->x; f.dst = c->xn; f.norm = L->attn_norm;
+		pool_run(c->pool, do_norm, &f);
+		matmul(c->pool, &L->wq, c->xn, n, c->q, c->mm);
+		matmul(c->pool, &L->wk, c->xn, n, c->kb, c->mm);
+		matmul(c->pool, &L->wv, c->xn, n, c->vb, c->mm);
+		pool_run(c->pool, do_rope_store, &f);
+		atomic_store(&f.next, 0);
+		pool_run(c->pool, do_attention, &f);
+		matmul(c->pool, &L->wo, c->att, n, c->xn, c->mm);
+		f.src = c->xn; f.dst = c->x;
+		pool_run(c->pool, do_add, &f);
+		/* MLP block */
+		f.src = c->x; f.dst = c->xn; f.norm = L->ffn_norm;
+		pool_run(c->pool, do_norm, &f);
+		matmul(c->pool, &L->gate, c->xn, n, c->g, c->mm);
+		matmul(c->pool, &L->up, c->xn, n, c->u, c->mm);
+		pool_run(c->pool, do_silu, &f);
+		matmul(c->pool, &L->down, c->g, n, c->xn, c->mm);
+		f.src = c->xn; f.dst = c->x;
+		pool_run(c->pool, do_add, &f);
+		if (c->cancel && c->cancel(c->cancel_arg))
+			return err_set(e, "cancelled");
+	}
+	if (n_out > 0) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (b->want_logits[i])
+				rmsnorm(c->xo + (size_t)k++ * hp->n_embd, c->x + (size_t)i * hp->n_embd,
+				    m->out_norm, hp->n_embd, hp->eps);
+		matmul(c->pool, &m->output, c->xo, n_out, c->logits, c->mm);
+	}
+	/* commit: the new positions become part of their sequences */
+	for (int r = 0; r < n_runs; r++)
+		c->len[runs[r].seq] += runs[r].count;
+	c->n_logits = n_out;
+	return 0;
+}

@@ -1,0 +1,392 @@
+/* kern_x86.c - AVX-512 matmul kernels (BF16 dot products with avx512_bf16, F16 via F16C
+ * conversion and FP32 FMA). Compiled for those targets per function, called only after a
+ * run-time CPU check, so the binary still runs on any x86-64. */
+#include "kern.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <math.h>
+
+#define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define T_F16 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
+
+/* Blocking: a tile of RN weight rows stays in L1 while MT-token slices of a token block
+ * (MB tokens x KB columns, ~256-512 KB) stream from L2. KB bounds that block for long rows
+ * (ffn_down), partial sums over k blocks are added into Y. */
+enum { RN = 4, MT = 6, MB = 96, KB_BF16 = 2048, KB_F16 = 1024 };
+
+int
+kern_have_avx512bf16(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512bf16");
+}
+
+int
+kern_have_avx512f(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+}
+
+T_BF16 static inline __attribute__((always_inline)) void
+tile_bf16(const uint16_t *w, int64_t ldw, int rn, const uint16_t *x, int64_t ldx, const int mt,
+    int64_t kn, float *y, int64_t ldy, int add)
+{
+	__m512 acc[RN][MT];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (int64_t k = 0; k < kn; k += 32) {
+		__m512bh wv[RN], xv[MT];
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+			wv[r] = (__m512bh)_mm512_loadu_si512(w + (r < rn ? r : 0) * ldw + k);
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt)
+				xv[t] = (__m512bh)_mm512_loadu_si512(x + t * ldx + k);
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+			for (int t = 0; t < MT; t++)
+				if (t < mt)
+					acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv[t]);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt && r < rn) {
+				float s = _mm512_reduce_add_ps(acc[r][t]);
+				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
+			}
+}
+
+T_BF16 void
+kern_bf16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xb,
+    int m, float *y, int64_t ldy)
+{
+	for (int64_t k0 = 0; k0 < k; k0 += KB_BF16) {
+		int64_t kn = k - k0 < KB_BF16 ? k - k0 : KB_BF16;
+		for (int t0 = 0; t0 < m; t0 += MB) {
+			int tn = m - t0 < MB ? m - t0 : MB;
+			for (int64_t r = r0; r < r1; r += RN) {
+				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
+				const uint16_t *wr = w + r * k + k0;
+				int t = t0;
+				for (; t + MT <= t0 + tn; t += MT)
+					tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, MT, kn,
+					    y + (int64_t)t * ldy + r, ldy, k0 > 0);
+				/* a constant mt per call lets each variant keep its registers */
+				switch (t0 + tn - t) {
+				case 5: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 4: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 3: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 2: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 1: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				default: break;
+				}
+			}
+		}
+	}
+}
+
+T_BF16 void
+kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n)
+{
+	int64_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+		_mm512_storeu_si512(out + i, (__m512i)v);
+	}
+	for (; i < n; i++) {
+		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_setzero_ps(), _mm512_set1_ps(x[i]));
+		out[i] = (uint16_t)_mm_extract_epi16(_mm512_castsi512_si128((__m512i)v), 0);
+	}
+}
+
+T_F16 static inline __attribute__((always_inline)) void
+tile_f16(const uint16_t *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt,
+    int64_t kn, float *y, int64_t ldy, int add)
+{
+	__m512 acc[RN][MT];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (int64_t k = 0; k < kn; k += 16) {
+		__m512 wv[RN], xv[MT];
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+			wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + (r < rn ? r : 0) * ldw + k)));
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt)
+				xv[t] = _mm512_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+			for (int t = 0; t < MT; t++)
+				if (t < mt)
+					acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt && r < rn) {
+				float s = _mm512_reduce_add_ps(acc[r][t]);
+				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
+			}
+}
+
+T_F16 void
+kern_f16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m,
+    float *y, int64_t ldy)
+{
+	for (int64_t k0 = 0; k0 < k; k0 += KB_F16) {
+		int64_t kn = k - k0 < KB_F16 ? k - k0 : KB_F16;
+		for (int t0 = 0; t0 < m; t0 += MB) {
+			int tn = m - t0 < MB ? m - t0 : MB;
+			for (int64_t r = r0; r < r1; r += RN) {
+				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
+				const uint16_t *wr = w + r * k + k0;
+				int t = t0;
+				for (; t + MT <= t0 + tn; t += MT)
+					tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn,
+					    y + (int64_t)t * ldy + r, ldy, k0 > 0);
+				switch (t0 + tn - t) {
+				case 5: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 4: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 3: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 2: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 1: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				default: break;
+				}
+			}
+		}
+	}
+}
+
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+
+/* exp(x) for a vector: x = n ln2 + r with |r| <= ln2/2, degree-7 polynomial for e^r,
+ * n folded into the exponent. Relative error ~1e-7 over the float range. */
+T_AVX512 static inline __m512
+vexp(__m512 x)
+{
+	const __m512 lo = _mm512_set1_ps(-87.3f), hi = _mm512_set1_ps(88.7f);
+	x = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+	    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.0f / 5040);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	return _mm512_scalef_ps(p, n);
+}
+
+T_AVX512 void
+kern_silu_mul_avx512(float *g, const float *u, int64_t n)
+{
+	int64_t i = 0;
+	const __m512 one = _mm512_set1_ps(1.0f);
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 x = _mm512_loadu_ps(g + i);
+		__m512 s = _mm512_div_ps(x, _mm512_add_ps(one, vexp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+		_mm512_storeu_ps(g + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+	}
+	if (i < n) {
+		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+		__m512 x = _mm512_maskz_loadu_ps(k, g + i);
+		__m512 s = _mm512_div_ps(x, _mm512_add_ps(one, vexp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+		_mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + i)));
+	}
+}
+
+T_AVX512 void
+kern_softmax_avx512(float *x, int n)
+{
+	__m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+	int i;
+
+	for (i = 0; i + 16 <= n; i += 16)
+		mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + i));
+	float m = _mm512_reduce_max_ps(mx);
+	for (; i < n; i++)
+		m = x[i] > m ? x[i] : m;
+	__m512 vm = _mm512_set1_ps(m);
+	for (i = 0; i + 16 <= n; i += 16) {
+		__m512 ev = vexp(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+		_mm512_storeu_ps(x + i, ev);
+		sum = _mm512_add_ps(sum, ev);
+	}
+	if (i < n) {
+		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+		__m512 ev = vexp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+		ev = _mm512_maskz_mov_ps(k, ev);
+		_mm512_mask_storeu_ps(x + i, k, ev);
+		sum = _mm512_add_ps(sum, ev);
+	}
+	__m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+	for (i = 0; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+	if (i < n) {
+		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+		_mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+	}
+}
+
+T_F16 static inline __attribute__((always_inline)) void
+tile_f32(const float *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt,
+    int64_t kn, float *y, int64_t ldy, int add)
+{
+	__m512 acc[RN][MT];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (int64_t k = 0; k < kn; k += 16) {
+		__m512 wv[RN], xv[MT];
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+			wv[r] = _mm512_loadu_ps(w + (r < rn ? r : 0) * ldw + k);
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt)
+				xv[t] = _mm512_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+			for (int t = 0; t < MT; t++)
+				if (t < mt)
+					acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt && r < rn) {
+				float s = _mm512_reduce_add_ps(acc[r][t]);
+				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
+			}
+}
+
+T_F16 void
+kern_f32_avx512(const float *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m,
+    float *y, int64_t ldy)
+{
+	for (int64_t k0 = 0; k0 < k; k0 += KB_F16) {
+		int64_t kn = k - k0 < KB_F16 ? k - k0 : KB_F16;
+		for (int t0 = 0; t0 < m; t0 += MB) {
+			int tn = m - t0 < MB ? m - t0 : MB;
+			for (int64_t r = r0; r < r1; r += RN) {
+				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
+				const float *wr = w + r * k + k0;
+				int t = t0;
+				for (; t + MT <= t0 + tn; t += MT)
+					tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn,
+					    y + (int64_t)t * ldy + r, ldy, k0 > 0);
+				switch (t0 + tn - t) {
+				case 5: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 4: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 3: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 2: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				case 1: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
+				default: break;
+				}
+			}
+		}
+	}
+}
+
+/* One query row against keys 0..n-1 of one kv head. kt holds the keys transposed (row i is
+ * dimension i of every position, stride ldk), so 16 scores come from one FMA chain with no
+ * horizontal sums; v holds one row per position (stride ldv). Every sum runs in a fixed order
+ * that depends only on n and d, never on how rows were batched. */
+T_AVX512 void
+kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v, int64_t ldv,
+    int n, int d, float scale, float *s, float *out)
+{
+	int j = 0;
+
+	/* four blocks of 16 keys per pass: independent FMA chains hide the FMA latency */
+	for (; j < n; j += 64) {
+		__mmask16 m[4];
+		__m512 a[4];
+		for (int b = 0; b < 4; b++) {
+			int left = n - j - 16 * b;
+			m[b] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+			a[b] = _mm512_setzero_ps();
+		}
+		const float *kb = kt + j;
+		for (int i = 0; i < d; i++, kb += ldk) {
+			__m512 qi = _mm512_set1_ps(q[i]);
+			a[0] = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[0], kb), a[0]);
+			a[1] = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[1], kb + 16), a[1]);
+			a[2] = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[2], kb + 32), a[2]);
+			a[3] = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[3], kb + 48), a[3]);
+		}
+		for (int b = 0; b < 4; b++)
+			_mm512_mask_storeu_ps(s + j + 16 * b, m[b], _mm512_mul_ps(a[b], _mm512_set1_ps(scale)));
+	}
+	kern_softmax_avx512(s, n);
+	for (int i = 0; i < d; i += 64) {
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		int w = d - i;	/* 16, 32, 48 or 64 columns in this pass */
+		for (j = 0; j < n; j++) {
+			const float *vj = v + (int64_t)j * ldv + i;
+			__m512 p = _mm512_set1_ps(s[j]);
+			a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj), a0);
+			if (w > 16)
+				a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16), a1);
+			if (w > 32)
+				a2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 32), a2);
+			if (w > 48)
+				a3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 48), a3);
+		}
+		_mm512_storeu_ps(out + i, a0);
+		if (w > 16)
+			_mm512_storeu_ps(out + i + 16, a1);
+		if (w > 32)
+			_mm512_storeu_ps(out + i + 32, a2);
+		if (w > 48)
+			_mm512_storeu_ps(out + i + 48, a3);
+	}
+}
+
+#else	/* not x86-64 with GCC-compatible intrinsics: the portable kernels run instead */
+
+int kern_have_avx512bf16(void) { return 0; }
+int kern_have_avx512f(void) { return 0; }
+void kern_bf16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xb,
+    int m, float *y, int64_t ldy) { (void)w; (void)k; (void)r0; (void)r1; (void)xb; (void)m; (void)y; (void)ldy; }
+void kern_f16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const float *x,
+    int m, float *y, int64_t ldy) { (void)w; (void)k; (void)r0; (void)r1; (void)x; (void)m; (void)y; (void)ldy; }
+void kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n) { (void)x; (void)out; (void)n; }
+void kern_silu_mul_avx512(float *g, const float *u, int64_t n) { (void)g; (void)u; (void)n; }
+void kern_softmax_avx512(float *x, int n) { (void)x; (void)n; }
+void kern_f32_avx512(const float *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m,
+    float *y, int64_t ldy) { (void)w; (void)k; (void)r0; (void)r1; (void)x; (void)m; (void)y; (void)ldy; }
+void kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v, int64_t ldv,
+    int n, int d, float scale, float *s, float *out) { (void)q; (void)kt; (void)ldk; (void)v; (void)ldv; (void)n; (void)d; (void)scale; (void)s; (void)out; }
+
+#endif

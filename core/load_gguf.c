@@ -1,0 +1,186 @@
+/* load_gguf.c - a llama.cpp-convention GGUF: llama.* keys, blk.N.* tensors, q/k rows in the
+ * interleaved rotary layout, llama3 scaling as rope_freqs.weight. */
+#include "model_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "tok.h"
+
+static int
+get_weight(struct model *m, const char *name, int64_t rows, int64_t cols, int optional,
+    struct weight *w, struct err *e)
+{
+	const struct gguf_tensor *t = gguf_tensor_find(m->gguf, name);
+
+	if (t == NULL) {
+		if (optional)
+			return 1;
+		return err_set(e, "%s: missing tensor '%s'", m->path, name);
+	}
+	if (!matmul_supported((int)t->type))
+		return err_set(e, "%s: tensor '%s': type %s is not supported (F32, F16, BF16)",
+		    m->path, name, ggml_type_name(t->type));
+	if (t->n_dims != 2 || (int64_t)t->ne[0] != cols || (int64_t)t->ne[1] != rows)
+		return err_set(e, "%s: tensor '%s': shape [%llu, %llu] (%u dims), expected [%lld, %lld]",
+		    m->path, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+		    t->n_dims, (long long)cols, (long long)rows);
+	w->data = t->data;
+	w->type = (int)t->type;
+	w->rows = rows;
+	w->cols = cols;
+	return 0;
+}
+
+static float *
+get_vec(struct model *m, const char *name, int64_t n, struct err *e)
+{
+	const struct gguf_tensor *t = gguf_tensor_find(m->gguf, name);
+	float *v;
+
+	if (t == NULL) {
+		err_set(e, "%s: missing tensor '%s'", m->path, name);
+		return NULL;
+	}
+	if (t->n_dims != 1 || (int64_t)t->ne[0] != n) {
+		err_set(e, "%s: tensor '%s': %llu elements (%u dims), expected %lld", m->path, name,
+		    (unsigned long long)t->ne[0], t->n_dims, (long long)n);
+		return NULL;
+	}
+	if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_BF16) {
+		err_set(e, "%s: tensor '%s': type %s is not supported for vectors", m->path, name,
+		    ggml_type_name(t->type));
+		return NULL;
+	}
+	if ((v = vec_to_f32(t->data, (int)t->type, n)) == NULL)
+		err_set(e, "out of memory");
+	return v;
+}
+
+static int
+get_int(struct model *m, const char *key, int *out, struct err *e)
+{
+	uint32_t v;
+
+	if (gguf_get_u32(m->gguf, key, &v, e) == -1)
+		return -1;
+	if (v > (1u << 30))
+		return err_set(e, "%s: %s = %u is out of range", m->path, key, v);
+	*out = (int)v;
+	return 0;
+}
+
+int
+load_gguf(struct model *m, const char *path, struct err *e)
+{
+	struct hparams *h = &m->hp;
+	struct gguf_str arch;
+	char name[96];
+	float *freqs = NULL;
+	int rc = -1;
+
+	if ((m->gguf = gguf_open(path, e)) == NULL)
+		return -1;
+	if (gguf_get_str(m->gguf, "general.architecture", &arch, e) == -1)
+		return -1;
+	if (arch.n != 5 || memcmp(arch.p, "llama", 5) != 0)
+		return err_set(e, "%s: general.architecture '%.*s' is not supported (llama)", path,
+		    (int)(arch.n > 32 ? 32 : arch.n), arch.p);
+	if (get_int(m, "llama.embedding_length", &h->n_embd, e) ||
+	    get_int(m, "llama.block_count", &h->n_layer, e) ||
+	    get_int(m, "llama.feed_forward_length", &h->n_ff, e) ||
+	    get_int(m, "llama.attention.head_count", &h->n_head, e) ||
+	    gguf_get_f32(m->gguf, "llama.attention.layer_norm_rms_epsilon", &h->eps, e))
+		return -1;
+	h->n_head_kv = h->n_head;
+	if (gguf_has(m->gguf, "llama.attention.head_count_kv") &&
+	    get_int(m, "llama.attention.head_count_kv", &h->n_head_kv, e))
+		return -1;
+	h->rope_theta = 10000.0f;
+	if (gguf_has(m->gguf, "llama.rope.freq_base") &&
+	    gguf_get_f32(m->gguf, "llama.rope.freq_base", &h->rope_theta, e))
+		return -1;
+	h->n_ctx_train = 4096;
+	if (gguf_has(m->gguf, "llama.context_length") &&
+	    get_int(m, "llama.context_length", &h->n_ctx_train, e))
+		return -1;
+	if (h->n_head <= 0 || h->n_embd % h->n_head != 0)
+		return err_set(e, "%s: embedding_length %d is not a multiple of head_count %d", path,
+		    h->n_embd, h->n_head);
+	h->head_dim = h->n_embd / h->n_head;
+	if (gguf_has(m->gguf, "llama.attention.key_length") &&
+	    get_int(m, "llama.attention.key_length", &h->head_dim, e))
+		return -1;
+	if (gguf_has(m->gguf, "llama.rope.scaling.type")) {
+		struct gguf_str st;
+		if (gguf_get_str(m->gguf, "llama.rope.scaling.type", &st, e) == -1)
+			return -1;
+		if (!(st.n == 4 && memcmp(st.p, "none", 4) == 0))
+			return err_set(e, "%s: llama.rope.scaling.type '%.*s' is not supported", path,
+			    (int)(st.n > 32 ? 32 : st.n), st.p);
+	}
+	if ((m->tok = tok_load_gguf(m->gguf, e)) == NULL)
+		return -1;
+	h->n_vocab = tok_n_vocab(m->tok);
+	h->bos = tok_bos(m->tok);
+	h->eos = tok_eos(m->tok);
+	h->eot = tok_special(m->tok, "<|eot_id|>");
+	if (gguf_has(m->gguf, "tokenizer.ggml.eot_token_id")) {
+		uint32_t v;
+		if (gguf_get_u32(m->gguf, "tokenizer.ggml.eot_token_id", &v, e) == -1)
+			return -1;
+		h->eot = v < (uint32_t)h->n_vocab ? (int32_t)v : -1;
+	}
+	if (h->n_embd <= 0 || h->n_layer <= 0 || h->n_layer > 1024 || h->head_dim <= 0 ||
+	    h->n_head_kv <= 0)
+		return err_set(e, "%s: inconsistent hyper-parameters", path);
+	int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
+	if (get_weight(m, "token_embd.weight", h->n_vocab, h->n_embd, 0, &m->tok_embd, e))
+		return -1;
+	int r = get_weight(m, "output.weight", h->n_vocab, h->n_embd, 1, &m->output, e);
+	if (r == -1)
+		return -1;
+	h->tied = r == 1;
+	if (h->tied)
+		m->output = m->tok_embd;
+	if ((m->out_norm = get_vec(m, "output_norm.weight", h->n_embd, e)) == NULL)
+		return -1;
+	if ((m->layers = calloc((size_t)h->n_layer, sizeof(*m->layers))) == NULL)
+		return err_set(e, "out of memory");
+	for (int l = 0; l < h->n_layer; l++) {
+		struct layer *L = &m->layers[l];
+#define W(field, nm, rows, cols) do { snprintf(name, sizeof(name), "blk.%d." nm ".weight", l); \
+		if (get_weight(m, name, rows, cols, 0, &L->field, e)) return -1; } while (0)
+		W(wq, "attn_q", q, h->n_embd);
+		W(wk, "attn_k", kv, h->n_embd);
+		W(wv, "attn_v", kv, h->n_embd);
+		W(wo, "attn_output", h->n_embd, q);
+		W(gate, "ffn_gate", h->n_ff, h->n_embd);
+		W(up, "ffn_up", h->n_ff, h->n_embd);
+		W(down, "ffn_down", h->n_embd, h->n_ff);
+#undef W
+		snprintf(name, sizeof(name), "blk.%d.attn_norm.weight", l);
+		if ((L->attn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
+			return -1;
+		snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", l);
+		if ((L->ffn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
+			return -1;
+	}
+	m->wtype = m->layers[0].wq.type;
+	m->rope_halves = 0;
+	if (gguf_tensor_find(m->gguf, "rope_freqs.weight") != NULL) {
+		if ((freqs = get_vec(m, "rope_freqs.weight", h->head_dim / 2, e)) == NULL)
+			return -1;
+		h->rope_llama3 = 1;
+		for (int i = 0; i < h->head_dim / 2; i++)
+			if (!(freqs[i] > 0)) {
+				free(freqs);
+				return err_set(e, "%s: rope_freqs.weight[%d] must be positive", path, i);
+			}
+	}
+	rc = model_finish(m, freqs, e);
+	free(freqs);
+	return rc;
+}

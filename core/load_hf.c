@@ -1,0 +1,222 @@
+/* load_hf.c - a Hugging Face Llama directory: config.json, safetensors (sharded or not),
+ * tokenizer.json. q/k rows are in the rotate-half layout. */
+#include "model_int.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "safetensors.h"
+#include "tok.h"
+
+static int
+cfg_int(json_t *c, const char *path, const char *key, int def, int *out, struct err *e)
+{
+	json_t *v = json_object_get(c, key);
+
+	if (v == NULL || json_is_null(v)) {
+		if (def == -1)
+			return err_set(e, "%s: missing '%s'", path, key);
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (1 << 30))
+		return err_set(e, "%s: '%s' must be a non-negative integer", path, key);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int
+cfg_num(json_t *c, const char *path, const char *key, double def, float *out, struct err *e)
+{
+	json_t *v = json_object_get(c, key);
+
+	if (v == NULL || json_is_null(v)) {
+		if (def < 0)
+			return err_set(e, "%s: missing '%s'", path, key);
+		*out = (float)def;
+		return 0;
+	}
+	if (!json_is_number(v))
+		return err_set(e, "%s: '%s' must be a number", path, key);
+	*out = (float)json_number_value(v);
+	return 0;
+}
+
+/* eos_token_id may be a list (instruct configs): the first is eos, <|eot_id|> is eot */
+static int32_t
+cfg_id(json_t *v)
+{
+	if (json_is_array(v))
+		v = json_array_get(v, 0);
+	return json_is_integer(v) ? (int32_t)json_integer_value(v) : -1;
+}
+
+static int
+parse_config(struct model *m, const char *dir, struct err *e)
+{
+	struct hparams *h = &m->hp;
+	char path[4096];
+	json_error_t je;
+	json_t *c, *rs;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	if ((c = json_load_file(path, 0, &je)) == NULL)
+		return err_set(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+	const char *mt = json_string_value(json_object_get(c, "model_type"));
+	if (mt == NULL || strcmp(mt, "llama") != 0) {
+		err_set(e, "%s: model_type '%s' is not supported (llama)", path, mt ? mt : "(none)");
+		goto out;
+	}
+	if (cfg_int(c, path, "hidden_size", -1, &h->n_embd, e) ||
+	    cfg_int(c, path, "num_hidden_layers", -1, &h->n_layer, e) ||
+	    cfg_int(c, path, "num_attention_heads", -1, &h->n_head, e) ||
+	    cfg_int(c, path, "intermediate_size", -1, &h->n_ff, e) ||
+	    cfg_int(c, path, "vocab_size", -1, &h->n_vocab, e) ||
+	    cfg_int(c, path, "num_key_value_heads", h->n_head, &h->n_head_kv, e) ||
+	    cfg_int(c, path, "max_position_embeddings", 4096, &h->n_ctx_train, e) ||
+	    cfg_num(c, path, "rms_norm_eps", 1e-6, &h->eps, e) ||
+	    cfg_num(c, path, "rope_theta", 10000.0, &h->rope_theta, e))
+		goto out;
+	if (h->n_head == 0 || h->n_embd % h->n_head != 0) {
+		err_set(e, "%s: hidden_size is not a multiple of num_attention_heads", path);
+		goto out;
+	}
+	if (cfg_int(c, path, "head_dim", h->n_embd / h->n_head, &h->head_dim, e))
+		goto out;
+	h->tied = json_is_true(json_object_get(c, "tie_word_embeddings"));
+	h->bos = cfg_id(json_object_get(c, "bos_token_id"));
+	h->eos = cfg_id(json_object_get(c, "eos_token_id"));
+	h->eot = -1;
+	rs = json_object_get(c, "rope_scaling");
+	if (rs != NULL && !json_is_null(rs)) {
+		const char *type = json_string_value(json_object_get(rs, "rope_type"));
+		if (type == NULL)
+			type = json_string_value(json_object_get(rs, "type"));
+		if (type == NULL || strcmp(type, "llama3") != 0) {
+			err_set(e, "%s: rope_scaling type '%s' is not supported (llama3)", path,
+			    type ? type : "(none)");
+			goto out;
+		}
+		h->rope_llama3 = 1;
+		if (cfg_num(rs, path, "factor", -1, &h->rope_factor, e) ||
+		    cfg_num(rs, path, "low_freq_factor", 1.0, &h->rope_low, e) ||
+		    cfg_num(rs, path, "high_freq_factor", 4.0, &h->rope_high, e) ||
+		    cfg_int(rs, path, "original_max_position_embeddings", 8192, &h->rope_orig_ctx, e))
+			goto out;
+		if (!(h->rope_factor > 0) || !(h->rope_high > h->rope_low) || h->rope_orig_ctx <= 0) {
+			err_set(e, "%s: rope_scaling: factor must be > 0 and high_freq_factor > "
+			    "low_freq_factor", path);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(c);
+	return rc;
+}
+
+static int
+get_weight(struct model *m, const char *name, int64_t rows, int64_t cols, struct weight *w,
+    struct err *e)
+{
+	const struct st_tensor *t = st_find(m->st, name);
+
+	if (t == NULL)
+		return err_set(e, "%s: missing tensor '%s'", m->path, name);
+	if (t->n_dims != 2 || (int64_t)t->shape[0] != rows || (int64_t)t->shape[1] != cols)
+		return err_set(e, "%s: tensor '%s': shape [%llu, %llu] (%u dims), expected [%lld, %lld]",
+		    t->file, name, (unsigned long long)t->shape[0],
+		    (unsigned long long)(t->n_dims > 1 ? t->shape[1] : 0), t->n_dims,
+		    (long long)rows, (long long)cols);
+	if (t->type < 0 || !matmul_supported(t->type))
+		return err_set(e, "%s: tensor '%s': dtype %s is not supported (F32, F16, BF16)",
+		    t->file, name, t->dtype);
+	w->data = t->data;
+	w->type = t->type;
+	w->rows = rows;
+	w->cols = cols;
+	return 0;
+}
+
+static float *
+get_vec(struct model *m, const char *name, int64_t n, struct err *e)
+{
+	const struct st_tensor *t = st_find(m->st, name);
+	float *v;
+
+	if (t == NULL) {
+		err_set(e, "%s: missing tensor '%s'", m->path, name);
+		return NULL;
+	}
+	if (t->n_dims != 1 || (int64_t)t->shape[0] != n || t->type < 0) {
+		err_set(e, "%s: tensor '%s': expected %lld elements of F32/F16/BF16", t->file, name,
+		    (long long)n);
+		return NULL;
+	}
+	if ((v = vec_to_f32(t->data, t->type, n)) == NULL)
+		err_set(e, "out of memory");
+	return v;
+}
+
+int
+load_hf(struct model *m, const char *dir, struct err *e)
+{
+	struct hparams *h = &m->hp;
+	char name[128], path[4096];
+	FILE *fp;
+
+	if (parse_config(m, dir, e) == -1)
+		return -1;
+	if (h->n_head_kv == 0 || h->n_head % h->n_head_kv != 0)
+		return err_set(e, "%s/config.json: num_attention_heads %d is not a multiple of "
+		    "num_key_value_heads %d", dir, h->n_head, h->n_head_kv);
+	if ((m->st = st_open_dir(dir, e)) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+	if ((fp = fopen(path, "r")) != NULL) {
+		fclose(fp);
+		if ((m->tok = tok_load_json(path, e)) == NULL)
+			return -1;
+		if (tok_n_vocab(m->tok) > h->n_vocab)
+			return err_set(e, "%s: %d tokens but vocab_size is %d", path,
+			    tok_n_vocab(m->tok), h->n_vocab);
+		h->eot = tok_special(m->tok, "<|eot_id|>");
+	}
+	int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
+	if (get_weight(m, "model.embed_tokens.weight", h->n_vocab, h->n_embd, &m->tok_embd, e))
+		return -1;
+	if (h->tied)
+		m->output = m->tok_embd;
+	else if (get_weight(m, "lm_head.weight", h->n_vocab, h->n_embd, &m->output, e))
+		return -1;
+	if ((m->out_norm = get_vec(m, "model.norm.weight", h->n_embd, e)) == NULL)
+		return -1;
+	if ((m->layers = calloc((size_t)h->n_layer, sizeof(*m->layers))) == NULL)
+		return err_set(e, "out of memory");
+	for (int l = 0; l < h->n_layer; l++) {
+		struct layer *L = &m->layers[l];
+#define W(field, nm, rows, cols) do { snprintf(name, sizeof(name), "model.layers.%d." nm ".weight", l); \
+		if (get_weight(m, name, rows, cols, &L->field, e)) return -1; } while (0)
+		W(wq, "self_attn.q_proj", q, h->n_embd);
+		W(wk, "self_attn.k_proj", kv, h->n_embd);
+		W(wv, "self_attn.v_proj", kv, h->n_embd);
+		W(wo, "self_attn.o_proj", h->n_embd, q);
+		W(gate, "mlp.gate_proj", h->n_ff, h->n_embd);
+		W(up, "mlp.up_proj", h->n_ff, h->n_embd);
+		W(down, "mlp.down_proj", h->n_embd, h->n_ff);
+#undef W
+		snprintf(name, sizeof(name), "model.layers.%d.input_layernorm.weight", l);
+		if ((L->attn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
+			return -1;
+		snprintf(name, sizeof(name), "model.layers.%d.post_attention_layernorm.weight", l);
+		if ((L->ffn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
+			return -1;
+	}
+	m->wtype = m->layers[0].wq.type;
+	m->rope_halves = 1;
+	return model_finish(m, NULL, e);
+}

@@ -1,0 +1,205 @@
+/* matmul.c - dispatch of y = x W^T by weight type: OpenBLAS SGEMM for F32, our kernels for
+ * F16/BF16 (AVX-512 when the CPU has it, portable C otherwise), split over the pool by rows. */
+#include "matmul.h"
+
+#include <cblas.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "half.h"
+#include "kern.h"
+#include "pool.h"
+
+static atomic_int force_generic;
+
+void matmul_force_generic(int on) { atomic_store(&force_generic, on); }
+
+static int
+use_bf16_kernel(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = kern_have_avx512bf16();
+	return have && !atomic_load(&force_generic);
+}
+
+static int
+use_f16_kernel(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = kern_have_avx512f();
+	return have && !atomic_load(&force_generic);
+}
+
+const char *
+matmul_kernel_name(void)
+{
+	if (use_bf16_kernel())
+		return "avx512bf16";
+	if (use_f16_kernel())
+		return "avx512f";
+	return "generic";
+}
+
+int
+matmul_supported(int type)
+{
+	return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_BF16;
+}
+
+size_t
+matmul_scratch_size(int m, int64_t k)
+{
+	return (size_t)m * (size_t)k * sizeof(uint16_t) + 64;
+}
+
+static inline float
+elem(const struct weight *w, const void *row, int64_t i)
+{
+	switch (w->type) {
+	case GGML_TYPE_F16: return f16_to_f32(((const uint16_t *)row)[i]);
+	case GGML_TYPE_BF16: return bf16_to_f32(((const uint16_t *)row)[i]);
+	default: return ((const float *)row)[i];
+	}
+}
+
+static size_t
+row_bytes(const struct weight *w)
+{
+	return (size_t)w->cols * (w->type == GGML_TYPE_F32 ? 4 : 2);
+}
+
+void
+weight_row(const struct weight *w, int64_t row, float *out)
+{
+	const char *p = (const char *)w->data + (size_t)row * row_bytes(w);
+
+	for (int64_t i = 0; i < w->cols; i++)
+		out[i] = elem(w, p, i);
+}
+
+struct job {
+	const struct weight *w;
+	const float *x;
+	const uint16_t *xb;
+	int m;
+	float *y;
+};
+
+/* Rows for thread ith: contiguous ranges, multiples of 16 so tiles stay whole. */
+static void
+split_rows(int64_t rows, int ith, int nth, int64_t *r0, int64_t *r1)
+{
+	int64_t blocks = (rows + 15) / 16;
+	int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+
+	*r0 = b0 * 16;
+	*r1 = b1 * 16 < rows ? b1 * 16 : rows;
+}
+
+static void
+run_generic(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	const struct weight *w = j->w;
+	int64_t r0, r1, k = w->cols;
+	float buf[512];
+
+	split_rows(w->rows, ith, nth, &r0, &r1);
+	for (int64_t r = r0; r < r1; r++) {
+		const char *row = (const char *)w->data + (size_t)r * row_bytes(w);
+		for (int t = 0; t < j->m; t++)
+			j->y[(int64_t)t * w->rows + r] = 0;
+		/* convert a slice of the row once, use it for every token */
+		for (int64_t k0 = 0; k0 < k; k0 += 512) {
+			int64_t kn = k - k0 < 512 ? k - k0 : 512;
+			for (int64_t i = 0; i < kn; i++)
+				buf[i] = elem(w, row, k0 + i);
+			for (int t = 0; t < j->m; t++) {
+				const float *xt = j->x + (int64_t)t * k + k0;
+				float s = 0;
+				for (int64_t i = 0; i < kn; i++)
+					s += buf[i] * xt[i];
+				j->y[(int64_t)t * w->rows + r] += s;
+			}
+		}
+	}
+}
+
+static void
+run_bf16(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_bf16_avx512(j->w->data, j->w->cols, r0, r1, j->xb, j->m, j->y, j->w->rows);
+}
+
+static void
+run_f16(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_f16_avx512(j->w->data, j->w->cols, r0, r1, j->x, j->m, j->y, j->w->rows);
+}
+
+static void
+run_f32(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_f32_avx512(j->w->data, j->w->cols, r0, r1, j->x, j->m, j->y, j->w->rows);
+}
+
+static void
+run_to_bf16(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t n = (int64_t)j->m * j->w->cols;
+	int64_t a = n * ith / nth / 32 * 32, b = ith == nth - 1 ? n : n * (ith + 1) / nth / 32 * 32;
+
+	kern_to_bf16_avx512(j->x + a, (uint16_t *)j->xb + a, b - a);
+}
+
+void
+matmul(struct pool *p, const struct weight *w, const float *x, int m, float *y, void *scratch)
+{
+	struct job j = { w, x, NULL, m, y };
+
+	if (m <= 0)
+		return;
+	if (w->type == GGML_TYPE_F32 && use_f16_kernel() && w->cols % 16 == 0) {
+		pool_run(p, run_f32, &j);
+		return;
+	}
+	if (w->type == GGML_TYPE_F32 && !atomic_load(&force_generic)) {
+		/* without AVX-512, OpenBLAS is far faster than portable C; it may sum a row
+		 * differently depending on the batch shape, which the SIMD kernels never do */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)w->rows, (int)w->cols,
+		    1.0f, x, (int)w->cols, w->data, (int)w->cols, 0.0f, y, (int)w->rows);
+		return;
+	}
+	if (w->type == GGML_TYPE_BF16 && use_bf16_kernel() && w->cols % 32 == 0) {
+		j.xb = scratch;
+		pool_run(p, run_to_bf16, &j);
+		pool_run(p, run_bf16, &j);
+		return;
+	}
+	if (w->type == GGML_TYPE_F16 && use_f16_kernel() && w->cols % 16 == 0) {
+		pool_run(p, run_f16, &j);
+		return;
+	}
+	pool_run(p, run_generic, &j);
+}

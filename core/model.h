@@ -1,0 +1,37 @@
+/* model.h - an immutable Llama model: hyper-parameters, mmapped weights, vocabulary.
+ * Shared read-only by every context and thread. */
+#ifndef GUARDD_MODEL_H
+#define GUARDD_MODEL_H
+
+#include <stdint.h>
+#include "err.h"
+
+struct model;
+struct tok;
+
+struct hparams {
+	int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+	float eps, rope_theta;
+	int rope_llama3;	/* llama3 frequency scaling (from config or rope_freqs.weight) */
+	float rope_factor, rope_low, rope_high;
+	int rope_orig_ctx;
+	int tied;		/* output head shares the embedding matrix */
+	int32_t bos, eos, eot;	/* -1 when unknown */
+};
+
+/* Opens a .gguf file or a Hugging Face model directory. */
+struct model *model_open(const char *path, struct err *e);
+void model_close(struct model *m);
+
+const struct hparams *model_hparams(const struct model *m);
+/* The model's tokenizer, or NULL when the checkpoint has none; valid until model_close. */
+const struct tok *model_tok(const struct model *m);
+/* Storage type of the matrices, e.g. "BF16". */
+const char *model_weight_type(const struct model *m);
+const char *model_path(const struct model *m);
+/* "gguf" or "hf". */
+const char *model_format(const struct model *m);
+/* A short stable fingerprint of hyper-parameters and tensor bytes sampled across the file. */
+const char *model_hash(const struct model *m);
+
+#endif

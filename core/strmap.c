@@ -1,0 +1,177 @@
+/* strmap.c - the tokenizers' hash maps (linear probing, power-of-two tables). */
+#include "strmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t
+hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static size_t
+table_size(size_t expect)
+{
+	size_t cap = 16;
+
+	while (cap < expect * 2 + 1)
+		cap <<= 1;
+	return cap;
+}
+
+int
+strmap_init(struct strmap *m, size_t expect)
+{
+	m->cap = table_size(expect);
+	m->n = 0;
+	m->slots = calloc(m->cap, sizeof(*m->slots));
+	return m->slots ? 0 : -1;
+}
+
+void
+strmap_free(struct strmap *m)
+{
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+static int
+strmap_grow(struct strmap *m)
+{
+	struct strmap old = *m;
+
+	if (strmap_init(m, old.cap) == -1) {
+		*m = old;
+		return -1;
+	}
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.slots[i].key != NULL)
+			strmap_put(m, old.slots[i].key, old.slots[i].len, old.slots[i].val);
+	free(old.slots);
+	return 0;
+}
+
+int
+strmap_put(struct strmap *m, const char *key, size_t len, int32_t val)
+{
+	if ((m->n + 1) * 2 > m->cap && strmap_grow(m) == -1)
+		return -1;
+	size_t i = hash_bytes(key, len) & (m->cap - 1);
+	while (m->slots[i].key != NULL) {
+		if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0) {
+			m->slots[i].val = val;
+			return 0;
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	/* an empty key needs a non-NULL pointer to mark the slot used */
+	m->slots[i].key = key ? key : "";
+	m->slots[i].len = (uint32_t)len;
+	m->slots[i].val = val;
+	m->n++;
+	return 0;
+}
+
+int32_t
+strmap_get(const struct strmap *m, const char *key, size_t len)
+{
+	if (m->cap == 0)
+		return -1;
+	size_t i = hash_bytes(key, len) & (m->cap - 1);
+	while (m->slots[i].key != NULL) {
+		if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0)
+			return m->slots[i].val;
+		i = (i + 1) & (m->cap - 1);
+	}
+	return -1;
+}
+
+static uint64_t
+pair_key(int32_t a, int32_t b)
+{
+	return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
+}
+
+static size_t
+pair_slot(uint64_t k, size_t cap)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return (size_t)k & (cap - 1);
+}
+
+int
+pairmap_init(struct pairmap *m, size_t expect)
+{
+	m->cap = table_size(expect);
+	m->n = 0;
+	m->slots = calloc(m->cap, sizeof(*m->slots));
+	return m->slots ? 0 : -1;
+}
+
+void
+pairmap_free(struct pairmap *m)
+{
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+pairmap_put(struct pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t result)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct pairmap old = *m;
+		if (pairmap_init(m, old.cap) == -1) {
+			*m = old;
+			return -1;
+		}
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.slots[i].key != 0) {
+				size_t j = pair_slot(old.slots[i].key, m->cap);
+				while (m->slots[j].key != 0)
+					j = (j + 1) & (m->cap - 1);
+				m->slots[j] = old.slots[i];
+				m->n++;
+			}
+		free(old.slots);
+	}
+	uint64_t k = pair_key(a, b);
+	size_t i = pair_slot(k, m->cap);
+	while (m->slots[i].key != 0) {
+		if (m->slots[i].key == k)
+			return 0;
+		i = (i + 1) & (m->cap - 1);
+	}
+	m->slots[i].key = k;
+	m->slots[i].rank = rank;
+	m->slots[i].result = result;
+	m->n++;
+	return 0;
+}
+
+int
+pairmap_get(const struct pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *result)
+{
+	uint64_t k = pair_key(a, b);
+
+	if (m->cap == 0)
+		return 0;
+	size_t i = pair_slot(k, m->cap);
+	while (m->slots[i].key != 0) {
+		if (m->slots[i].key == k) {
+			*rank = m->slots[i].rank;
+			*result = m->slots[i].result;
+			return 1;
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	return 0;
+}

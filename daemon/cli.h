@@ -1,0 +1,34 @@
+/* cli.h - what the guard subcommands share: usage errors, model loading, input helpers. */
+#ifndef GUARDD_CLI_H
+#define GUARDD_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+/* exit statuses of every subcommand */
+enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
+
+struct model;
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Prints "guard: ..." to stderr. */
+void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the usage line of a subcommand and returns EXIT_USAGE. */
+int usage_of(const char *cmd);
+/* Reads all of stdin (bytes as they are). NULL on error (message printed). */
+char *read_stdin(size_t *len);
+/* Parses "1 2 3" or "1,2,3" into ids. -1 with a message on bad input. */
+int parse_ids(const char *s, struct tokvec *out);
+/* Parses a non-negative integer option; -1 with a message. */
+int parse_int(const char *opt, const char *s, long min, long max, long *out);
+/* Opens a model, printing the error. */
+struct model *open_model(const char *path);
+double now_s(void);
+
+#endif

@@ -1,0 +1,43 @@
+/* guard.c - the guard command: one program, a subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} cmds[] = {
+	{ "tokenize", cmd_tokenize, "print the token ids of stdin" },
+	{ "logits", cmd_logits, "run token ids, write the last position's logits" },
+	{ "generate", cmd_generate, "continue token ids greedily (or sampled)" },
+	{ "bench", cmd_bench, "measure load, prefill and decode speed" },
+};
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: guard command [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(stderr, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(stderr, "\nguard command -h shows the options of one command; see guard(1).\n");
+	return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage();
+		return EXIT_OK;
+	}
+	fprintf(stderr, "guard: unknown command '%s'\n", argv[1]);
+	return usage();
+}

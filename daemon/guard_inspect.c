@@ -1,0 +1,220 @@
+/* guard_inspect.c - guard tokenize, logits, generate: the core seen from the command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/ctx.h"
+#include "core/model.h"
+#include "core/sample.h"
+#include "core/tok.h"
+
+int
+cmd_tokenize(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "model", required_argument, NULL, 'm' }, { "special", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *mpath = NULL;
+	int special = 0, c, rc = EXIT_BAD;
+	struct tokvec ids = { 0 };
+	struct err e;
+	size_t len;
+	char *text;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:sh", lo, NULL)) != -1)
+		switch (c) {
+		case 'm': mpath = optarg; break;
+		case 's': special = 1; break;
+		default: return usage_of("tokenize");
+		}
+	if (mpath == NULL || optind != argc)
+		return usage_of("tokenize");
+	struct model *m = open_model(mpath);
+	if (m == NULL)
+		return EXIT_BAD;
+	if (model_tok(m) == NULL) {
+		warnx_("%s: the model has no tokenizer", mpath);
+		goto out;
+	}
+	if ((text = read_stdin(&len)) == NULL)
+		goto out;
+	if (tok_encode(model_tok(m), text, len, special, &ids, &e) == -1)
+		warnx_("stdin: %s", e.msg);
+	else {
+		for (size_t i = 0; i < ids.n; i++)
+			printf("%s%d", i ? " " : "", ids.v[i]);
+		printf("\n");
+		rc = EXIT_OK;
+	}
+	free(text);
+	tokvec_free(&ids);
+out:
+	model_close(m);
+	return rc;
+}
+
+/* the options logits and generate share */
+struct run_opts {
+	const char *model, *ids, *out;
+	long top, n, threads, top_k, seed;
+	double temp, top_p;
+};
+
+static struct ctx *
+prepare(const struct run_opts *o, struct model **mp, struct tokvec *ids, int extra)
+{
+	struct ctx_params p = ctx_params_default();
+	struct err e;
+	struct ctx *c;
+
+	if (parse_ids(o->ids, ids) == -1)
+		return NULL;
+	if ((*mp = open_model(o->model)) == NULL)
+		return NULL;
+	p.n_ctx = (int)ids->n + extra;
+	p.n_threads = (int)o->threads;
+	if ((c = ctx_new(*mp, &p, &e)) == NULL) {
+		warnx_("%s", e.msg);
+		model_close(*mp);
+		return NULL;
+	}
+	if (ctx_eval(c, 0, ids->v, (int)ids->n, &e) == -1) {
+		warnx_("--ids: %s", e.msg);
+		ctx_free(c);
+		model_close(*mp);
+		return NULL;
+	}
+	return c;
+}
+
+static int
+parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
+{
+	static const struct option lo[] = {
+		{ "model", required_argument, NULL, 'm' }, { "ids", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' }, { "top", required_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' }, { "temp", required_argument, NULL, 'x' },
+		{ "top-k", required_argument, NULL, 'k' }, { "top-p", required_argument, NULL, 'P' },
+		{ "seed", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	char *end;
+
+	memset(o, 0, sizeof(*o));
+	o->top_k = 40;
+	o->top_p = 0.95;
+	o->seed = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:i:o:T:t:n:h", lo, NULL)) != -1)
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'i': o->ids = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'T': if (parse_int("--top", optarg, 0, 1 << 24, &o->top)) return -1; break;
+		case 't': if (parse_int("-t", optarg, 0, 1024, &o->threads)) return -1; break;
+		case 'n': if (parse_int("-n", optarg, 0, 1 << 20, &o->n)) return -1; break;
+		case 'k': if (parse_int("--top-k", optarg, 0, 1 << 24, &o->top_k)) return -1; break;
+		case 'S': if (parse_int("--seed", optarg, 0, 1L << 62, &o->seed)) return -1; break;
+		case 'x':
+		case 'P':
+			*(c == 'x' ? &o->temp : &o->top_p) = strtod(optarg, &end);
+			if (*end != '\0' || end == optarg) {
+				warnx_("%s: '%s' is not a number", c == 'x' ? "--temp" : "--top-p", optarg);
+				return -1;
+			}
+			break;
+		default: return -1;
+		}
+	if (o->model == NULL || o->ids == NULL || optind != argc)
+		return -1;
+	(void)cmd;
+	return 0;
+}
+
+int
+cmd_logits(int argc, char **argv)
+{
+	struct run_opts o;
+	struct tokvec ids = { 0 };
+	struct model *m;
+	int rc = EXIT_BAD;
+
+	if (parse_run(argc, argv, "logits", &o) == -1 || (o.out == NULL && o.top == 0))
+		return usage_of("logits");
+	struct ctx *c = prepare(&o, &m, &ids, 0);
+	if (c == NULL) {
+		tokvec_free(&ids);
+		return EXIT_BAD;
+	}
+	const float *l = ctx_logits(c, 0);
+	int nv = ctx_n_vocab(c);
+	if (o.out != NULL) {
+		FILE *fp = strcmp(o.out, "-") == 0 ? stdout : fopen(o.out, "wb");
+		if (fp == NULL || fwrite(l, sizeof(float), (size_t)nv, fp) != (size_t)nv ||
+		    (fp != stdout && fclose(fp) != 0)) {
+			warnx_("%s: cannot write the logits", o.out);
+			goto out;
+		}
+	}
+	if (o.top > 0) {
+		/* repeated selection: top is small */
+		char *taken = calloc((size_t)nv, 1);
+		for (long k = 0; k < o.top && k < nv; k++) {
+			int best = -1;
+			for (int i = 0; i < nv; i++)
+				if (!taken[i] && (best < 0 || l[i] > l[best]))
+					best = i;
+			taken[best] = 1;
+			printf("%d %.6f\n", best, l[best]);
+		}
+		free(taken);
+	}
+	rc = EXIT_OK;
+out:
+	ctx_free(c);
+	model_close(m);
+	tokvec_free(&ids);
+	return rc;
+}
+
+int
+cmd_generate(int argc, char **argv)
+{
+	struct run_opts o;
+	struct tokvec ids = { 0 };
+	struct model *m;
+	struct err e;
+	int rc = EXIT_BAD;
+
+	if (parse_run(argc, argv, "generate", &o) == -1 || o.n <= 0)
+		return usage_of("generate");
+	struct ctx *c = prepare(&o, &m, &ids, (int)o.n);
+	if (c == NULL) {
+		tokvec_free(&ids);
+		return EXIT_BAD;
+	}
+	struct sampler_params sp = { (float)o.temp, (int)o.top_k, (float)o.top_p, (uint64_t)o.seed };
+	struct sampler *s = sampler_new(&sp, ctx_n_vocab(c));
+	for (long i = 0; i < o.n; i++) {
+		int32_t next = sampler_sample(s, ctx_logits(c, 0));
+		printf("%s%d", i ? " " : "", next);
+		fflush(stdout);
+		if (i + 1 < o.n && ctx_eval(c, 0, &next, 1, &e) == -1) {
+			warnx_("%s", e.msg);
+			goto out;
+		}
+	}
+	printf("\n");
+	rc = EXIT_OK;
+out:
+	sampler_free(s);
+	ctx_free(c);
+	model_close(m);
+	tokvec_free(&ids);
+	return rc;
+}

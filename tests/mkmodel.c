@@ -1,0 +1,557 @@
+/* mkmodel.c - writes the hash-noise reference models of ../shared/reference/README.md
+ * (bit-identical float32 values) as a Hugging Face directory or a GGUF file, so tests and
+ * benchmarks build what they need instead of committing weights.
+ *
+ *   mkmodel SPEC hf DIR [f32|f16|bf16]
+ *   mkmodel SPEC gguf FILE f32|f16|bf16
+ *
+ * SPEC: tiny-l3, tiny-l2, lg3-1b (Llama Guard 3 1B shape, untied head, llama3 rope factor 8).
+ * The tokenizer comes from ../shared/reference/tokenizers (or $GUARDD_SHARED). */
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/gguf.h"
+#include "core/half.h"
+
+struct spec {
+	const char *name, *family;
+	int vocab, hidden, layers, heads, kv_heads, ffn, max_pos;
+	double theta, eps;
+	int tied;
+	double factor;		/* llama3 rope scaling, 0 = none */
+	int bos, eos;
+};
+
+static const struct spec specs[] = {
+	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009 },
+	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2 },
+	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009 },
+};
+
+static const char *shared;
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "mkmodel: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+/* --- the hash-noise rule --------------------------------------------------------------- */
+
+static uint64_t
+fnv1a64(const char *s)
+{
+	uint64_t h = 0xCBF29CE484222325ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001B3ull;
+	}
+	return h;
+}
+
+static void
+values(const char *name, size_t n, float *out)
+{
+	uint64_t seed = fnv1a64(name);
+	size_t len = strlen(name);
+	int norm = len >= 11 && strcmp(name + len - 11, "norm.weight") == 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t z = seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+		z = z ^ (z >> 31);
+		double u = (double)(z >> 11) * 0x1p-53;
+		out[i] = norm ? (float)(1.0 + (2.0 * u - 1.0) * 0.25) : (float)((2.0 * u - 1.0) * 0.035);
+	}
+}
+
+struct tensor {
+	char name[96];
+	int64_t rows, cols;	/* cols == 0: a vector of rows elements */
+};
+
+static int
+shapes(const struct spec *s, struct tensor *t)
+{
+	int n = 0, d = s->hidden, f = s->ffn, hd = s->hidden / s->heads;
+
+#define T(nm, r, c) do { snprintf(t[n].name, sizeof(t[n].name), "%s", nm); t[n].rows = r; t[n].cols = c; n++; } while (0)
+#define TL(nm, r, c) do { snprintf(t[n].name, sizeof(t[n].name), "model.layers.%d.%s", l, nm); t[n].rows = r; t[n].cols = c; n++; } while (0)
+	T("model.embed_tokens.weight", s->vocab, d);
+	for (int l = 0; l < s->layers; l++) {
+		TL("input_layernorm.weight", d, 0);
+		TL("self_attn.q_proj.weight", s->heads * hd, d);
+		TL("self_attn.k_proj.weight", s->kv_heads * hd, d);
+		TL("self_attn.v_proj.weight", s->kv_heads * hd, d);
+		TL("self_attn.o_proj.weight", d, s->heads * hd);
+		TL("post_attention_layernorm.weight", d, 0);
+		TL("mlp.gate_proj.weight", f, d);
+		TL("mlp.up_proj.weight", f, d);
+		TL("mlp.down_proj.weight", d, f);
+	}
+	T("model.norm.weight", d, 0);
+	if (!s->tied)
+		T("lm_head.weight", s->vocab, d);
+#undef T
+#undef TL
+	return n;
+}
+
+static size_t
+numel(const struct tensor *t)
+{
+	return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+}
+
+static void
+xwrite(FILE *fp, const void *p, size_t n)
+{
+	if (n && fwrite(p, 1, n, fp) != n)
+		die("write: %s", strerror(errno));
+}
+
+/* element values converted to the file's type (vectors always stay F32) */
+static size_t
+encode(const float *v, size_t n, const char *type, int vector, void *out)
+{
+	if (vector || strcmp(type, "f32") == 0) {
+		memcpy(out, v, n * 4);
+		return n * 4;
+	}
+	uint16_t *o = out;
+	for (size_t i = 0; i < n; i++)
+		o[i] = strcmp(type, "bf16") == 0 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+	return n * 2;
+}
+
+/* --- Hugging Face directory ------------------------------------------------------------ */
+
+static void
+copy_file(const char *src, const char *dst)
+{
+	FILE *in = fopen(src, "rb"), *out;
+	char buf[65536];
+	size_t n;
+
+	if (in == NULL)
+		die("%s: %s", src, strerror(errno));
+	if ((out = fopen(dst, "wb")) == NULL)
+		die("%s: %s", dst, strerror(errno));
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		xwrite(out, buf, n);
+	fclose(in);
+	if (fclose(out) != 0)
+		die("%s: %s", dst, strerror(errno));
+}
+
+static void
+write_hf(const struct spec *s, const char *dir, const char *type)
+{
+	struct tensor t[1200];
+	int n = shapes(s, t);
+	char path[4096];
+	struct buf h = { 0 };
+	size_t off = 0;
+	const char *dt = strcmp(type, "f32") == 0 ? "F32" : strcmp(type, "bf16") == 0 ? "BF16" : "F16";
+	FILE *fp;
+
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		die("%s: %s", dir, strerror(errno));
+	/* the header exactly as mkref.py's json.dumps(separators=(",", ":")) writes it */
+	buf_adds(&h, "{");
+	for (int i = 0; i < n; i++) {
+		int vec = t[i].cols == 0;
+		size_t bytes = numel(&t[i]) * (vec || strcmp(type, "f32") == 0 ? 4 : 2);
+		buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", t[i].name,
+		    vec ? "F32" : dt);
+		if (vec)
+			buf_printf(&h, "%lld", (long long)t[i].rows);
+		else
+			buf_printf(&h, "%lld,%lld", (long long)t[i].rows, (long long)t[i].cols);
+		buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
+		off += bytes;
+	}
+	buf_adds(&h, ",\"__metadata__\":{\"format\":\"pt\"}}");
+	while (h.n % 8 != 0)
+		buf_adds(&h, " ");
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	if ((fp = fopen(path, "wb")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	uint64_t hl = h.n;
+	xwrite(fp, &hl, 8);
+	xwrite(fp, h.p, h.n);
+	for (int i = 0; i < n; i++) {
+		size_t ne = numel(&t[i]);
+		float *v = malloc(ne * 4);
+		void *o = malloc(ne * 4);
+		if (v == NULL || o == NULL)
+			die("out of memory");
+		values(t[i].name, ne, v);
+		xwrite(fp, o, encode(v, ne, type, t[i].cols == 0, o));
+		free(v);
+		free(o);
+	}
+	if (fclose(fp) != 0)
+		die("%s: %s", path, strerror(errno));
+	buf_free(&h);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fprintf(fp, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\",\n"
+	    " \"vocab_size\": %d, \"hidden_size\": %d, \"intermediate_size\": %d,\n"
+	    " \"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d,\n"
+	    " \"head_dim\": %d, \"hidden_act\": \"silu\", \"max_position_embeddings\": %d,\n"
+	    " \"rms_norm_eps\": %g, \"rope_theta\": %.1f, \"tie_word_embeddings\": %s,\n"
+	    " \"attention_bias\": false, \"mlp_bias\": false, \"bos_token_id\": %d, \"eos_token_id\": %d,\n",
+	    s->vocab, s->hidden, s->ffn, s->layers, s->heads, s->kv_heads, s->hidden / s->heads,
+	    s->max_pos, s->eps, s->theta, s->tied ? "true" : "false", s->bos, s->eos);
+	if (s->factor > 0)
+		fprintf(fp, " \"rope_scaling\": {\"factor\": %.1f, \"low_freq_factor\": 1.0, "
+		    "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192, "
+		    "\"rope_type\": \"llama3\"},\n", s->factor);
+	else
+		fprintf(fp, " \"rope_scaling\": null,\n");
+	fprintf(fp, " \"torch_dtype\": \"%s\"}\n", strcmp(type, "f32") == 0 ? "float32" :
+	    strcmp(type, "bf16") == 0 ? "bfloat16" : "float16");
+	fclose(fp);
+	if (strcmp(s->family, "llama3") == 0) {
+		char src[4096];
+		const char *files[] = { "tokenizer.json", "tokenizer_config.json" };
+		for (int i = 0; i < 2; i++) {
+			snprintf(src, sizeof(src), "%s/reference/tokenizers/llama3/%s", shared, files[i]);
+			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			copy_file(src, path);
+		}
+	}
+}
+
+/* --- GGUF ------------------------------------------------------------------------------ */
+
+struct gw {
+	FILE *fp;
+	uint64_t n_kv;
+};
+
+static void
+g_str(FILE *fp, const char *s, size_t n)
+{
+	uint64_t len = n;
+
+	xwrite(fp, &len, 8);
+	xwrite(fp, s, n);
+}
+
+static void
+g_key(struct gw *w, const char *key, uint32_t type)
+{
+	g_str(w->fp, key, strlen(key));
+	xwrite(w->fp, &type, 4);
+	w->n_kv++;
+}
+
+static void kv_u32(struct gw *w, const char *k, uint32_t v) { g_key(w, k, GGUF_U32); xwrite(w->fp, &v, 4); }
+static void kv_f32(struct gw *w, const char *k, float v) { g_key(w, k, GGUF_F32); xwrite(w->fp, &v, 4); }
+static void kv_bool(struct gw *w, const char *k, int v) { unsigned char b = (unsigned char)v; g_key(w, k, GGUF_BOOL); xwrite(w->fp, &b, 1); }
+static void kv_str(struct gw *w, const char *k, const char *v) { g_key(w, k, GGUF_STR); g_str(w->fp, v, strlen(v)); }
+
+static void
+kv_arr_head(struct gw *w, const char *k, uint32_t et, uint64_t n)
+{
+	g_key(w, k, GGUF_ARR);
+	xwrite(w->fp, &et, 4);
+	xwrite(w->fp, &n, 8);
+}
+
+static void
+vocab_llama3(struct gw *w, const struct spec *s)
+{
+	char path[4096];
+	json_error_t je;
+	snprintf(path, sizeof(path), "%s/reference/tokenizers/llama3/tokenizer.json", shared);
+	json_t *root = json_load_file(path, 0, &je), *vocab, *added, *merges, *v;
+	const char **tok = calloc((size_t)s->vocab, sizeof(*tok));
+	int32_t *type = calloc((size_t)s->vocab, sizeof(*type));
+	const char *key;
+	char pad[32];
+
+	if (root == NULL)
+		die("%s: %s", path, je.text);
+	vocab = json_object_get(json_object_get(root, "model"), "vocab");
+	merges = json_object_get(json_object_get(root, "model"), "merges");
+	added = json_object_get(root, "added_tokens");
+	json_object_foreach(vocab, key, v) {
+		json_int_t id = json_integer_value(v);
+		if (id >= 0 && id < s->vocab) {
+			tok[id] = key;
+			type[id] = 1;
+		}
+	}
+	for (size_t i = 0; i < json_array_size(added); i++) {
+		json_t *a = json_array_get(added, i);
+		json_int_t id = json_integer_value(json_object_get(a, "id"));
+		if (id >= 0 && id < s->vocab) {
+			tok[id] = json_string_value(json_object_get(a, "content"));
+			type[id] = json_is_true(json_object_get(a, "special")) ? 3 : 4;
+		}
+	}
+	kv_str(w, "tokenizer.ggml.model", "gpt2");
+	kv_str(w, "tokenizer.ggml.pre", "llama-bpe");
+	kv_arr_head(w, "tokenizer.ggml.tokens", GGUF_STR, (uint64_t)s->vocab);
+	for (int i = 0; i < s->vocab; i++) {
+		if (tok[i] == NULL) {
+			snprintf(pad, sizeof(pad), "[PAD%d]", i);
+			g_str(w->fp, pad, strlen(pad));
+			type[i] = 5;
+		} else
+			g_str(w->fp, tok[i], strlen(tok[i]));
+	}
+	kv_arr_head(w, "tokenizer.ggml.token_type", GGUF_I32, (uint64_t)s->vocab);
+	xwrite(w->fp, type, (size_t)s->vocab * 4);
+	kv_arr_head(w, "tokenizer.ggml.merges", GGUF_STR, json_array_size(merges));
+	for (size_t i = 0; i < json_array_size(merges); i++) {
+		json_t *m = json_array_get(merges, i);
+		if (json_is_string(m))
+			g_str(w->fp, json_string_value(m), strlen(json_string_value(m)));
+		else {
+			char b[600];
+			int n = snprintf(b, sizeof(b), "%s %s", json_string_value(json_array_get(m, 0)),
+			    json_string_value(json_array_get(m, 1)));
+			g_str(w->fp, b, (size_t)n);
+		}
+	}
+	kv_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)s->bos);
+	kv_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)s->eos);
+	kv_bool(w, "tokenizer.ggml.add_bos_token", 1);
+	free(tok);
+	free(type);
+	json_decref(root);
+}
+
+static void
+vocab_llama2(struct gw *w, const struct spec *s)
+{
+	char path[4096];
+	struct err e;
+	const struct gguf_str *toks;
+	const void *scores, *types;
+	size_t n, ns, nt;
+
+	snprintf(path, sizeof(path), "%s/reference/tokenizers/llama2/ggml-vocab-llama-spm.gguf", shared);
+	struct gguf *g = gguf_open(path, &e);
+	if (g == NULL || gguf_get_arr_str(g, "tokenizer.ggml.tokens", &toks, &n, &e) ||
+	    gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_F32, &scores, &ns, &e) ||
+	    gguf_get_arr(g, "tokenizer.ggml.token_type", GGUF_I32, &types, &nt, &e))
+		die("%s", e.msg);
+	if (n != (size_t)s->vocab || ns != n || nt != n)
+		die("%s: %zu tokens, expected %d", path, n, s->vocab);
+	kv_str(w, "tokenizer.ggml.model", "llama");
+	kv_str(w, "tokenizer.ggml.pre", "default");
+	kv_arr_head(w, "tokenizer.ggml.tokens", GGUF_STR, n);
+	for (size_t i = 0; i < n; i++)
+		g_str(w->fp, toks[i].p, toks[i].n);
+	kv_arr_head(w, "tokenizer.ggml.scores", GGUF_F32, n);
+	xwrite(w->fp, scores, n * 4);
+	kv_arr_head(w, "tokenizer.ggml.token_type", GGUF_I32, n);
+	xwrite(w->fp, types, n * 4);
+	kv_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)s->bos);
+	kv_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)s->eos);
+	kv_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+	kv_bool(w, "tokenizer.ggml.add_bos_token", 1);
+	kv_bool(w, "tokenizer.ggml.add_eos_token", 0);
+	gguf_close(g);
+}
+
+static const char *
+gguf_name(const char *hf, char *out, size_t n)
+{
+	static const char *map[][2] = {
+		{ "input_layernorm.weight", "attn_norm.weight" }, { "self_attn.q_proj.weight", "attn_q.weight" },
+		{ "self_attn.k_proj.weight", "attn_k.weight" }, { "self_attn.v_proj.weight", "attn_v.weight" },
+		{ "self_attn.o_proj.weight", "attn_output.weight" },
+		{ "post_attention_layernorm.weight", "ffn_norm.weight" },
+		{ "mlp.gate_proj.weight", "ffn_gate.weight" }, { "mlp.up_proj.weight", "ffn_up.weight" },
+		{ "mlp.down_proj.weight", "ffn_down.weight" },
+	};
+	int l;
+	char rest[96];
+
+	if (strcmp(hf, "model.embed_tokens.weight") == 0)
+		return "token_embd.weight";
+	if (strcmp(hf, "model.norm.weight") == 0)
+		return "output_norm.weight";
+	if (strcmp(hf, "lm_head.weight") == 0)
+		return "output.weight";
+	if (sscanf(hf, "model.layers.%d.%95s", &l, rest) != 2)
+		die("no GGUF name for %s", hf);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(rest, map[i][0]) == 0) {
+			snprintf(out, n, "blk.%d.%s", l, map[i][1]);
+			return out;
+		}
+	die("no GGUF name for %s", hf);
+	return NULL;
+}
+
+/* llama.cpp's converter: q/k rows of each head go from rotate-half to interleaved pairs */
+static void
+permute(float *v, int64_t rows, int64_t cols, int heads)
+{
+	int64_t hd = rows / heads;
+	float *tmp = malloc((size_t)(rows * cols) * 4);
+
+	if (tmp == NULL)
+		die("out of memory");
+	for (int h = 0; h < heads; h++)
+		for (int64_t i = 0; i < hd / 2; i++)
+			for (int t = 0; t < 2; t++)
+				memcpy(tmp + (h * hd + i * 2 + t) * cols, v + (h * hd + t * (hd / 2) + i) * cols,
+				    (size_t)cols * 4);
+	memcpy(v, tmp, (size_t)(rows * cols) * 4);
+	free(tmp);
+}
+
+static void
+write_gguf(const struct spec *s, const char *path, const char *type)
+{
+	struct tensor t[1200];
+	int n = shapes(s, t), hd = s->hidden / s->heads, nt = n + (s->factor > 0);
+	struct gw w = { 0 };
+	char nm[96];
+	uint32_t gt = strcmp(type, "f32") == 0 ? 0 : strcmp(type, "f16") == 0 ? 1 : 30;
+	uint32_t ftype = strcmp(type, "f32") == 0 ? 0 : strcmp(type, "f16") == 0 ? 1 : 32;
+	float *freqs = NULL;
+
+	if ((w.fp = fopen(path, "wb")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	uint32_t hdr[2] = { 0x46554747u, 3 };
+	uint64_t counts[2] = { (uint64_t)nt, 0 };
+	xwrite(w.fp, hdr, 8);
+	xwrite(w.fp, counts, 16);	/* the kv count is patched at the end */
+	kv_str(&w, "general.architecture", "llama");
+	kv_str(&w, "general.name", s->name);
+	kv_u32(&w, "llama.context_length", (uint32_t)s->max_pos);
+	kv_u32(&w, "llama.embedding_length", (uint32_t)s->hidden);
+	kv_u32(&w, "llama.block_count", (uint32_t)s->layers);
+	kv_u32(&w, "llama.feed_forward_length", (uint32_t)s->ffn);
+	kv_u32(&w, "llama.attention.head_count", (uint32_t)s->heads);
+	kv_u32(&w, "llama.attention.head_count_kv", (uint32_t)s->kv_heads);
+	kv_u32(&w, "llama.rope.dimension_count", (uint32_t)hd);
+	kv_f32(&w, "llama.rope.freq_base", (float)s->theta);
+	kv_f32(&w, "llama.attention.layer_norm_rms_epsilon", (float)s->eps);
+	kv_u32(&w, "llama.vocab_size", (uint32_t)s->vocab);
+	kv_u32(&w, "general.file_type", ftype);
+	if (strcmp(s->family, "llama3") == 0)
+		vocab_llama3(&w, s);
+	else
+		vocab_llama2(&w, s);
+	/* tensor index */
+	uint64_t off = 0;
+	if (s->factor > 0) {
+		freqs = malloc((size_t)hd / 2 * 4);
+		for (int i = 0; i < hd / 2; i++) {
+			float fr = (float)(1.0 / pow(s->theta, (double)(2 * i) / hd));
+			double wl = 2 * M_PI / fr, lo = 8192.0, hi = 8192.0 / 4;
+			if (wl < hi)
+				freqs[i] = 1.0f;
+			else if (wl > lo)
+				freqs[i] = (float)s->factor;
+			else {
+				double sm = (8192.0 / wl - 1.0) / (4.0 - 1.0);
+				freqs[i] = (float)(1 / ((1 - sm) / s->factor + sm));
+			}
+		}
+		uint32_t nd = 1, ty = 0;
+		uint64_t ne = (uint64_t)hd / 2;
+		g_str(w.fp, "rope_freqs.weight", 17);
+		xwrite(w.fp, &nd, 4);
+		xwrite(w.fp, &ne, 8);
+		xwrite(w.fp, &ty, 4);
+		xwrite(w.fp, &off, 8);
+		off += (ne * 4 + 31) / 32 * 32;
+	}
+	for (int i = 0; i < n; i++) {
+		int vec = t[i].cols == 0;
+		uint32_t nd = vec ? 1 : 2, ty = vec ? 0 : gt;
+		uint64_t ne[2] = { (uint64_t)(vec ? t[i].rows : t[i].cols), (uint64_t)t[i].rows };
+		const char *g = gguf_name(t[i].name, nm, sizeof(nm));
+		g_str(w.fp, g, strlen(g));
+		xwrite(w.fp, &nd, 4);
+		xwrite(w.fp, ne, 8 * nd);
+		xwrite(w.fp, &ty, 4);
+		xwrite(w.fp, &off, 8);
+		size_t bytes = numel(&t[i]) * (vec || gt == 0 ? 4 : 2);
+		off += (bytes + 31) / 32 * 32;
+	}
+	static const char zeros[32];
+	long pos = ftell(w.fp);
+	xwrite(w.fp, zeros, (size_t)((32 - pos % 32) % 32));
+	if (freqs) {
+		xwrite(w.fp, freqs, (size_t)hd / 2 * 4);
+		xwrite(w.fp, zeros, (size_t)((32 - (hd / 2 * 4) % 32) % 32));
+	}
+	for (int i = 0; i < n; i++) {
+		size_t ne = numel(&t[i]);
+		float *v = malloc(ne * 4);
+		void *o = malloc(ne * 4);
+		if (v == NULL || o == NULL)
+			die("out of memory");
+		values(t[i].name, ne, v);
+		if (strstr(t[i].name, "q_proj"))
+			permute(v, t[i].rows, t[i].cols, s->heads);
+		else if (strstr(t[i].name, "k_proj"))
+			permute(v, t[i].rows, t[i].cols, s->kv_heads);
+		size_t bytes = encode(v, ne, type, t[i].cols == 0, o);
+		xwrite(w.fp, o, bytes);
+		xwrite(w.fp, zeros, (32 - bytes % 32) % 32);
+		free(v);
+		free(o);
+	}
+	fseek(w.fp, 16, SEEK_SET);
+	xwrite(w.fp, &w.n_kv, 8);
+	if (fclose(w.fp) != 0)
+		die("%s: %s", path, strerror(errno));
+	free(freqs);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct spec *s = NULL;
+
+	if (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0)) {
+		fprintf(stderr, "usage: mkmodel tiny-l3|tiny-l2|lg3-1b hf DIR [f32|f16|bf16]\n"
+		    "       mkmodel tiny-l3|tiny-l2|lg3-1b gguf FILE f32|f16|bf16\n");
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+		if (strcmp(argv[1], specs[i].name) == 0)
+			s = &specs[i];
+	if (s == NULL)
+		die("unknown model '%s'", argv[1]);
+	const char *type = argc > 4 ? argv[4] : "f32";
+	if (strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16"))
+		die("unknown type '%s'", type);
+	shared = getenv("GUARDD_SHARED") ? getenv("GUARDD_SHARED") : "../shared";
+	if (strcmp(argv[2], "hf") == 0)
+		write_hf(s, argv[3], type);
+	else
+		write_gguf(s, argv[3], type);
+	return 0;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Builds the hash-noise test models into $1/models (once): tiny-l3 and tiny-l2 as Hugging
+# Face directories (F32) and GGUF files (F32, F16, BF16). Needs ../shared; without it there
+# is nothing to build and the tests that need models skip.
+set -eu
+build=${1:-build}
+shared=${GUARDD_SHARED:-../shared}
+out=$build/models
+if [ ! -f "$shared/reference/README.md" ]; then
+	echo "mkmodels: $shared is absent, no test models built"
+	exit 0
+fi
+mkdir -p "$out"
+for spec in tiny-l3 tiny-l2; do
+	[ -f "$out/$spec/model.safetensors" ] || "$build/tests/mkmodel" "$spec" hf "$out/$spec"
+	for t in f32 f16 bf16; do
+		[ -f "$out/$spec-$t.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec-$t.gguf" "$t"
+	done
+done
+[ -f "$out/tiny-l3-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3 hf "$out/tiny-l3-bf16" bf16

@@ -1,0 +1,119 @@
+/* t_kv.c - the KV cache: one prefill, token by token, a copied prefix, several sequences in
+ * one batch, and a prefix shared between contexts all give the same logits, bit for bit:
+ * every kernel computes a row the same way whatever the batch around it.
+ *   t_kv MODEL */
+#include <math.h>
+
+#include "core/ctx.h"
+#include "core/matmul.h"
+#include "core/model.h"
+#include "tap.h"
+
+static double
+maxdiff(const float *a, const float *b, int n)
+{
+	double d = 0;
+
+	for (int i = 0; i < n; i++)
+		d = fmax(d, fabs((double)a[i] - b[i]));
+	return d;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct err e;
+	enum { N = 40, PRE = 25 };
+	int32_t ids[N], seq[2 * N];
+	uint8_t want[2 * N];
+
+	if (argc != 2)
+		return 2;
+	if (getenv("GUARDD_GENERIC"))
+		matmul_force_generic(1);
+	struct model *m = model_open(argv[1], &e);
+	if (m == NULL) {
+		printf("1..0 # SKIP %s\n", e.msg);
+		return 0;
+	}
+	int nv = model_hparams(m)->n_vocab;
+	for (int i = 0; i < N; i++)
+		ids[i] = (int32_t)((i * 7919 + 13) % nv);
+	struct ctx_params p = ctx_params_default();
+	p.n_ctx = 64;
+	p.n_seq = 4;
+	p.n_outputs = 4;
+	p.n_batch = 2 * N;
+	struct ctx *c = ctx_new(m, &p, &e);
+	ok(c != NULL, "context");
+	float *ref = malloc((size_t)nv * 4), *tmp = malloc((size_t)nv * 4);
+
+	/* 1: the whole prompt in one prefill */
+	ok(ctx_eval(c, 0, ids, N, &e) == 0, "one prefill of %d tokens", N);
+	memcpy(ref, ctx_logits(c, 0), (size_t)nv * 4);
+
+	/* 2: token by token */
+	int okall = 1;
+	for (int i = 0; i < N; i++)
+		okall &= ctx_eval(c, 1, &ids[i], 1, &e) == 0;
+	double d = maxdiff(ref, ctx_logits(c, 0), nv);
+	ok(okall && d == 0, "token by token matches the prefill bit for bit (max diff %.3g)", d);
+
+	/* 3: a copied prefix, then the rest */
+	ok(ctx_seq_copy(c, 0, 2, PRE, &e) == 0 && ctx_seq_len(c, 2) == PRE, "copy a %d-token prefix", PRE);
+	ok(ctx_eval(c, 2, ids + PRE, N - PRE, &e) == 0, "continue after the copied prefix");
+	d = maxdiff(ref, ctx_logits(c, 0), nv);
+	ok(d == 0, "copied prefix + rest matches the prefill bit for bit (max diff %.3g)", d);
+	memcpy(tmp, ctx_logits(c, 0), (size_t)nv * 4);
+
+	/* the same again must be bit-identical: the cached path is deterministic */
+	ctx_seq_copy(c, 0, 3, PRE, &e);
+	ctx_eval(c, 3, ids + PRE, N - PRE, &e);
+	ok(memcmp(tmp, ctx_logits(c, 0), (size_t)nv * 4) == 0, "repeating the cached path is bit-identical");
+
+	/* 4: two sequences in one batch */
+	ctx_seq_clear(c, 0);
+	ctx_seq_clear(c, 1);
+	int32_t both[2 * N];
+	for (int i = 0; i < N; i++) {
+		both[i] = ids[i];
+		both[N + i] = ids[i];
+		seq[i] = 0;
+		seq[N + i] = 1;
+	}
+	memset(want, 0, sizeof(want));
+	want[N - 1] = want[2 * N - 1] = 1;
+	struct batch b = { 2 * N, both, seq, want };
+	ok(ctx_decode(c, &b, &e) == 0, "two sequences in one batch");
+	d = fmax(maxdiff(ref, ctx_logits(c, 0), nv), maxdiff(ref, ctx_logits(c, 1), nv));
+	ok(d == 0, "each batched sequence matches its own prefill bit for bit (max diff %.3g)", d);
+
+	/* 5: a prefix computed in one context, reused in another */
+	struct ctx *c2 = ctx_new(m, &p, &e);
+	ok(c2 && ctx_seq_copy_from(c2, 0, c, 0, PRE, &e) == 0, "prefix copied to another context");
+	ok(c2 && ctx_eval(c2, 0, ids + PRE, N - PRE, &e) == 0 &&
+	    memcmp(tmp, ctx_logits(c2, 0), (size_t)nv * 4) == 0,
+	    "the other context's result equals the cached path bit for bit");
+
+	/* errors leave the sequences as they were */
+	int len = ctx_seq_len(c, 0);
+	int32_t bad = nv + 5;
+	ok(ctx_eval(c, 0, &bad, 1, &e) == -1 && strstr(e.msg, "outside the vocabulary"),
+	    "an out-of-vocabulary id is refused (%s)", e.msg);
+	ok(ctx_seq_len(c, 0) == len, "and the sequence is unchanged");
+	int32_t many[64] = { 0 };
+	ok(ctx_eval(c, 0, many, 64, &e) == -1 && strstr(e.msg, "exceed the context"),
+	    "overflowing the context is refused (%s)", e.msg);
+	ok(ctx_seq_len(c, 0) == len, "and the sequence is unchanged");
+	ok(ctx_seq_copy(c, 0, 1, 999, &e) == -1, "copying more than the source holds is refused");
+	int32_t s2[2] = { 0, 1 }, t2[3] = { 1, 2, 3 }, s3[3] = { 0, 1, 0 };
+	struct batch nb = { 3, t2, s3, NULL };
+	ok(ctx_decode(c, &nb, &e) == -1 && strstr(e.msg, "contiguous"), "interleaved sequences are refused");
+	(void)s2;
+	ctx_free(c2);
+	ctx_free(c);
+	free(ref);
+	free(tmp);
+	model_close(m);
+	return done_testing();
+}

@@ -1,0 +1,143 @@
+/* t_ref.c - logits parity with Hugging Face transformers (float64) on the hash-noise
+ * reference models: every case's last-position logits within a tolerance over the whole
+ * vocabulary, the argmax at every position, and the greedy continuation.
+ *   t_ref SPEC MODEL TOLERANCE   (SPEC: tiny-l3 | tiny-l2; MODEL: .gguf or HF directory) */
+#include <jansson.h>
+#include <math.h>
+
+#include "core/ctx.h"
+#include "core/matmul.h"
+#include "core/model.h"
+#include "core/sample.h"
+#include "tap.h"
+
+static float *
+read_f32(const char *path, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	float *v = malloc(n * sizeof(float));
+
+	if (fp == NULL || v == NULL || fread(v, sizeof(float), n, fp) != n) {
+		if (fp)
+			fclose(fp);
+		free(v);
+		return NULL;
+	}
+	fclose(fp);
+	return v;
+}
+
+static double
+margin(const float *l, int n)
+{
+	float a = -INFINITY, b = -INFINITY;
+
+	for (int i = 0; i < n; i++)
+		if (l[i] > a) {
+			b = a;
+			a = l[i];
+		} else if (l[i] > b)
+			b = l[i];
+	return a - b;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *shared = shared_dir();
+	char path[4300];
+	json_error_t je;
+	struct err e;
+
+	if (argc != 4)
+		return 2;
+	if (shared == NULL)
+		skip_all("../shared is absent");
+	const char *spec = argv[1], *mpath = argv[2];
+	double tol = atof(argv[3]);
+	if (getenv("GUARDD_GENERIC"))
+		matmul_force_generic(1);
+	snprintf(path, sizeof(path), "%s/reference/%s/reference.json", shared, spec);
+	json_t *ref = json_load_file(path, 0, &je);
+	if (!ok(ref != NULL, "%s: reference.json loads", spec))
+		return done_testing();
+	struct model *m = model_open(mpath, &e);
+	if (!ok(m != NULL, "%s opens", mpath)) {
+		diag("%s", e.msg);
+		return done_testing();
+	}
+	int nv = model_hparams(m)->n_vocab;
+	diag("%s: %s weights, %s kernels, tolerance %g", mpath, model_weight_type(m),
+	    matmul_kernel_name(), tol);
+	json_t *cases = json_object_get(ref, "cases");
+	for (size_t k = 0; k < json_array_size(cases); k++) {
+		json_t *c = json_array_get(cases, k), *ids = json_object_get(c, "ids");
+		const char *name = json_string_value(json_object_get(c, "name"));
+		int n = (int)json_array_size(ids);
+		int32_t *tok = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
+		uint8_t *want = malloc((size_t)n);
+		json_t *greedy = json_object_get(c, "greedy"), *argmax = json_object_get(c, "all_positions_argmax");
+		for (int i = 0; i < n; i++) {
+			tok[i] = (int32_t)json_integer_value(json_array_get(ids, i));
+			want[i] = 1;
+		}
+		struct ctx_params p = ctx_params_default();
+		p.n_ctx = n + (int)json_array_size(greedy) + 1;
+		p.n_outputs = n;
+		p.n_batch = n;
+		struct ctx *cx = ctx_new(m, &p, &e);
+		struct batch b = { n, tok, seq, want };
+		if (!ok(cx != NULL && ctx_decode(cx, &b, &e) == 0, "%s/%s: forward pass", spec, name)) {
+			diag("%s", e.msg);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/reference/%s/%s", shared, spec,
+		    json_string_value(json_object_get(c, "last_logits_file")));
+		float *want_l = read_f32(path, (size_t)nv);
+		const float *got = ctx_logits(cx, n - 1);
+		double maxd = 0;
+		for (int i = 0; want_l && i < nv; i++)
+			maxd = fmax(maxd, fabs((double)got[i] - want_l[i]));
+		ok(want_l != NULL && maxd <= tol, "%s/%s: max |dlogit| %.3g <= %g over %d logits", spec,
+		    name, maxd, tol, nv);
+		/* argmax at every position, where the winner is clear at this precision */
+		int agree = 1, checked = 0;
+		for (int i = 0; i < n; i++) {
+			const float *l = ctx_logits(cx, i);
+			if (margin(l, nv) <= 2 * tol)
+				continue;
+			checked++;
+			if (sample_greedy(l, nv) != json_integer_value(json_array_get(argmax, (size_t)i)))
+				agree = 0;
+		}
+		ok(agree, "%s/%s: argmax at all %d positions with a clear winner", spec, name, checked);
+		/* greedy continuation, token by token through the KV cache */
+		int steps = 0, same = 1;
+		const float *l = got;
+		for (size_t g = 0; g < json_array_size(greedy); g++) {
+			if (margin(l, nv) <= 2 * tol)
+				break;	/* a near tie: this precision cannot decide it */
+			int32_t next = sample_greedy(l, nv);
+			if (next != json_integer_value(json_array_get(greedy, g))) {
+				same = 0;
+				break;
+			}
+			steps++;
+			if (ctx_eval(cx, 0, &next, 1, &e) == -1) {
+				same = 0;
+				break;
+			}
+			l = ctx_logits(cx, 0);
+		}
+		ok(same, "%s/%s: greedy tokens match (%d of %zu decided at this precision)", spec, name,
+		    steps, json_array_size(greedy));
+		free(want_l);
+		ctx_free(cx);
+		free(tok);
+		free(seq);
+		free(want);
+	}
+	model_close(m);
+	json_decref(ref);
+	return done_testing();
+}

@@ -1,0 +1,314 @@
+/* t_reject.c - broken model files, one per failure mode, each refused with a message that
+ * names the problem (and no crash: this also runs under ASan/UBSan). The files are made
+ * here: a valid miniature Llama GGUF and safetensors directory, then damaged copies. */
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/gguf.h"
+#include "core/model.h"
+#include "core/safetensors.h"
+#include "tap.h"
+
+static char dir[256];
+
+/* --- a miniature GGUF writer ------------------------------------------------------------ */
+
+struct g {
+	struct buf b;
+	uint64_t n_kv, n_t;
+};
+
+static void put(struct buf *b, const void *p, size_t n) { buf_add(b, p, n); }
+static void put_u32(struct buf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(struct buf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(struct buf *b, const char *s) { put_u64(b, strlen(s)); put(b, s, strlen(s)); }
+
+enum { D = 16, FF = 32, V = 8, H = 2 };	/* embd, ffn, vocab, heads (kv heads 1) */
+
+struct spec_t {
+	const char *name;
+	uint64_t ne0, ne1;	/* ne1 == 0: a vector */
+};
+
+/* opts: which damage to make */
+struct opts {
+	int skip_key;		/* leave out llama.block_count */
+	int bad_shape;		/* attn_q one column short */
+	int bad_type;		/* attn_k of type 99 */
+	int past_end;		/* ffn_down's offset beyond the data */
+	int bad_align;		/* general.alignment = 3 */
+	int q4k;		/* attn_v stored as Q4_K (not computed yet) */
+};
+
+static size_t
+mini_gguf(struct buf *out, const struct opts *o)
+{
+	struct buf kv = { 0 }, ti = { 0 };
+	uint64_t n_kv = 0, off = 0;
+	struct spec_t t[] = {
+		{ "token_embd.weight", D, V }, { "output_norm.weight", D, 0 },
+		{ "blk.0.attn_norm.weight", D, 0 }, { "blk.0.ffn_norm.weight", D, 0 },
+		{ "blk.0.attn_q.weight", D, D }, { "blk.0.attn_k.weight", D, D / H },
+		{ "blk.0.attn_v.weight", D, D / H }, { "blk.0.attn_output.weight", D, D },
+		{ "blk.0.ffn_gate.weight", D, FF }, { "blk.0.ffn_up.weight", D, FF },
+		{ "blk.0.ffn_down.weight", FF, D },
+	};
+	size_t nt = sizeof(t) / sizeof(t[0]);
+
+#define KSTR(k, v) do { put_str(&kv, k); put_u32(&kv, GGUF_STR); put_str(&kv, v); n_kv++; } while (0)
+#define KU32(k, v) do { put_str(&kv, k); put_u32(&kv, GGUF_U32); put_u32(&kv, v); n_kv++; } while (0)
+	KSTR("general.architecture", "llama");
+	KU32("llama.embedding_length", D);
+	if (!o->skip_key)
+		KU32("llama.block_count", 1);
+	KU32("llama.feed_forward_length", FF);
+	KU32("llama.attention.head_count", H);
+	KU32("llama.attention.head_count_kv", 1);
+	if (o->bad_align)
+		KU32("general.alignment", 3);
+	put_str(&kv, "llama.attention.layer_norm_rms_epsilon");
+	put_u32(&kv, GGUF_F32);
+	float eps = 1e-5f;
+	put(&kv, &eps, 4);
+	n_kv++;
+	KSTR("tokenizer.ggml.model", "llama");
+	put_str(&kv, "tokenizer.ggml.tokens");
+	put_u32(&kv, GGUF_ARR);
+	put_u32(&kv, GGUF_STR);
+	put_u64(&kv, V);
+	const char *toks[V] = { "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab" };
+	for (int i = 0; i < V; i++)
+		put_str(&kv, toks[i]);
+	n_kv++;
+#undef KSTR
+#undef KU32
+	for (size_t i = 0; i < nt; i++) {
+		uint32_t type = 0;
+		uint64_t ne0 = t[i].ne0;
+		if (o->bad_shape && strcmp(t[i].name, "blk.0.attn_q.weight") == 0)
+			ne0--;
+		if (o->bad_type && strcmp(t[i].name, "blk.0.attn_k.weight") == 0)
+			type = 99;
+		if (o->q4k && strcmp(t[i].name, "blk.0.attn_v.weight") == 0)
+			type = GGML_TYPE_Q4_K;
+		put_str(&ti, t[i].name);
+		put_u32(&ti, t[i].ne1 ? 2 : 1);
+		put_u64(&ti, type == GGML_TYPE_Q4_K ? 256 : ne0);
+		if (t[i].ne1)
+			put_u64(&ti, t[i].ne1);
+		put_u32(&ti, type);
+		put_u64(&ti, o->past_end && strcmp(t[i].name, "blk.0.ffn_down.weight") == 0 ? off + 4096 : off);
+		off += (ne0 * (t[i].ne1 ? t[i].ne1 : 1) * 4 + 31) / 32 * 32;
+	}
+	memset(out, 0, sizeof(*out));
+	put_u32(out, 0x46554747u);
+	put_u32(out, 3);
+	put_u64(out, nt);
+	put_u64(out, n_kv);
+	put(out, kv.p, kv.n);
+	put(out, ti.p, ti.n);
+	size_t header = out->n;
+	while (out->n % 32)
+		put(out, "", 1);
+	for (uint64_t i = 0; i < off / 4; i++) {
+		float f = 0.01f * (float)(i % 7);
+		put(out, &f, 4);
+	}
+	buf_free(&kv);
+	buf_free(&ti);
+	return header;
+}
+
+static const char *
+write_file(const char *name, const void *p, size_t n)
+{
+	static char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "wb");
+	if (fp == NULL || (n && fwrite(p, 1, n, fp) != n) || fclose(fp) != 0) {
+		printf("Bail out! cannot write %s\n", path);
+		exit(1);
+	}
+	return path;
+}
+
+/* opening path must fail with a message containing want */
+static void
+expect_model(const char *what, const char *path, const char *want)
+{
+	struct err e = { "" };
+	struct model *m = model_open(path, &e);
+
+	ok(m == NULL && strstr(e.msg, want) != NULL, "%s: refused with '%s' (%s)", what, want, e.msg);
+	model_close(m);
+}
+
+static void
+gguf_cases(void)
+{
+	struct buf b;
+	struct opts o = { 0 };
+	struct err e;
+
+	size_t header = mini_gguf(&b, &o);
+	const char *good = write_file("good.gguf", b.p, b.n);
+	struct model *m = model_open(good, &e);
+	if (!ok(m != NULL, "the miniature GGUF model opens"))
+		diag("%s", e.msg);
+	model_close(m);
+
+	/* truncation at many points: header, metadata, tensor index, data */
+	size_t cuts[] = { 0, 3, 10, 20, 30, header / 2, header - 5, header + 8, b.n - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "cut%zu.gguf", i);
+		const char *p = write_file(name, b.p, cuts[i]);
+		struct model *mm = model_open(p, &e);
+		ok(mm == NULL && strstr(e.msg, name) != NULL, "truncated at byte %zu: refused, naming the file (%s)",
+		    cuts[i], mm ? "opened!" : e.msg);
+		model_close(mm);
+	}
+	/* bytes flipped in the header */
+	char *c = malloc(b.n);
+	memcpy(c, b.p, b.n);
+	c[0] = 'X';
+	expect_model("bad magic", write_file("magic.gguf", c, b.n), "bad magic");
+	memcpy(c, b.p, b.n);
+	c[4] = 9;
+	expect_model("version 9", write_file("version.gguf", c, b.n), "unsupported GGUF version 9");
+	memcpy(c, b.p, b.n);
+	uint64_t huge = 1ull << 60;
+	memcpy(c + 16, &huge, 8);
+	expect_model("absurd key count", write_file("nkv.gguf", c, b.n), "cannot fit");
+	memcpy(c, b.p, b.n);
+	memcpy(c + 24, &huge, 8);	/* length of the first key */
+	expect_model("string length past the end", write_file("strlen.gguf", c, b.n), "past end of file");
+	memcpy(c, b.p, b.n);
+	uint32_t badtype = 77;
+	memcpy(c + 24 + 8 + strlen("general.architecture"), &badtype, 4);
+	expect_model("unknown value type", write_file("vtype.gguf", c, b.n), "unknown value type 77");
+	free(c);
+	buf_free(&b);
+
+	struct { struct opts o; const char *what, *want; } cases[] = {
+		{ { .skip_key = 1 }, "missing key", "missing key 'llama.block_count'" },
+		{ { .bad_shape = 1 }, "wrong shape", "blk.0.attn_q.weight': shape [15, 16]" },
+		{ { .bad_type = 1 }, "unknown tensor type", "unknown type 99" },
+		{ { .past_end = 1 }, "offset past the end", "past end of data section" },
+		{ { .bad_align = 1 }, "alignment not a power of two", "general.alignment" },
+		{ { .q4k = 1 }, "unsupported tensor type", "type Q4_K is not supported" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[64];
+		mini_gguf(&b, &cases[i].o);
+		snprintf(name, sizeof(name), "case%zu.gguf", i);
+		expect_model(cases[i].what, write_file(name, b.p, b.n), cases[i].want);
+		buf_free(&b);
+	}
+	expect_model("empty file", write_file("empty.gguf", "", 0), "magic");
+	expect_model("missing file", "/nonexistent/model.gguf", "no such file");
+}
+
+/* --- safetensors ------------------------------------------------------------------------ */
+
+static const char *
+st_file(const char *name, const char *header, size_t data_bytes)
+{
+	struct buf b = { 0 };
+	uint64_t hl = strlen(header);
+
+	put(&b, &hl, 8);
+	put(&b, header, hl);
+	for (size_t i = 0; i < data_bytes; i++)
+		put(&b, "", 1);
+	const char *p = write_file(name, b.p, b.n);
+	buf_free(&b);
+	return p;
+}
+
+static void
+expect_st(const char *what, const char *path, const char *want)
+{
+	struct err e = { "" };
+	struct st_set *s = st_open_file(path, &e);
+
+	ok(s == NULL && strstr(e.msg, want) != NULL, "safetensors %s: refused with '%s' (%s)", what,
+	    want, s ? "opened!" : e.msg);
+	st_close(s);
+}
+
+static void
+safetensors_cases(void)
+{
+	struct err e;
+	char good[512];
+	snprintf(good, sizeof(good), "%s", st_file("good.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16));
+	struct st_set *s = st_open_file(good, &e);
+	ok(s != NULL && st_find(s, "a") != NULL && st_find(s, "a")->nbytes == 16, "a valid safetensors file opens");
+	st_close(s);
+	expect_st("data past the end", st_file("past.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 8), "outside the 8-byte data buffer");
+	expect_st("size not matching shape", st_file("size.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,16]}}", 16), "16 bytes for 6 elements");
+	expect_st("unknown dtype", st_file("dtype.safetensors",
+	    "{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2), "unknown dtype 'Q9'");
+	expect_st("bad JSON", st_file("json.safetensors", "{\"a\":{\"dtype\":", 0), "header JSON");
+	expect_st("negative shape", st_file("neg.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4), "shape[0]");
+	expect_st("duplicate name", st_file("dup.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "duplicate");
+	uint64_t hl = 1ull << 40;
+	char raw[16];
+	memcpy(raw, &hl, 8);
+	memcpy(raw + 8, "{}      ", 8);
+	expect_st("header length past the end", write_file("hl.safetensors", raw, 16), "past end of file");
+	expect_st("too short", write_file("short.safetensors", raw, 5), "too short");
+
+	/* a model directory whose config.json lacks a key, or whose tensors are missing */
+	char d[512], path[600];
+	snprintf(d, sizeof(d), "%s/hfdir", dir);
+	mkdir(d, 0755);
+	snprintf(path, sizeof(path), "%s/config.json", d);
+	FILE *fp = fopen(path, "w");
+	fprintf(fp, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"num_attention_heads\": 2}");
+	fclose(fp);
+	expect_model("config.json without num_hidden_layers", d, "missing 'num_hidden_layers'");
+	fp = fopen(path, "w");
+	fprintf(fp, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"num_attention_heads\": 2, "
+	    "\"num_hidden_layers\": 1, \"intermediate_size\": 32, \"vocab_size\": 8}");
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/model.safetensors", d);
+	rename(good, path);
+	expect_model("safetensors without the embedding", d, "missing tensor 'model.embed_tokens.weight'");
+	fp = fopen(path, "w");
+	fprintf(fp, "{\"model_type\": ");
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/config.json", d);
+	fp = fopen(path, "w");
+	fprintf(fp, "{\"model_type\": \"gpt2\"}");
+	fclose(fp);
+	expect_model("another architecture", d, "model_type 'gpt2' is not supported");
+}
+
+int
+main(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/guardd-reject-XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		printf("Bail out! mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	gguf_cases();
+	safetensors_cases();
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		diag("could not remove %s", dir);
+	return done_testing();
+}

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs several TAP-printing commands (one per line on stdin) as one TAP stream: tests are
+# renumbered, a skipped program becomes one skipped test, a crash or non-zero exit without
+# failures becomes a failure. Usage: tapcat.sh < list-of-commands
+n=0
+fail=0
+while IFS= read -r cmd; do
+	[ -z "$cmd" ] && continue
+	out=$(sh -c "$cmd" 2>&1)
+	rc=$?
+	plan_seen=0
+	sub_fail=0
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*|"not ok "*)
+			n=$((n + 1))
+			case "$line" in "not ok"*) sub_fail=1; fail=1; st="not ok" ;; *) st="ok" ;; esac
+			rest=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]+ ?//')
+			echo "$st $n $rest"
+			;;
+		"1..0 # SKIP"*|"1..0 # skip"*)
+			plan_seen=1
+			n=$((n + 1))
+			echo "ok $n # skip ${line#1..0 # [Ss][Kk][Ii][Pp] } ($cmd)"
+			;;
+		1..*) plan_seen=1 ;;
+		*) echo "# $line" ;;
+		esac
+	done <<EOT
+$out
+EOT
+	if [ $rc -ne 0 ] && [ $sub_fail -eq 0 ] || [ $plan_seen -eq 0 ]; then
+		n=$((n + 1))
+		fail=1
+		echo "not ok $n - '$cmd' exited with status $rc (plan seen: $plan_seen)"
+	fi
+done
+echo "1..$n"
+exit $fail
