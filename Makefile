@@ -10,7 +10,7 @@ ETCDIR ?= $(PREFIX)/etc/guardd
 CC ?= cc
 OPT ?= -O2
 MARCH ?=
-PKGS = openblas libpcre2-8 jansson
+PKGS = openblas libpcre2-8 jansson yaml-0.1
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
@@ -21,9 +21,10 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
 BUILD ?= build
-CORE_SRC = $(wildcard core/*.c)
+CORE_SRC = $(wildcard core/*.c) $(wildcard policy/*.c) $(wildcard classifier/*.c) $(wildcard generator/*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
-CLI_SRC = daemon/guard.c daemon/guard_inspect.c daemon/guard_bench.c daemon/cli_util.c
+CLI_SRC = daemon/guard.c daemon/guard_inspect.c daemon/guard_bench.c daemon/guard_classify.c \
+	daemon/cli_util.c
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) \
 	$(BUILD)/tests/mkmodel
@@ -33,19 +34,19 @@ all: guard
 guard: $(BUILD)/guard
 	cp $(BUILD)/guard guard
 
-$(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libcore.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcore.a $(LDLIBS)
+$(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(LDLIBS)
 
-$(BUILD)/libcore.a: $(CORE_OBJ)
+$(BUILD)/libguard.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libcore.a
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libguard.a $(LDLIBS)
 
 tests-build: guard $(TEST_BIN)
 
@@ -67,9 +68,12 @@ bench: tests-build
 	BUILD=$(BUILD) sh tests/bench.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(ETCDIR)
 	install -m 755 guard $(DESTDIR)$(BINDIR)/guard
 	install -m 644 man/guard.1 $(DESTDIR)$(MANDIR)/man1/guard.1
+	install -m 644 man/guard-policy.5 $(DESTDIR)$(MANDIR)/man5/guard-policy.5
+	install -m 644 etc/policy.yaml $(DESTDIR)$(ETCDIR)/policy.yaml.example
 
 clean:
 	rm -rf build build-asan guard guardd

@@ -18,6 +18,11 @@ static const struct {
 	{ "generate", "guard generate -m model --ids \"id ...\" -n count [-t threads] [--temp t] "
 	    "[--top-k k] [--top-p p] [--seed s]" },
 	{ "bench", "guard bench -m model [-p tokens] [-n tokens] [-r runs] [-t threads] [--json]" },
+	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json" },
+	{ "classify", "guard classify -m model [--policy file] [--json] [--no-cache] [-t threads] "
+	    "[text]" },
+	{ "filter", "guard filter -m model [--policy file] [--annotate | --emit safe|unsafe] "
+	    "[--exit-zero] [--batch n] [-t threads] < lines" },
 };
 
 void

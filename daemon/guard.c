@@ -13,6 +13,9 @@ static const struct {
 	{ "logits", cmd_logits, "run token ids, write the last position's logits" },
 	{ "generate", cmd_generate, "continue token ids greedily (or sampled)" },
 	{ "bench", cmd_bench, "measure load, prefill and decode speed" },
+	{ "prompt", cmd_prompt, "print the Llama Guard prompt of a conversation" },
+	{ "classify", cmd_classify, "classify one message or conversation" },
+	{ "filter", cmd_filter, "classify every line of stdin" },
 };
 
 static int

@@ -1,17 +1,29 @@
 #!/bin/sh
-# make demo: the main job on a model anyone can rebuild (the Llama 3.2-shaped hash-noise
-# reference model with the real Llama 3 tokenizer): tokenize, score, continue.
+# make demo: the main job on models anyone can rebuild: the rigged Llama Guard-shaped model
+# (it answers like Llama Guard: " bomb" is unsafe) classifies messages and filters a log
+# under the example policy; the Llama 3.2-shaped reference model shows the core.
 set -eu
 B=${1:-build}
+R=$B/models/rig-l3.gguf
 M=$B/models/tiny-l3
-if [ ! -d "$M" ]; then
-	echo "demo: no test model ($B/models/tiny-l3): ../shared/reference is needed to build it" >&2
+if [ ! -f "$R" ]; then
+	echo "demo: no test models in $B/models: ../shared/reference is needed to build them" >&2
 	exit 1
 fi
-echo "== guard tokenize: 'Is this message safe?'"
+echo "== guard classify: a harmless and a harmful request"
+./guard classify -m "$R" --policy etc/policy.yaml "How do I bake bread?" || true
+./guard classify -m "$R" --policy etc/policy.yaml "How do I build a bomb?" || true
+echo "== guard filter over a small log (JSON Lines)"
+printf '%s\n' 'How do I bake bread?' \
+    '{"prompt": "Any recipe ideas?", "response": "Try the bomb chili."}' \
+    '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello!"}]}' |
+    ./guard filter -m "$R" --policy etc/policy.yaml --exit-zero |
+    sed 's/"timings":{[^}]*},//g' | cut -c1-160
+echo "== guard prompt (the first lines of the exact Llama Guard 3 prompt)"
+printf '%s' '{"messages":[{"role":"user","content":"How do I bake bread?"}]}' |
+    ./guard prompt --policy etc/policy.yaml | head -8
+echo
+echo "== the core: guard tokenize and logits on the Llama 3.2-shaped reference model"
 ids=$(printf 'Is this message safe?' | ./guard tokenize -m "$M")
-echo "$ids"
-echo "== guard logits --top 5 (BOS + those ids)"
-./guard logits -m "$M" --ids "128000 $ids" --top 5
-echo "== guard generate -n 8"
-./guard generate -m "$M" --ids "128000 $ids" -n 8
+echo "ids: $ids"
+./guard logits -m "$M" --ids "128000 $ids" --top 3

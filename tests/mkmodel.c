@@ -5,7 +5,14 @@
  *   mkmodel SPEC hf DIR [f32|f16|bf16]
  *   mkmodel SPEC gguf FILE f32|f16|bf16
  *
- * SPEC: tiny-l3, tiny-l2, lg3-1b (Llama Guard 3 1B shape, untied head, llama3 rope factor 8).
+ * SPEC: tiny-l3, tiny-l2, lg3-1b (Llama Guard 3 1B shape, untied head, llama3 rope factor 8),
+ * rig-l3: a one-layer Llama 3 model whose weights are set by hand (not hash noise) so that it
+ * answers a Llama Guard prompt like the real model would: "safe", or "unsafe\nS1" when the
+ * word " bomb" (token 13054) occurs anywhere in the conversation; " poison" (21109) is a weak
+ * trigger whose score lands in between (about 0.1-0.9, depending on the length). Its attention is uniform
+ * (q = k = 0), so the value channel carries the trigger's share of the context into the
+ * residual stream; the output head maps a few state tokens to their successor:
+ * <|end_header_id|> -> "\n\n" -> safe | unsafe -> "\n" -> "S" -> "1" -> <|eot_id|>.
  * The tokenizer comes from ../shared/reference/tokenizers (or $GUARDD_SHARED). */
 #include <errno.h>
 #include <stdarg.h>
@@ -28,12 +35,14 @@ struct spec {
 	int tied;
 	double factor;		/* llama3 rope scaling, 0 = none */
 	int bos, eos;
+	int rig;
 };
 
 static const struct spec specs[] = {
-	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009 },
-	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2 },
-	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009 },
+	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
+	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2, 0 },
+	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 0 },
+	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 0, 128000, 128009, 1 },
 };
 
 static const char *shared;
@@ -49,6 +58,50 @@ die(const char *fmt, ...)
 	fprintf(stderr, "\n");
 	va_end(ap);
 	exit(1);
+}
+
+/* --- the rigged model: residual dimensions and the token transitions ------------------- */
+
+enum { R_HDR = 1, R_NN, R_SAFE, R_UNSAFE, R_NL, R_S, R_ONE, R_TRIG, R_ATT, R_WEAK };
+enum { TK_HDR = 128007, TK_NN = 271, TK_SAFE = 19193, TK_UNSAFE = 39257, TK_NL = 198, TK_S = 50,
+	TK_ONE = 16, TK_EOT = 128009, TK_TRIG = 13054, TK_WEAK = 21109 };
+
+static void
+rig_values(const char *name, int64_t rows, int64_t cols, float *v)
+{
+	size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
+	size_t len = strlen(name);
+
+	memset(v, 0, n * sizeof(float));
+	if (len >= 11 && strcmp(name + len - 11, "norm.weight") == 0) {
+		for (size_t i = 0; i < n; i++)
+			v[i] = 1.0f;
+		return;
+	}
+#define AT(r, c) v[(size_t)(r) * (size_t)cols + (size_t)(c)]
+	if (strcmp(name, "model.embed_tokens.weight") == 0) {
+		AT(TK_HDR, R_HDR) = 1; AT(TK_NN, R_NN) = 1; AT(TK_SAFE, R_SAFE) = 1;
+		AT(TK_UNSAFE, R_UNSAFE) = 1; AT(TK_NL, R_NL) = 1; AT(TK_S, R_S) = 1;
+		AT(TK_ONE, R_ONE) = 1; AT(TK_TRIG, R_TRIG) = 1; AT(TK_WEAK, R_WEAK) = 1;
+	} else if (strstr(name, "v_proj")) {
+		AT(0, R_TRIG) = 1;		/* value: the trigger channel */
+		AT(0, R_WEAK) = 0.08f;		/* " poison": a weak trigger, scores in between */
+	} else if (strstr(name, "o_proj")) {
+		AT(R_ATT, 0) = 300;		/* its context average, amplified */
+	} else if (strcmp(name, "lm_head.weight") == 0) {
+		/* after "\n\n": safe by 2 units, unless the trigger channel outweighs that */
+		AT(TK_SAFE, R_NN) = 5;
+		AT(TK_UNSAFE, R_NN) = 3;
+		AT(TK_UNSAFE, R_ATT) = 2;
+		/* the other transitions are strong enough to win over the trigger channel */
+		AT(TK_NN, R_HDR) = 100;
+		AT(TK_NL, R_UNSAFE) = 100;
+		AT(TK_S, R_NL) = 100;
+		AT(TK_ONE, R_S) = 100;
+		AT(TK_EOT, R_ONE) = 100;
+		AT(TK_EOT, R_SAFE) = 100;
+	}
+#undef AT
 }
 
 /* --- the hash-noise rule --------------------------------------------------------------- */
@@ -203,7 +256,10 @@ write_hf(const struct spec *s, const char *dir, const char *type)
 		void *o = malloc(ne * 4);
 		if (v == NULL || o == NULL)
 			die("out of memory");
-		values(t[i].name, ne, v);
+		if (s->rig)
+			rig_values(t[i].name, t[i].rows, t[i].cols, v);
+		else
+			values(t[i].name, ne, v);
 		xwrite(fp, o, encode(v, ne, type, t[i].cols == 0, o));
 		free(v);
 		free(o);
@@ -512,7 +568,10 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 		void *o = malloc(ne * 4);
 		if (v == NULL || o == NULL)
 			die("out of memory");
-		values(t[i].name, ne, v);
+		if (s->rig)
+			rig_values(t[i].name, t[i].rows, t[i].cols, v);
+		else
+			values(t[i].name, ne, v);
 		if (strstr(t[i].name, "q_proj"))
 			permute(v, t[i].rows, t[i].cols, s->heads);
 		else if (strstr(t[i].name, "k_proj"))
@@ -536,8 +595,8 @@ main(int argc, char **argv)
 	const struct spec *s = NULL;
 
 	if (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0)) {
-		fprintf(stderr, "usage: mkmodel tiny-l3|tiny-l2|lg3-1b hf DIR [f32|f16|bf16]\n"
-		    "       mkmodel tiny-l3|tiny-l2|lg3-1b gguf FILE f32|f16|bf16\n");
+		fprintf(stderr, "usage: mkmodel tiny-l3|tiny-l2|lg3-1b|rig-l3 hf DIR [f32|f16|bf16]\n"
+		    "       mkmodel tiny-l3|tiny-l2|lg3-1b|rig-l3 gguf FILE f32|f16|bf16\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)

@@ -14,10 +14,17 @@ ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("%sok %d - ", cond ? "" : "not ", ++tap_n);
+	char msg[2048];
+
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	printf("%sok %d - ", cond ? "" : "not ", ++tap_n);
+	for (const char *c = msg; *c; c++)	/* one TAP line: escape newlines */
+		if (*c == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*c);
 	printf("\n");
 	fflush(stdout);
 	if (!cond)

@@ -1,0 +1,33 @@
+/* conv.h - a conversation to assess: alternating user/assistant messages of text parts. */
+#ifndef GUARDD_CONV_H
+#define GUARDD_CONV_H
+
+#include <stddef.h>
+#include "core/err.h"
+
+struct json_t;
+
+struct conv_msg {
+	int assistant;		/* 0: user, 1: assistant */
+	char **parts;		/* text parts as given (trimmed when rendered) */
+	size_t *part_len;
+	size_t n_parts;
+};
+
+struct conv {
+	struct conv_msg *msg;
+	size_t n;
+};
+
+/* From {"messages": [{"role": "user"|"assistant", "content": STRING | [{"type": "text",
+ * "text": STRING}, ...]}, ...]}. Checks roles alternate starting with the user, as the
+ * official template does. Errors name the message and field. */
+int conv_from_json(struct conv *c, const struct json_t *root, struct err *e);
+/* Parses JSON text, then conv_from_json. */
+int conv_parse(struct conv *c, const char *text, size_t len, struct err *e);
+/* One user message, or user + assistant when response != NULL. */
+int conv_simple(struct conv *c, const char *prompt, size_t plen, const char *response,
+    size_t rlen, struct err *e);
+void conv_free(struct conv *c);
+
+#endif

@@ -1,0 +1,253 @@
+/* prompt.c - builds the Llama Guard 3 prompt from constants and the policy, the
+ * conversation appended as plain-text data. Template facts: ../shared/spec/llama-facts.md
+ * section 1.1 (no "\n\n" after the final header, one space before <|eot_id|>, role word by
+ * message-count parity, excluded codes skipped without renumbering). */
+#include "prompt.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "conv.h"
+#include "core/tok.h"
+
+static const char TASK_A[] = "\n\nTask: Check if there is unsafe content in '";
+static const char TASK_B[] = "' messages in conversations according our safety policy with "
+    "the below categories.\n\n<BEGIN UNSAFE CONTENT CATEGORIES>\n";
+static const char CATS_END[] = "<END UNSAFE CONTENT CATEGORIES>\n\n<BEGIN CONVERSATION>\n\n";
+static const char CONV_END[] = "<END CONVERSATION>\n\nProvide your safety assessment for ONLY "
+    "THE LAST ";
+static const char INSTR[] = " message in the above conversation:\n - First line must read "
+    "'safe' or 'unsafe'.\n - If unsafe, a second line must include a comma-separated list of "
+    "violated categories. ";
+
+/* special tokens the template writes */
+enum { SP_BOT, SP_SH, SP_EH, SP_EOT, SP_N };
+static const char *const SPECIAL[SP_N] = {
+	"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+};
+
+static int
+special(const struct tok *t, int which, struct buf *text, struct tokvec *ids, struct err *e)
+{
+	if (buf_adds(text, SPECIAL[which]) == -1)
+		return err_set(e, "out of memory");
+	if (t == NULL)
+		return 0;
+	int32_t id = tok_special(t, SPECIAL[which]);
+	if (id < 0)
+		return err_set(e, "the model's vocabulary has no %s: not a Llama 3 tokenizer",
+		    SPECIAL[which]);
+	return tokvec_push(ids, id) == -1 ? err_set(e, "out of memory") : 0;
+}
+
+/* text between special tokens: appended to the text, tokenized as one plain-text run */
+static int
+plain(const struct tok *t, const struct buf *seg, struct buf *text, struct tokvec *ids,
+    struct err *e)
+{
+	if (buf_add(text, seg->p ? seg->p : "", seg->n) == -1)
+		return err_set(e, "out of memory");
+	if (t != NULL && seg->n > 0 && tok_encode(t, seg->p, seg->n, 0, ids, e) == -1)
+		return -1;
+	return 0;
+}
+
+static const char *
+role_word(enum role r)
+{
+	return r == ROLE_RESPONSE ? "Agent" : "User";
+}
+
+int
+prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct buf *text,
+    struct tokvec *ids, struct err *e)
+{
+	struct buf seg = { 0 };
+	int rc = -1;
+
+	if (special(t, SP_BOT, text, ids, e) || special(t, SP_SH, text, ids, e))
+		return -1;
+	buf_adds(&seg, "user");
+	if (plain(t, &seg, text, ids, e) || special(t, SP_EH, text, ids, e))
+		goto out;
+	seg.n = 0;
+	buf_adds(&seg, TASK_A);
+	buf_adds(&seg, role_word(r));
+	buf_adds(&seg, TASK_B);
+	for (size_t i = 0; i < policy_n_categories(p); i++) {
+		const struct policy_category *c = policy_category(p, i);
+		if (c->exclude[r])
+			continue;
+		buf_printf(&seg, "%s: %s", c->code, c->name);
+		if (c->description)
+			buf_printf(&seg, "\n%s", c->description);
+		buf_adds(&seg, "\n");
+	}
+	if (buf_adds(&seg, CATS_END) == -1) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	rc = plain(t, &seg, text, ids, e);
+out:
+	buf_free(&seg);
+	return rc;
+}
+
+/* Python str.isspace() code points, as UTF-8 */
+static size_t
+space_at(const unsigned char *s, size_t n)
+{
+	static const char *const multi[] = {
+		"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82",
+		"\xe2\x80\x83", "\xe2\x80\x84", "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87",
+		"\xe2\x80\x88", "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9",
+		"\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80",
+	};
+
+	if (n == 0)
+		return 0;
+	if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x1f))
+		return 1;
+	for (size_t i = 0; i < sizeof(multi) / sizeof(multi[0]); i++) {
+		size_t k = strlen(multi[i]);
+		if (n >= k && memcmp(s, multi[i], k) == 0)
+			return k;
+	}
+	return 0;
+}
+
+void
+text_trim(const char *s, size_t n, size_t *start, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t a = 0, b = n, k;
+
+	while (a < b && (k = space_at(p + a, b - a)) > 0)
+		a += k;
+	/* from the end: step back over whole UTF-8 characters */
+	while (b > a) {
+		size_t c = b - 1;
+		while (c > a && (p[c] & 0xc0) == 0x80)
+			c--;
+		if (space_at(p + c, b - c) != b - c)
+			break;
+		b = c;
+	}
+	*start = a;
+	*len = b - a;
+}
+
+int
+prompt_body(const struct conv *c, const struct tok *t, struct buf *text, struct tokvec *ids,
+    enum role *role, struct err *e)
+{
+	struct buf seg = { 0 };
+	int rc = -1;
+
+	if (c->n == 0)
+		return err_set(e, "the conversation is empty");
+	/* the template's role word follows the parity of the message count */
+	*role = c->n % 2 == 0 ? ROLE_RESPONSE : ROLE_REQUEST;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct conv_msg *m = &c->msg[i];
+		for (size_t k = 0; k < m->n_parts; k++) {
+			size_t a, n;
+			text_trim(m->parts[k], m->part_len[k], &a, &n);
+			buf_adds(&seg, m->assistant ? "Agent" : "User");
+			buf_adds(&seg, ": ");
+			buf_add(&seg, m->parts[k] + a, n);
+			buf_adds(&seg, "\n\n");
+		}
+	}
+	buf_adds(&seg, CONV_END);
+	buf_adds(&seg, role_word(*role));
+	if (buf_adds(&seg, INSTR) == -1) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if (plain(t, &seg, text, ids, e) || special(t, SP_EOT, text, ids, e) ||
+	    special(t, SP_SH, text, ids, e))
+		goto out;
+	seg.n = 0;
+	buf_adds(&seg, "assistant");
+	if (plain(t, &seg, text, ids, e) || special(t, SP_EH, text, ids, e))
+		goto out;
+	rc = 0;
+out:
+	buf_free(&seg);
+	return rc;
+}
+
+static int
+has_ci(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (strncasecmp(s + i, needle, k) == 0)
+			return 1;
+	return 0;
+}
+
+/* a line (after leading blanks) that starts like a conversation or category line */
+static int
+line_starts(const char *s, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && (s[j] == ' ' || s[j] == '\t'))
+			j++;
+		if (strcmp(what, "S<n>:") == 0) {
+			size_t d = j + 1;
+			if (j < n && s[j] == 'S') {
+				while (d < n && s[d] >= '0' && s[d] <= '9')
+					d++;
+				if (d > j + 1 && d < n && s[d] == ':')
+					return 1;
+			}
+		} else if (n - j >= strlen(what) && strncasecmp(s + j, what, strlen(what)) == 0)
+			return 1;
+		const char *nl = memchr(s + i, '\n', n - i);
+		if (nl == NULL)
+			break;
+		i = (size_t)(nl - s) + 1;
+	}
+	return 0;
+}
+
+int
+prompt_spoof(const struct conv *c, const char **reasons, int max)
+{
+	static const char *const tags[] = {
+		"<BEGIN CONVERSATION>", "<END CONVERSATION>", "<BEGIN UNSAFE CONTENT CATEGORIES>",
+		"<END UNSAFE CONTENT CATEGORIES>", "Provide your safety assessment",
+		"First line must read", "list of violated categories", "<|begin_of_text|>",
+		"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>",
+		"<|end_of_text|>", "<|python_tag|>", "<|reserved_special_token",
+	};
+	static const char *const lines[] = { "User:", "Agent:", "S<n>:" };
+	int n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		for (size_t k = 0; k < c->msg[i].n_parts; k++) {
+			const char *s = c->msg[i].parts[k];
+			size_t len = c->msg[i].part_len[k];
+			for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
+				if (has_ci(s, len, tags[t])) {
+					int dup = 0;
+					for (int r = 0; r < n; r++)
+						dup |= reasons[r] == tags[t];
+					if (!dup && n < max)
+						reasons[n++] = tags[t];
+				}
+			for (size_t t = 0; t < sizeof(lines) / sizeof(lines[0]); t++)
+				if (line_starts(s, len, lines[t])) {
+					int dup = 0;
+					for (int r = 0; r < n; r++)
+						dup |= reasons[r] == lines[t];
+					if (!dup && n < max)
+						reasons[n++] = lines[t];
+				}
+		}
+	return n;
+}

@@ -1,0 +1,489 @@
+/* guard_classify.c - guard prompt, classify and filter: Llama Guard verdicts in-process. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "classifier/classifier.h"
+#include "classifier/conv.h"
+#include "classifier/prompt.h"
+#include "cli.h"
+#include "core/model.h"
+#include "core/tok.h"
+#include "policy/policy.h"
+
+/* grep-like statuses of classify and filter */
+enum { ST_ALLOW = 0, ST_FLAGGED = 1, ST_ERROR = 2 };
+
+struct copts {
+	const char *model, *policy, *socket, *emit;
+	int json, ids, annotate, exit_zero, no_cache;
+	long threads, batch, n_ctx;
+};
+
+static int
+parse_copts(int argc, char **argv, const char *cmd, struct copts *o)
+{
+	static const struct option lo[] = {
+		{ "model", required_argument, NULL, 'm' }, { "policy", required_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'j' }, { "ids", no_argument, NULL, 'i' },
+		{ "annotate", no_argument, NULL, 'a' }, { "emit", required_argument, NULL, 'e' },
+		{ "exit-zero", no_argument, NULL, 'z' }, { "threads", required_argument, NULL, 't' },
+		{ "batch", required_argument, NULL, 'b' }, { "ctx", required_argument, NULL, 'c' },
+		{ "no-cache", no_argument, NULL, 'N' }, { "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->batch = 4;
+	o->n_ctx = 2048;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:t:h", lo, NULL)) != -1)
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'P': o->policy = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'i': o->ids = 1; break;
+		case 'a': o->annotate = 1; break;
+		case 'e':
+			if (strcmp(optarg, "safe") != 0 && strcmp(optarg, "unsafe") != 0) {
+				warnx_("--emit: '%s' is not safe or unsafe", optarg);
+				return -1;
+			}
+			o->emit = optarg;
+			break;
+		case 'z': o->exit_zero = 1; break;
+		case 'N': o->no_cache = 1; break;
+		case 'S': o->socket = optarg; break;
+		case 't': if (parse_int("-t", optarg, 0, 1024, &o->threads)) return -1; break;
+		case 'b': if (parse_int("--batch", optarg, 1, 64, &o->batch)) return -1; break;
+		case 'c': if (parse_int("--ctx", optarg, 256, 1 << 20, &o->n_ctx)) return -1; break;
+		default: return -1;
+		}
+	(void)cmd;
+	return 0;
+}
+
+static struct policy *
+load_policy(const char *path)
+{
+	struct err e;
+	struct policy *p = path ? policy_load(path, &e) : policy_default();
+
+	if (p == NULL)
+		warnx_("%s", e.msg);
+	return p;
+}
+
+int
+cmd_prompt(int argc, char **argv)
+{
+	struct copts o;
+	struct conv cv;
+	struct err e;
+	struct buf text = { 0 };
+	struct tokvec ids = { 0 };
+	struct model *m = NULL;
+	enum role role;
+	size_t len;
+	int rc = EXIT_BAD;
+
+	if (parse_copts(argc, argv, "prompt", &o) == -1 || optind != argc || (o.ids && !o.model))
+		return usage_of("prompt");
+	struct policy *p = load_policy(o.policy);
+	if (p == NULL)
+		return EXIT_BAD;
+	char *in = read_stdin(&len);
+	if (in == NULL)
+		goto out;
+	if (conv_parse(&cv, in, len, &e) == -1) {
+		warnx_("stdin: %s", e.msg);
+		free(in);
+		goto out;
+	}
+	free(in);
+	if (o.model && (m = open_model(o.model)) == NULL)
+		goto out_conv;
+	const struct tok *t = m ? model_tok(m) : NULL;
+	if (m && t == NULL) {
+		warnx_("%s: the model has no tokenizer", o.model);
+		goto out_conv;
+	}
+	/* the role decides the prefix: build the body first */
+	struct buf btext = { 0 };
+	struct tokvec bids = { 0 };
+	if (prompt_body(&cv, t, &btext, &bids, &role, &e) == -1 ||
+	    prompt_prefix(p, role, t, &text, &ids, &e) == -1) {
+		warnx_("%s", e.msg);
+		buf_free(&btext);
+		tokvec_free(&bids);
+		goto out_conv;
+	}
+	buf_add(&text, btext.p, btext.n);
+	tokvec_append(&ids, bids.v, bids.n);
+	buf_free(&btext);
+	tokvec_free(&bids);
+	if (o.ids) {
+		for (size_t i = 0; i < ids.n; i++)
+			printf("%s%d", i ? " " : "", ids.v[i]);
+		printf("\n");
+	} else
+		fwrite(text.p, 1, text.n, stdout);
+	rc = EXIT_OK;
+out_conv:
+	conv_free(&cv);
+out:
+	buf_free(&text);
+	tokvec_free(&ids);
+	model_close(m);
+	policy_free(p);
+	return rc;
+}
+
+static struct classifier *
+open_classifier(const struct copts *o, struct model **mp, struct policy **pp)
+{
+	struct classifier_params cp = classifier_params_default();
+	struct err e;
+	struct classifier *c;
+
+	if ((*pp = load_policy(o->policy)) == NULL)
+		return NULL;
+	if ((*mp = open_model(o->model)) == NULL) {
+		policy_free(*pp);
+		return NULL;
+	}
+	cp.n_threads = (int)o->threads;
+	cp.max_batch = (int)o->batch;
+	cp.n_ctx = (int)o->n_ctx;
+	cp.prefix_cache = !o->no_cache;
+	if ((c = classifier_new(*mp, *pp, &cp, &e)) == NULL) {
+		warnx_("%s", e.msg);
+		model_close(*mp);
+		policy_free(*pp);
+	}
+	return c;
+}
+
+static int
+status_of(const struct verdict *v)
+{
+	if (v->decision == DECISION_ERROR)
+		return ST_ERROR;
+	return v->flagged ? ST_FLAGGED : ST_ALLOW;
+}
+
+static void
+print_human(const struct verdict *v, const struct policy *p)
+{
+	printf("%s%s\n", decision_name(v->decision), v->flagged ? " (flagged)" : "");
+	printf("role: %s\n", role_name(v->role));
+	if (v->unsafe_score == v->unsafe_score)
+		printf("unsafe_score: %.4f\n", v->unsafe_score);
+	for (int i = 0; i < v->n_codes; i++) {
+		int k = policy_find(p, v->codes[i]);
+		printf("category: %s %s\n", v->codes[i], k >= 0 ? policy_category(p, (size_t)k)->name : "");
+	}
+	if (v->spoof) {
+		printf("structure_spoof:");
+		for (int i = 0; i < v->n_spoof; i++)
+			printf(" \"%s\"", v->spoof_reasons[i]);
+		printf("\n");
+	}
+	if (v->error[0])
+		printf("error: %s\n", v->error);
+}
+
+int
+cmd_classify(int argc, char **argv)
+{
+	struct copts o;
+	struct conv cv;
+	struct err e;
+	struct model *m;
+	struct policy *p;
+	struct verdict v;
+
+	if (parse_copts(argc, argv, "classify", &o) == -1 || argc - optind > 1 ||
+	    (o.model == NULL && o.socket == NULL))
+		return usage_of("classify");
+	if (optind < argc) {
+		if (conv_simple(&cv, argv[optind], strlen(argv[optind]), NULL, 0, &e) == -1) {
+			warnx_("%s", e.msg);
+			return ST_ERROR;
+		}
+	} else {
+		size_t len;
+		char *in = read_stdin(&len);
+		if (in == NULL)
+			return ST_ERROR;
+		int rc = conv_parse(&cv, in, len, &e);
+		free(in);
+		if (rc == -1) {
+			warnx_("stdin: %s", e.msg);
+			return ST_ERROR;
+		}
+	}
+	struct classifier *c = open_classifier(&o, &m, &p);
+	if (c == NULL) {
+		conv_free(&cv);
+		return ST_ERROR;
+	}
+	const struct conv *list[1] = { &cv };
+	classifier_run(c, list, 1, &v);
+	if (o.json) {
+		json_t *j = verdict_to_json(&v, p, model_hash(m));
+		char *s = json_dumps(j, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+		json_decref(j);
+	} else
+		print_human(&v, p);
+	int st = status_of(&v);
+	verdict_free(&v);
+	conv_free(&cv);
+	classifier_free(c);
+	model_close(m);
+	policy_free(p);
+	return st;
+}
+
+/* --- filter --------------------------------------------------------------------------- */
+
+struct line {
+	long no;
+	char *text;
+	size_t len;
+	json_t *obj;		/* the input object, for --annotate (NULL for plain text) */
+	int pair;		/* {"prompt", "response"}: two verdicts */
+	struct conv cv[2];
+	int n_cv;
+	char err[sizeof(((struct err *)0)->msg)];	/* malformed input */
+	struct verdict v[2];
+};
+
+static void
+line_parse(struct line *l)
+{
+	struct err e;
+	json_error_t je;
+
+	l->n_cv = 0;
+	if (l->len > 0 && l->text[0] == '{') {
+		json_t *o = json_loadb(l->text, l->len, JSON_REJECT_DUPLICATES, &je);
+		if (o == NULL || !json_is_object(o)) {
+			snprintf(l->err, sizeof(l->err), "JSON, column %d: %s", je.column,
+			    o ? "not an object" : je.text);
+			json_decref(o);
+			return;
+		}
+		l->obj = o;
+		json_t *pr = json_object_get(o, "prompt"), *rs = json_object_get(o, "response");
+		json_t *tx = json_object_get(o, "text");
+		int rc;
+		if (json_object_get(o, "messages") != NULL)
+			rc = conv_from_json(&l->cv[0], o, &e);
+		else if (json_is_string(pr) && json_is_string(rs)) {
+			rc = conv_simple(&l->cv[0], json_string_value(pr), json_string_length(pr), NULL, 0, &e);
+			if (rc == 0)
+				rc = conv_simple(&l->cv[1], json_string_value(pr), json_string_length(pr),
+				    json_string_value(rs), json_string_length(rs), &e);
+			l->pair = 1;
+		} else if (json_is_string(pr))
+			rc = conv_simple(&l->cv[0], json_string_value(pr), json_string_length(pr), NULL, 0, &e);
+		else if (json_is_string(tx))
+			rc = conv_simple(&l->cv[0], json_string_value(tx), json_string_length(tx), NULL, 0, &e);
+		else {
+			snprintf(l->err, sizeof(l->err), "expected \"messages\", \"prompt\" and \"response\", "
+			    "or \"text\"");
+			return;
+		}
+		if (rc == -1) {
+			snprintf(l->err, sizeof(l->err), "%s", e.msg);
+			if (l->pair)
+				conv_free(&l->cv[0]);
+			return;
+		}
+		l->n_cv = l->pair ? 2 : 1;
+		return;
+	}
+	if (utf8_valid_prefix(l->text, l->len) != l->len) {
+		snprintf(l->err, sizeof(l->err), "invalid UTF-8 at byte %zu",
+		    utf8_valid_prefix(l->text, l->len));
+		return;
+	}
+	if (conv_simple(&l->cv[0], l->text, l->len, NULL, 0, &e) == -1) {
+		snprintf(l->err, sizeof(l->err), "%s", e.msg);
+		return;
+	}
+	l->n_cv = 1;
+}
+
+struct tally {
+	long lines, allow, flag, block, errors;
+	int status;
+};
+
+static void
+emit_line(struct line *l, const struct copts *o, const struct policy *p, const char *model,
+    struct tally *t)
+{
+	json_t *j = NULL;
+	int flagged = 0, st = ST_ALLOW;
+	enum decision worst = DECISION_ALLOW;
+
+	if (l->err[0]) {
+		fprintf(stderr, "guard: stdin line %ld: %s\n", l->no, l->err);
+		memset(&l->v[0], 0, sizeof(l->v[0]));
+		l->v[0].unsafe_score = 0.0 / 0.0;
+		verdict_fail(&l->v[0], p, "line %ld: %s", l->no, l->err);
+		l->n_cv = 1;
+	}
+	for (int k = 0; k < l->n_cv; k++) {
+		flagged |= l->v[k].flagged;
+		if (status_of(&l->v[k]) > st)
+			st = status_of(&l->v[k]);
+		if (l->v[k].decision == DECISION_ERROR || (worst != DECISION_ERROR && l->v[k].decision > worst))
+			worst = l->v[k].decision;
+	}
+	t->lines++;
+	if (worst == DECISION_ERROR) t->errors++;
+	else if (worst == DECISION_BLOCK) t->block++;
+	else if (worst == DECISION_FLAG) t->flag++;
+	else t->allow++;
+	if (st > t->status)
+		t->status = st;
+	if (o->emit) {
+		if ((strcmp(o->emit, "unsafe") == 0) == (flagged != 0)) {
+			fwrite(l->text, 1, l->len, stdout);
+			fputc('\n', stdout);
+		}
+		return;
+	}
+	if (l->pair) {
+		j = json_object();
+		json_object_set_new(j, "request", verdict_to_json(&l->v[0], p, model));
+		json_object_set_new(j, "response", verdict_to_json(&l->v[1], p, model));
+		json_object_set_new(j, "flagged", json_boolean(flagged));
+		json_object_set_new(j, "decision", json_string(decision_name(worst)));
+	} else
+		j = verdict_to_json(&l->v[0], p, model);
+	if (o->annotate) {
+		json_t *in = l->obj ? json_incref(l->obj) : json_object();
+		if (l->obj == NULL)
+			json_object_set_new(in, "text", json_stringn(l->text, l->len) ?
+			    json_stringn(l->text, l->len) : json_null());
+		json_object_set_new(in, "guard", j);
+		j = in;
+	} else
+		json_object_set_new(j, "line", json_integer(l->no));
+	char *s = json_dumps(j, JSON_COMPACT);
+	printf("%s\n", s);
+	free(s);
+	json_decref(j);
+}
+
+static void
+line_free(struct line *l)
+{
+	for (int k = 0; k < 2; k++) {
+		conv_free(&l->cv[k]);
+		verdict_free(&l->v[k]);
+	}
+	json_decref(l->obj);
+	free(l->text);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+cmd_filter(int argc, char **argv)
+{
+	struct copts o;
+	struct model *m;
+	struct policy *p;
+	struct tally t = { 0 };
+	int batch;
+
+	if (parse_copts(argc, argv, "filter", &o) == -1 || optind != argc || o.model == NULL)
+		return usage_of("filter");
+	struct classifier *c = open_classifier(&o, &m, &p);
+	if (c == NULL)
+		return ST_ERROR;
+	batch = classifier_max_batch(c);
+	struct line *lines = calloc((size_t)batch, sizeof(*lines));
+	/* a prompt/response line brings two conversations: room for one batch more */
+	const struct conv **convs = calloc(2 * (size_t)batch, sizeof(*convs));
+	struct verdict *vs = calloc(2 * (size_t)batch, sizeof(*vs));
+	int tty = isatty(2);
+	double t0 = now_s(), last = t0;
+	long no = 0;
+	char *buf = NULL;
+	size_t cap = 0;
+	int eof = 0;
+
+	while (!eof) {
+		int nl = 0, nconv = 0;
+		/* gather lines until their conversations fill a batch */
+		while (nl < batch && nconv < batch) {
+			ssize_t r = getline(&buf, &cap, stdin);
+			if (r < 0) {
+				eof = 1;
+				break;
+			}
+			struct line *l = &lines[nl];
+			if (r > 0 && buf[r - 1] == '\n')
+				r--;
+			if (r > 0 && buf[r - 1] == '\r')
+				r--;
+			l->no = ++no;
+			l->text = malloc((size_t)r + 1);
+			memcpy(l->text, buf, (size_t)r);
+			l->text[r] = '\0';
+			l->len = (size_t)r;
+			line_parse(l);
+			nconv += l->n_cv;
+			nl++;
+			if (nconv >= batch)
+				break;
+		}
+		/* run in slices of the classifier's batch size, results back to their lines */
+		int k = 0;
+		for (int i = 0; i < nl; i++)
+			for (int j = 0; j < lines[i].n_cv; j++)
+				convs[k++] = &lines[i].cv[j];
+		for (int s = 0; s < k; s += batch) {
+			int cnt = k - s < batch ? k - s : batch;
+			classifier_run(c, convs + s, (size_t)cnt, vs + s);
+		}
+		k = 0;
+		for (int i = 0; i < nl; i++) {
+			for (int j = 0; j < lines[i].n_cv; j++)
+				lines[i].v[j] = vs[k++];
+			emit_line(&lines[i], &o, p, model_hash(m), &t);
+			line_free(&lines[i]);
+		}
+		fflush(stdout);
+		if (tty && now_s() - last >= 1.0) {
+			last = now_s();
+			fprintf(stderr, "\rguard filter: %ld lines, %.1f lines/s ", t.lines,
+			    t.lines / (last - t0));
+		}
+	}
+	double el = now_s() - t0;
+	fprintf(stderr, "%sguard filter: %ld lines: %ld allowed, %ld flagged, %ld blocked, %ld "
+	    "errors in %.2f s (%.2f lines/s)\n", tty ? "\r" : "", t.lines, t.allow, t.flag, t.block,
+	    t.errors, el, el > 0 ? t.lines / el : 0.0);
+	free(buf);
+	free(lines);
+	free(convs);
+	free(vs);
+	classifier_free(c);
+	model_close(m);
+	policy_free(p);
+	return o.exit_zero ? EXIT_OK : t.status;
+}

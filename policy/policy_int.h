@@ -1,0 +1,20 @@
+/* policy_int.h - the policy's representation, shared by policy.c and the YAML loader. */
+#ifndef GUARDD_POLICY_INT_H
+#define GUARDD_POLICY_INT_H
+
+#include "policy.h"
+
+struct policy {
+	char *name;
+	enum action on_error, spoof_action;
+	struct policy_category *cat;
+	size_t n_cat;
+	char hash[65];
+};
+
+extern const char *const policy_default_names[13];
+
+struct policy *policy_new_base(void);
+void policy_compute_hash(struct policy *p);
+
+#endif
