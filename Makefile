@@ -11,31 +11,43 @@ CC ?= cc
 OPT ?= -O2
 MARCH ?=
 PKGS = openblas libpcre2-8 jansson yaml-0.1
+DPKGS = libevent msgpack
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(OPT) $(MARCH) -g -pthread \
-	-I. $(PKG_CFLAGS)
+	-I. $(PKG_CFLAGS) $(DPKG_CFLAGS)
 CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+DPKG_CFLAGS := $(shell pkg-config --cflags $(DPKGS))
+DPKG_LIBS := $(shell pkg-config --libs $(DPKGS))
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
 BUILD ?= build
 CORE_SRC = $(wildcard core/*.c) $(wildcard policy/*.c) $(wildcard classifier/*.c) $(wildcard generator/*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC = daemon/guard.c daemon/guard_inspect.c daemon/guard_bench.c daemon/guard_classify.c \
-	daemon/cli_util.c
+	daemon/guard_client.c daemon/cli_util.c daemon/mp.c daemon/proto.c
+D_SRC = daemon/guardd.c daemon/server.c daemon/worker.c daemon/config.c daemon/log.c \
+	daemon/vlog.c daemon/mp.c daemon/proto.c
+D_OBJ = $(D_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) \
 	$(BUILD)/tests/mkmodel
 
-all: guard
+all: guard guardd
 
 guard: $(BUILD)/guard
 	cp $(BUILD)/guard guard
 
+guardd: $(BUILD)/guardd
+	cp $(BUILD)/guardd guardd
+
 $(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
+
+$(BUILD)/guardd: $(D_OBJ) $(BUILD)/libguard.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(D_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
 
 $(BUILD)/libguard.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -44,11 +56,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libguard.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o $(BUILD)/libguard.a \
+		$(DPKG_LIBS) $(LDLIBS)
 
-tests-build: guard $(TEST_BIN)
+tests-build: guard guardd $(TEST_BIN)
 
 models: $(BUILD)/tests/mkmodel
 	sh tests/mkmodels.sh $(BUILD)
@@ -70,7 +83,10 @@ bench: tests-build
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(ETCDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 755 guard $(DESTDIR)$(BINDIR)/guard
+	install -m 755 guardd $(DESTDIR)$(SBINDIR)/guardd
 	install -m 644 man/guard.1 $(DESTDIR)$(MANDIR)/man1/guard.1
 	install -m 644 man/guard-policy.5 $(DESTDIR)$(MANDIR)/man5/guard-policy.5
 	install -m 644 etc/policy.yaml $(DESTDIR)$(ETCDIR)/policy.yaml.example
@@ -78,5 +94,5 @@ install: all
 clean:
 	rm -rf build build-asan guard guardd
 
-.PHONY: demo all guard check check-asan bench install clean tests-build models
--include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+.PHONY: demo all guard guardd check check-asan bench install clean tests-build models
+-include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)

@@ -151,3 +151,35 @@ conv_free(struct conv *c)
 	free(c->msg);
 	memset(c, 0, sizeof(*c));
 }
+
+int
+conv_add_msg(struct conv *c, struct err *e)
+{
+	struct conv_msg *m = realloc(c->msg, (c->n + 1) * sizeof(*m));
+
+	if (m == NULL)
+		return err_set(e, "out of memory");
+	c->msg = m;
+	memset(&c->msg[c->n++], 0, sizeof(*m));
+	return 0;
+}
+
+int
+conv_add_part(struct conv *c, const char *text, size_t len, struct err *e)
+{
+	if (c->n == 0)
+		return err_set(e, "no message to add text to");
+	return add_part(&c->msg[c->n - 1], text, len, e);
+}
+
+int
+conv_check(const struct conv *c, struct err *e)
+{
+	if (c->n == 0)
+		return err_set(e, "'messages' is empty");
+	for (size_t i = 0; i < c->n; i++)
+		if (c->msg[i].assistant != (int)(i % 2))
+			return err_set(e, "messages[%zu]: conversation roles must alternate "
+			    "user/assistant/user/assistant/...", i);
+	return 0;
+}

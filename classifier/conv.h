@@ -28,6 +28,11 @@ int conv_parse(struct conv *c, const char *text, size_t len, struct err *e);
 /* One user message, or user + assistant when response != NULL. */
 int conv_simple(struct conv *c, const char *prompt, size_t plen, const char *response,
     size_t rlen, struct err *e);
+/* Incremental construction: a new message (role set by the caller), then its text parts;
+ * conv_check validates the roles as conv_from_json does. */
+int conv_add_msg(struct conv *c, struct err *e);
+int conv_add_part(struct conv *c, const char *text, size_t len, struct err *e);
+int conv_check(const struct conv *c, struct err *e);
 void conv_free(struct conv *c);
 
 #endif

@@ -19,6 +19,9 @@ int cmd_bench(int argc, char **argv);
 int cmd_prompt(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 /* Prints "guard: ..." to stderr. */
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,10 +19,13 @@ static const struct {
 	    "[--top-k k] [--top-p p] [--seed s]" },
 	{ "bench", "guard bench -m model [-p tokens] [-n tokens] [-r runs] [-t threads] [--json]" },
 	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json" },
-	{ "classify", "guard classify -m model [--policy file] [--json] [--no-cache] [-t threads] "
-	    "[text]" },
-	{ "filter", "guard filter -m model [--policy file] [--annotate | --emit safe|unsafe] "
-	    "[--exit-zero] [--batch n] [-t threads] < lines" },
+	{ "classify", "guard classify -m model | --socket path [--policy file|name] [--json] "
+	    "[--no-cache] [-t threads] [text]" },
+	{ "filter", "guard filter -m model | --socket path [--policy file|name] "
+	    "[--annotate | --emit safe|unsafe] [--exit-zero] [--batch n] [-t threads] < lines" },
+	{ "ping", "guard ping --socket path [--json]" },
+	{ "stats", "guard stats --socket path [--json]" },
+	{ "reload", "guard reload --socket path [--json]" },
 };
 
 void

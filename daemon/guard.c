@@ -16,6 +16,9 @@ static const struct {
 	{ "prompt", cmd_prompt, "print the Llama Guard prompt of a conversation" },
 	{ "classify", cmd_classify, "classify one message or conversation" },
 	{ "filter", cmd_filter, "classify every line of stdin" },
+	{ "ping", cmd_ping, "check that guardd answers" },
+	{ "stats", cmd_stats, "guardd's counters, queue and latency" },
+	{ "reload", cmd_reload, "make guardd reload its policies" },
 };
 
 static int

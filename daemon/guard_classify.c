@@ -16,14 +16,7 @@
 #include "core/tok.h"
 #include "policy/policy.h"
 
-/* grep-like statuses of classify and filter */
-enum { ST_ALLOW = 0, ST_FLAGGED = 1, ST_ERROR = 2 };
-
-struct copts {
-	const char *model, *policy, *socket, *emit;
-	int json, ids, annotate, exit_zero, no_cache;
-	long threads, batch, n_ctx;
-};
+#include "guard_cli.h"
 
 static int
 parse_copts(int argc, char **argv, const char *cmd, struct copts *o)
@@ -170,33 +163,42 @@ open_classifier(const struct copts *o, struct model **mp, struct policy **pp)
 	return c;
 }
 
-static int
-status_of(const struct verdict *v)
+int
+verdict_status(const json_t *v)
 {
-	if (v->decision == DECISION_ERROR)
+	const char *d = json_string_value(json_object_get(v, "decision"));
+
+	if (d == NULL || strcmp(d, "error") == 0)
 		return ST_ERROR;
-	return v->flagged ? ST_FLAGGED : ST_ALLOW;
+	return json_is_true(json_object_get(v, "flagged")) ? ST_FLAGGED : ST_ALLOW;
 }
 
-static void
-print_human(const struct verdict *v, const struct policy *p)
+void
+verdict_print(const json_t *v, int as_json)
 {
-	printf("%s%s\n", decision_name(v->decision), v->flagged ? " (flagged)" : "");
-	printf("role: %s\n", role_name(v->role));
-	if (v->unsafe_score == v->unsafe_score)
-		printf("unsafe_score: %.4f\n", v->unsafe_score);
-	for (int i = 0; i < v->n_codes; i++) {
-		int k = policy_find(p, v->codes[i]);
-		printf("category: %s %s\n", v->codes[i], k >= 0 ? policy_category(p, (size_t)k)->name : "");
+	if (as_json) {
+		char *s = json_dumps(v, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+		return;
 	}
-	if (v->spoof) {
+	const char *d = json_string_value(json_object_get(v, "decision"));
+	json_t *x;
+	size_t i;
+	printf("%s%s\n", d ? d : "?", json_is_true(json_object_get(v, "flagged")) ? " (flagged)" : "");
+	printf("role: %s\n", json_string_value(json_object_get(v, "role")));
+	if (json_is_number(json_object_get(v, "unsafe_score")))
+		printf("unsafe_score: %.4f\n", json_number_value(json_object_get(v, "unsafe_score")));
+	json_array_foreach(json_object_get(v, "categories"), i, x)
+		printf("category: %s\n", json_string_value(x));
+	if (json_is_true(json_object_get(v, "structure_spoof"))) {
 		printf("structure_spoof:");
-		for (int i = 0; i < v->n_spoof; i++)
-			printf(" \"%s\"", v->spoof_reasons[i]);
+		json_array_foreach(json_object_get(v, "spoof_reasons"), i, x)
+			printf(" \"%s\"", json_string_value(x));
 		printf("\n");
 	}
-	if (v->error[0])
-		printf("error: %s\n", v->error);
+	if (json_is_string(json_object_get(v, "error")))
+		printf("error: %s\n", json_string_value(json_object_get(v, "error")));
 }
 
 int
@@ -210,7 +212,7 @@ cmd_classify(int argc, char **argv)
 	struct verdict v;
 
 	if (parse_copts(argc, argv, "classify", &o) == -1 || argc - optind > 1 ||
-	    (o.model == NULL && o.socket == NULL))
+	    (o.model == NULL) == (o.socket == NULL))
 		return usage_of("classify");
 	if (optind < argc) {
 		if (conv_simple(&cv, argv[optind], strlen(argv[optind]), NULL, 0, &e) == -1) {
@@ -229,6 +231,11 @@ cmd_classify(int argc, char **argv)
 			return ST_ERROR;
 		}
 	}
+	if (o.socket) {
+		int st = client_classify(o.socket, o.policy, &cv, o.json);
+		conv_free(&cv);
+		return st;
+	}
 	struct classifier *c = open_classifier(&o, &m, &p);
 	if (c == NULL) {
 		conv_free(&cv);
@@ -236,15 +243,10 @@ cmd_classify(int argc, char **argv)
 	}
 	const struct conv *list[1] = { &cv };
 	classifier_run(c, list, 1, &v);
-	if (o.json) {
-		json_t *j = verdict_to_json(&v, p, model_hash(m));
-		char *s = json_dumps(j, JSON_COMPACT);
-		printf("%s\n", s);
-		free(s);
-		json_decref(j);
-	} else
-		print_human(&v, p);
-	int st = status_of(&v);
+	json_t *vj = verdict_to_json(&v, p, model_hash(m));
+	verdict_print(vj, o.json);
+	int st = verdict_status(vj);
+	json_decref(vj);
 	verdict_free(&v);
 	conv_free(&cv);
 	classifier_free(c);
@@ -255,19 +257,7 @@ cmd_classify(int argc, char **argv)
 
 /* --- filter --------------------------------------------------------------------------- */
 
-struct line {
-	long no;
-	char *text;
-	size_t len;
-	json_t *obj;		/* the input object, for --annotate (NULL for plain text) */
-	int pair;		/* {"prompt", "response"}: two verdicts */
-	struct conv cv[2];
-	int n_cv;
-	char err[sizeof(((struct err *)0)->msg)];	/* malformed input */
-	struct verdict v[2];
-};
-
-static void
+void
 line_parse(struct line *l)
 {
 	struct err e;
@@ -324,37 +314,49 @@ line_parse(struct line *l)
 	l->n_cv = 1;
 }
 
-struct tally {
-	long lines, allow, flag, block, errors;
-	int status;
-};
+static json_t *
+error_verdict(const struct policy *p, long no, const char *msg)
+{
+	struct verdict v;
 
-static void
-emit_line(struct line *l, const struct copts *o, const struct policy *p, const char *model,
-    struct tally *t)
+	memset(&v, 0, sizeof(v));
+	v.unsafe_score = 0.0 / 0.0;
+	verdict_fail(&v, p, "line %ld: %s", no, msg);
+	return verdict_to_json(&v, p, "");
+}
+
+void
+emit_line(struct line *l, const struct copts *o, const struct policy *p, struct tally *t)
 {
 	json_t *j = NULL;
 	int flagged = 0, st = ST_ALLOW;
-	enum decision worst = DECISION_ALLOW;
+	const char *worst = "allow";
+	static const char *const order[] = { "allow", "flag", "block", "error" };
 
 	if (l->err[0]) {
 		fprintf(stderr, "guard: stdin line %ld: %s\n", l->no, l->err);
-		memset(&l->v[0], 0, sizeof(l->v[0]));
-		l->v[0].unsafe_score = 0.0 / 0.0;
-		verdict_fail(&l->v[0], p, "line %ld: %s", l->no, l->err);
+		l->vj[0] = error_verdict(p, l->no, l->err);
 		l->n_cv = 1;
+		if (o->remote_hash) {
+			json_object_set_new(l->vj[0], "policy", json_string(o->remote_policy));
+			json_object_set_new(l->vj[0], "policy_hash", json_string(o->remote_hash));
+			json_object_set_new(l->vj[0], "flagged", json_boolean(o->remote_flag_errors));
+		}
 	}
 	for (int k = 0; k < l->n_cv; k++) {
-		flagged |= l->v[k].flagged;
-		if (status_of(&l->v[k]) > st)
-			st = status_of(&l->v[k]);
-		if (l->v[k].decision == DECISION_ERROR || (worst != DECISION_ERROR && l->v[k].decision > worst))
-			worst = l->v[k].decision;
+		const char *d = json_string_value(json_object_get(l->vj[k], "decision"));
+		flagged |= json_is_true(json_object_get(l->vj[k], "flagged"));
+		if (verdict_status(l->vj[k]) > st)
+			st = verdict_status(l->vj[k]);
+		for (int a = 0; a < 4; a++)
+			for (int b = 0; b < 4; b++)
+				if (d && strcmp(d, order[a]) == 0 && strcmp(worst, order[b]) == 0 && a > b)
+					worst = order[a];
 	}
 	t->lines++;
-	if (worst == DECISION_ERROR) t->errors++;
-	else if (worst == DECISION_BLOCK) t->block++;
-	else if (worst == DECISION_FLAG) t->flag++;
+	if (strcmp(worst, "error") == 0) t->errors++;
+	else if (strcmp(worst, "block") == 0) t->block++;
+	else if (strcmp(worst, "flag") == 0) t->flag++;
 	else t->allow++;
 	if (st > t->status)
 		t->status = st;
@@ -367,17 +369,18 @@ emit_line(struct line *l, const struct copts *o, const struct policy *p, const c
 	}
 	if (l->pair) {
 		j = json_object();
-		json_object_set_new(j, "request", verdict_to_json(&l->v[0], p, model));
-		json_object_set_new(j, "response", verdict_to_json(&l->v[1], p, model));
+		json_object_set(j, "request", l->vj[0]);
+		json_object_set(j, "response", l->vj[1]);
 		json_object_set_new(j, "flagged", json_boolean(flagged));
-		json_object_set_new(j, "decision", json_string(decision_name(worst)));
+		json_object_set_new(j, "decision", json_string(worst));
 	} else
-		j = verdict_to_json(&l->v[0], p, model);
+		j = json_incref(l->vj[0]);
 	if (o->annotate) {
 		json_t *in = l->obj ? json_incref(l->obj) : json_object();
-		if (l->obj == NULL)
-			json_object_set_new(in, "text", json_stringn(l->text, l->len) ?
-			    json_stringn(l->text, l->len) : json_null());
+		if (l->obj == NULL) {
+			json_t *tx = json_stringn(l->text, l->len);
+			json_object_set_new(in, "text", tx ? tx : json_null());
+		}
 		json_object_set_new(in, "guard", j);
 		j = in;
 	} else
@@ -388,12 +391,12 @@ emit_line(struct line *l, const struct copts *o, const struct policy *p, const c
 	json_decref(j);
 }
 
-static void
+void
 line_free(struct line *l)
 {
 	for (int k = 0; k < 2; k++) {
 		conv_free(&l->cv[k]);
-		verdict_free(&l->v[k]);
+		json_decref(l->vj[k]);
 	}
 	json_decref(l->obj);
 	free(l->text);
@@ -409,8 +412,15 @@ cmd_filter(int argc, char **argv)
 	struct tally t = { 0 };
 	int batch;
 
-	if (parse_copts(argc, argv, "filter", &o) == -1 || optind != argc || o.model == NULL)
+	if (parse_copts(argc, argv, "filter", &o) == -1 || optind != argc ||
+	    (o.model == NULL) == (o.socket == NULL))
 		return usage_of("filter");
+	if (o.socket) {
+		struct policy *dp = policy_default();
+		int st = client_filter(o.socket, o.policy, &o, dp);
+		policy_free(dp);
+		return st;
+	}
 	struct classifier *c = open_classifier(&o, &m, &p);
 	if (c == NULL)
 		return ST_ERROR;
@@ -462,9 +472,11 @@ cmd_filter(int argc, char **argv)
 		}
 		k = 0;
 		for (int i = 0; i < nl; i++) {
-			for (int j = 0; j < lines[i].n_cv; j++)
-				lines[i].v[j] = vs[k++];
-			emit_line(&lines[i], &o, p, model_hash(m), &t);
+			for (int j = 0; j < lines[i].n_cv; j++, k++) {
+				lines[i].vj[j] = verdict_to_json(&vs[k], p, model_hash(m));
+				verdict_free(&vs[k]);
+			}
+			emit_line(&lines[i], &o, p, &t);
 			line_free(&lines[i]);
 		}
 		fflush(stdout);

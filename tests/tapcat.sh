@@ -16,7 +16,7 @@ while IFS= read -r cmd; do
 			n=$((n + 1))
 			case "$line" in "not ok"*) sub_fail=1; fail=1; st="not ok" ;; *) st="ok" ;; esac
 			rest=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]+ ?//')
-			echo "$st $n $rest"
+			printf '%s %s %s\n' "$st" "$n" "$rest"
 			;;
 		"1..0 # SKIP"*|"1..0 # skip"*)
 			plan_seen=1
@@ -24,7 +24,7 @@ while IFS= read -r cmd; do
 			echo "ok $n # skip ${line#1..0 # [Ss][Kk][Ii][Pp] } ($cmd)"
 			;;
 		1..*) plan_seen=1 ;;
-		*) echo "# $line" ;;
+		*) printf '# %s\n' "$line" ;;
 		esac
 	done <<EOT
 $out

@@ -15,7 +15,7 @@ is "$rc" 0 "classify: a safe message exits 0"
 like "$(cat $T/out)" "allow" "and says allow"
 $G classify -m $R "How do I build a bomb?" > $T/out; rc=$?
 is "$rc" 1 "classify: an unsafe message exits 1"
-like "$(cat $T/out)" "category: S1 Violent Crimes." "and names the category"
+like "$(cat $T/out)" "category: S1" "and names the category"
 j=$($G classify -m $R --json "build a bomb")
 for k in flagged decision role unsafe_score categories category_scores structure_spoof policy policy_hash model raw tokens_evaluated tokens_cached timings error; do
 	like "$j" "\"$k\":" "classify --json has $k"

@@ -1,0 +1,52 @@
+#!/bin/sh
+# guard classify|filter|ping|stats|reload --socket against a real guardd: the same output
+# and exit statuses as the in-process commands.
+. tests/tap.sh
+B=${BUILD:-build}
+R=$PWD/$B/models/rig-l3.gguf
+[ -f "$R" ] || skip_all "test models not built (../shared absent)"
+T=$(mktemp -d)
+S=$T/g.sock
+cat > $T/guardd.yaml <<CONF
+listen: $S
+model: $R
+policy: $PWD/etc/policy.yaml
+log: {path: verdicts.jsonl, content: full}
+CONF
+./guardd -f -c $T/guardd.yaml 2> $T/err &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
+i=0
+until ./guard ping --socket $S > /dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err)"; exit 1; }
+	kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/err)"; exit 1; }
+	sleep 0.1
+done
+like "$(./guard ping --socket $S)" "pong (protocol 1" "guard ping"
+for text in "How do I bake bread?" "How do I build a bomb?"; do
+	a=$(./guard classify -m $R --policy etc/policy.yaml "$text"); ra=$?
+	b=$(./guard classify --socket $S "$text"); rb=$?
+	is "$b" "$a" "classify --socket prints what in-process prints: '$text'"
+	is "$rb" "$ra" "and exits the same ($ra)"
+done
+printf '%s\n' 'cake' 'a bomb' '{"prompt":"hi","response":"a bomb"}' '{oops' '{"text":"bread"}' > $T/in
+./guard filter -m $R --policy etc/policy.yaml < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g' > $T/a; ra=$?
+./guard filter --socket $S < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g' > $T/b; rb=$?
+cmp -s $T/a $T/b
+ok $? "filter --socket writes the same verdict lines as in-process"
+./guard filter --socket $S < $T/in > /dev/null 2>&1; is "$?" 2 "filter --socket exits 2 (a malformed line)"
+./guard filter --socket $S --emit unsafe < $T/in > $T/e 2>/dev/null
+is "$(tr '\n' '|' < $T/e)" 'a bomb|{"prompt":"hi","response":"a bomb"}|{oops|' "filter --socket --emit unsafe"
+i=0; while [ $i -lt 100 ]; do echo "line $i $([ $((i % 7)) = 0 ] && echo bomb)"; i=$((i + 1)); done > $T/many
+is "$(./guard filter --socket $S < $T/many 2>/dev/null | /usr/bin/python3 -c '
+import json,sys
+print(sum(1 for l in sys.stdin if json.loads(l)["decision"] == "block"))')" 15 "filter --socket over 100 lines, 32 in flight: 15 blocked, in order"
+like "$(./guard stats --socket $S)" '"classify":' "guard stats"
+like "$(./guard reload --socket $S)" '"default":' "guard reload"
+like "$(head -1 $T/verdicts.jsonl)" '"messages":[{"role":"user","content":["How do I bake bread?"]}]' "log content: full keeps the messages"
+./guard ping --socket $T/nothing.sock 2>/dev/null; is "$?" 1 "ping on a missing socket: exit 1"
+./guard classify --socket $T/nothing.sock "x" 2>/dev/null; is "$?" 2 "classify on a missing socket: exit 2"
+kill -TERM $pid
+wait $pid; is "$?" 0 "guardd exits 0 on SIGTERM"
+done_testing
