@@ -32,7 +32,7 @@ D_SRC = daemon/guardd.c daemon/server.c daemon/worker.c daemon/config.c daemon/l
 	daemon/vlog.c daemon/mp.c daemon/proto.c
 D_OBJ = $(D_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) \
+TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUILD)/tests/loadgen \
 	$(BUILD)/tests/mkmodel
 
 all: guard guardd
@@ -61,7 +61,23 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a $(BUILD)/daemon/mp.o $(BUILD)/da
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o $(BUILD)/libguard.a \
 		$(DPKG_LIBS) $(LDLIBS)
 
-tests-build: guard guardd $(TEST_BIN)
+FUZZ = gguf safetensors policy proto conv tok config
+FUZZ_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz_%)
+FUZZ_DOBJ = $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o $(BUILD)/daemon/config.o
+
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard.a $(FUZZ_DOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/driver.c $(FUZZ_DOBJ) $(BUILD)/libguard.a \
+		$(DPKG_LIBS) $(LDLIBS)
+
+# real coverage-guided fuzzing when clang is installed: make fuzz T=proto
+fuzz:
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS) \
+		$(DPKG_CFLAGS) -o build/fuzz-$(T) tests/fuzz/fuzz_$(T).c daemon/mp.c daemon/proto.c \
+		daemon/config.c $(CORE_SRC) $(DPKG_LIBS) $(LDLIBS)
+	./build/fuzz-$(T) tests/fuzz/corpus/$(T)
+
+tests-build: guard guardd $(TEST_BIN) $(FUZZ_BIN)
 
 models: $(BUILD)/tests/mkmodel
 	sh tests/mkmodels.sh $(BUILD)
@@ -88,11 +104,15 @@ install: all
 	install -m 755 guard $(DESTDIR)$(BINDIR)/guard
 	install -m 755 guardd $(DESTDIR)$(SBINDIR)/guardd
 	install -m 644 man/guard.1 $(DESTDIR)$(MANDIR)/man1/guard.1
-	install -m 644 man/guard-policy.5 $(DESTDIR)$(MANDIR)/man5/guard-policy.5
+	install -m 644 man/guard-policy.5 man/guardd.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/guardd-protocol.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 man/guardd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 etc/policy.yaml $(DESTDIR)$(ETCDIR)/policy.yaml.example
+	install -m 644 etc/guardd.yaml $(DESTDIR)$(ETCDIR)/guardd.yaml.example
+	install -m 644 etc/guardd.service etc/guardd.socket $(DESTDIR)$(ETCDIR)/
 
 clean:
 	rm -rf build build-asan guard guardd
 
-.PHONY: demo all guard guardd check check-asan bench install clean tests-build models
+.PHONY: fuzz demo all guard guardd check check-asan bench install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)

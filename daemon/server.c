@@ -235,6 +235,7 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t max = s->cfg->max_request_bytes;
 
+	c->refs++;	/* an answer can close the connection: keep c valid until we return */
 	while (c->bev != NULL && !c->closing) {
 		size_t avail = evbuffer_get_length(in), len = 0;
 		if (avail == 0)
@@ -261,6 +262,7 @@ read_cb(struct bufferevent *bev, void *arg)
 		}
 		break;
 	}
+	conn_release(c);
 }
 
 static void

@@ -65,7 +65,7 @@ policy_new_base(void)
 	p->n_cat = 13;
 	for (int i = 0; i < 13; i++) {
 		struct policy_category *c = &p->cat[i];
-		snprintf(c->code, sizeof(c->code), "S%d", i + 1);
+		snprintf(c->code, sizeof(c->code), "S%d", (i + 1) % 1000);
 		c->name = strdup(policy_default_names[i]);
 		for (int r = 0; r < 2; r++) {
 			c->threshold[r] = 0.5f;

@@ -397,7 +397,7 @@ policy_parse(const char *text, size_t len, const char *file, struct err *e)
 	d->file = file;
 	d->e = e;
 	for (int i = 0; i < 13; i++) {
-		snprintf(d->cat[i].code, sizeof(d->cat[i].code), "S%d", i + 1);
+		snprintf(d->cat[i].code, sizeof(d->cat[i].code), "S%d", (i + 1) % 1000);
 		d->cat[i].name = strdup(policy_default_names[i]);
 	}
 	d->n_cat = 13;

@@ -30,3 +30,25 @@ i=0; while [ $i -lt 32 ]; do echo "$MSG $i"; i=$((i + 1)); done |
 echo "== guard filter: the same lines one at a time"
 i=0; while [ $i -lt 32 ]; do echo "$MSG $i"; i=$((i + 1)); done |
     ./guard filter -m "$M/lg3-1b-bf16.gguf" --batch 1 --exit-zero 2>&1 >/dev/null | tail -1
+
+# guardd: 1, 4 and 16 concurrent clients on the same model (batches of up to 4)
+T=$(mktemp -d)
+cat > $T/guardd.yaml <<CONF
+listen: $T/g.sock
+model: $PWD/$M/lg3-1b-bf16.gguf
+batch: 4
+limits: {max_queue: 256, deadline_ms: 600000}
+CONF
+./guardd -f -c $T/guardd.yaml 2> $T/err &
+pid=$!
+i=0
+until ./guard ping --socket $T/g.sock > /dev/null 2>&1; do
+	i=$((i + 1)); [ $i -gt 600 ] && { cat $T/err; kill $pid; exit 1; }; sleep 0.1
+done
+echo "== guardd: the $ntok-token message from C clients over the socket"
+"$B/tests/loadgen" $T/g.sock 1 6 "$MSG"
+"$B/tests/loadgen" $T/g.sock 4 3 "$MSG"
+"$B/tests/loadgen" $T/g.sock 16 2 "$MSG"
+kill -TERM $pid
+wait $pid
+rm -rf "$T"

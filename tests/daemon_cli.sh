@@ -49,4 +49,12 @@ like "$(head -1 $T/verdicts.jsonl)" '"messages":[{"role":"user","content":["How 
 ./guard classify --socket $T/nothing.sock "x" 2>/dev/null; is "$?" 2 "classify on a missing socket: exit 2"
 kill -TERM $pid
 wait $pid; is "$?" 0 "guardd exits 0 on SIGTERM"
+
+# every example file in etc/ passes guardd -t (with this machine's model and socket paths)
+sed "s#^model: .*#model: $R#; s#^listen: .*#listen: $T/ex.sock#; s#^policy: .*#policy: $PWD/etc/policy.yaml#; s#^log: .*#log: {path: $T/ex.jsonl, content: none}#" etc/guardd.yaml > $T/ex.yaml
+out=$(./guardd -t -c $T/ex.yaml 2>&1); rc=$?
+is "$rc" 0 "etc/guardd.yaml passes guardd -t"
+like "$out" "configuration OK" "and says so"
+grep -q 'ExecStart=.*guardd -f' etc/guardd.service && grep -q 'ListenStream=/run/guardd/guardd.sock' etc/guardd.socket
+ok $? "etc/guardd.service runs guardd -f; etc/guardd.socket listens where guardd.yaml says"
 done_testing

@@ -693,6 +693,42 @@ main(int argc, char **argv)
 		wait_exit(&s2, 20);
 	}
 
+	/* systemd socket activation: the socket arrives as fd 3 (LISTEN_FDS, LISTEN_PID) */
+	{
+		char path[320], conf[320], text[1024];
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		snprintf(path, sizeof(path), "%s/activated.sock", dir);
+		if (strlen(path) < sizeof(sun.sun_path))
+			memcpy(sun.sun_path, path, strlen(path) + 1);
+		int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		int bound = bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0 && listen(lfd, 16) == 0;
+		snprintf(conf, sizeof(conf), "%s/activated.yaml", dir);
+		snprintf(text, sizeof(text), "listen: %s/unused.sock\nmodel: %s\n", dir, rig);
+		write_file(conf, text);
+		pid_t pid = fork();
+		if (pid == 0) {
+			char n[32];
+			dup2(lfd, 3);
+			snprintf(n, sizeof(n), "%d", (int)getpid());
+			setenv("LISTEN_PID", n, 1);
+			setenv("LISTEN_FDS", "1", 1);
+			int null = open("/dev/null", O_WRONLY);
+			dup2(null, 2);
+			execl(guardd, guardd, "-f", "-c", conf, (char *)NULL);
+			_exit(127);
+		}
+		close(lfd);
+		int up = 0;
+		for (double tt = now(); bound && now() - tt < 30 && !up; poll(NULL, 0, 20))
+			up = pong(path);
+		ok(bound && up, "socket activation: guardd serves the socket it was given");
+		ok(access(path, F_OK) == 0 && access(conf, F_OK) == 0, "and does not create its own");
+		struct daemon_t a = { .pid = pid };
+		kill(pid, SIGTERM);
+		ok(wait_exit(&a, 20) == 0 && access(path, F_OK) == 0,
+		    "on SIGTERM it exits 0 and leaves the socket to systemd");
+	}
+
 	/* guardd -t */
 	char cmd[1200];
 	snprintf(cmd, sizeof(cmd), "%s -t -c %s 2>/dev/null", guardd, d.conf);

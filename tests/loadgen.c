@@ -1,0 +1,136 @@
+/* loadgen.c - load on guardd for `make bench`: C clients, each sending R classify requests
+ * one after another on its own connection; prints requests/s and latency percentiles.
+ * Figures only: nothing here asserts a time.
+ *   loadgen SOCKET CLIENTS REQUESTS_PER_CLIENT MESSAGE */
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *sock, *msg;
+static int per;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct client {
+	double *lat;
+	int done, errors;
+};
+
+static void
+pstr(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str(pk, strlen(s));
+	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static void *
+run(void *arg)
+{
+	struct client *c = arg;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	msgpack_unpacker up;
+	msgpack_unpacked res;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		c->errors = per;
+		return NULL;
+	}
+	msgpack_unpacker_init(&up, 65536);
+	msgpack_unpacked_init(&res);
+	for (int i = 0; i < per; i++) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 3);
+		pstr(&pk, "id");
+		msgpack_pack_int(&pk, i);
+		pstr(&pk, "op");
+		pstr(&pk, "classify");
+		pstr(&pk, "messages");
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_map(&pk, 2);
+		pstr(&pk, "role");
+		pstr(&pk, "user");
+		pstr(&pk, "content");
+		pstr(&pk, msg);
+		double t0 = now();
+		if (send(fd, sb.data, sb.size, MSG_NOSIGNAL) != (ssize_t)sb.size)
+			c->errors++;
+		msgpack_sbuffer_destroy(&sb);
+		for (;;) {
+			if (msgpack_unpacker_next(&up, &res) == MSGPACK_UNPACK_SUCCESS)
+				break;
+			msgpack_unpacker_reserve_buffer(&up, 65536);
+			ssize_t n = recv(fd, msgpack_unpacker_buffer(&up), 65536, 0);
+			if (n <= 0) {
+				c->errors += per - i;
+				goto out;
+			}
+			msgpack_unpacker_buffer_consumed(&up, (size_t)n);
+		}
+		c->lat[c->done++] = (now() - t0) * 1e3;
+	}
+out:
+	msgpack_unpacked_destroy(&res);
+	msgpack_unpacker_destroy(&up);
+	close(fd);
+	return NULL;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: loadgen socket clients requests-per-client message\n");
+		return 2;
+	}
+	sock = argv[1];
+	int n = atoi(argv[2]);
+	per = atoi(argv[3]);
+	msg = argv[4];
+	struct client *c = calloc((size_t)n, sizeof(*c));
+	pthread_t *th = calloc((size_t)n, sizeof(*th));
+	double t0 = now();
+	for (int i = 0; i < n; i++) {
+		c[i].lat = calloc((size_t)per, sizeof(double));
+		pthread_create(&th[i], NULL, run, &c[i]);
+	}
+	double *all = calloc((size_t)(n * per), sizeof(double));
+	int k = 0, errors = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		memcpy(all + k, c[i].lat, (size_t)c[i].done * sizeof(double));
+		k += c[i].done;
+		errors += c[i].errors;
+	}
+	double el = now() - t0;
+	qsort(all, (size_t)k, sizeof(double), cmp);
+	printf("%2d clients: %3d requests in %6.2f s: %6.2f requests/s, latency p50 %7.1f ms, p99 %7.1f ms%s\n",
+	    n, k, el, k / el, k ? all[k / 2] : 0.0, k ? all[(int)(0.99 * (k - 1) + 0.5)] : 0.0,
+	    errors ? " (errors!)" : "");
+	return errors ? 1 : 0;
+}
