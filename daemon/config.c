@@ -8,48 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "core/mapfile.h"
+#include "policy/yamlwalk.h"
 
 struct ctx {
-	const char *file;
+	struct ywalk w;
 	char *dir;
-	yaml_document_t d;
-	struct err *e;
 	struct config *c;
 };
 
 static int
-fail(struct ctx *x, yaml_node_t *n, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(struct ctx *x, yaml_node_t *n, const char *key, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return err_set(x->e, "%s:%zu:%zu: %s: %s", x->file, n ? n->start_mark.line + 1 : 0,
-	    n ? n->start_mark.column + 1 : 0, key, msg);
-}
-
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static int
 get_str(struct ctx *x, yaml_node_t *n, const char *key, char **out)
 {
-	const char *s = scalar(n);
+	const char *s = yw_scalar(n);
 
 	if (s == NULL || *s == '\0' || strlen(s) != n->data.scalar.length)
-		return fail(x, n, key, "expected a non-empty string");
+		return yw_fail(&x->w, n, key, "expected a non-empty string");
 	free(*out);
 	*out = strdup(s);
 	return 0;
@@ -64,7 +39,7 @@ get_path(struct ctx *x, yaml_node_t *n, const char *key, char **out)
 	if ((*out)[0] != '/') {
 		char *abs;
 		if (asprintf(&abs, "%s/%s", x->dir, *out) < 0)
-			return fail(x, n, key, "out of memory");
+			return yw_fail(&x->w, n, key, "out of memory");
 		free(*out);
 		*out = abs;
 	}
@@ -74,50 +49,33 @@ get_path(struct ctx *x, yaml_node_t *n, const char *key, char **out)
 static int
 get_long(struct ctx *x, yaml_node_t *n, const char *key, long min, long max, int base, long *out)
 {
-	const char *s = scalar(n);
+	const char *s = yw_scalar(n);
 	char *end;
 
 	if (s == NULL)
-		return fail(x, n, key, "expected a number");
+		return yw_fail(&x->w, n, key, "expected a number");
 	errno = 0;
 	long v = strtol(s, &end, base);
 	if (*s == '\0' || *end != '\0' || errno != 0)
-		return fail(x, n, key, "'%s' is not a number", s);
+		return yw_fail(&x->w, n, key, "'%s' is not a number", s);
 	if (v < min || v > max)
-		return fail(x, n, key, "%s is outside [%ld, %ld]", s, min, max);
+		return yw_fail(&x->w, n, key, "%s is outside [%ld, %ld]", s, min, max);
 	*out = v;
 	return 0;
 }
 
-#define FOR_PAIRS(x, map, what, k, v, body) do { \
-	if ((map) == NULL || (map)->type != YAML_MAPPING_NODE) \
-		return fail(x, map, what, "expected a mapping"); \
-	for (yaml_node_pair_t *_p = (map)->data.mapping.pairs.start; \
-	    _p < (map)->data.mapping.pairs.top; _p++) { \
-		yaml_node_t *_k = yaml_document_get_node(&(x)->d, _p->key); \
-		yaml_node_t *v = yaml_document_get_node(&(x)->d, _p->value); \
-		const char *k = scalar(_k); \
-		if (k == NULL) \
-			return fail(x, _k, what, "keys must be plain strings"); \
-		for (yaml_node_pair_t *_q = (map)->data.mapping.pairs.start; _q < _p; _q++) \
-			if (scalar(yaml_document_get_node(&(x)->d, _q->key)) && \
-			    strcmp(scalar(yaml_document_get_node(&(x)->d, _q->key)), k) == 0) \
-				return fail(x, _k, what, "duplicate key '%s'", k); \
-		body \
-	} \
-} while (0)
 
 static int
 get_ids(struct ctx *x, yaml_node_t *n, const char *key, unsigned *out, int *count)
 {
 	if (n == NULL || n->type != YAML_SEQUENCE_NODE)
-		return fail(x, n, key, "expected a list of numeric ids");
+		return yw_fail(&x->w, n, key, "expected a list of numeric ids");
 	*count = 0;
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		long v;
 		if (*count == CONFIG_MAX_IDS)
-			return fail(x, n, key, "more than %d ids", CONFIG_MAX_IDS);
-		if (get_long(x, yaml_document_get_node(&x->d, *it), key, 0, INT_MAX, 10, &v) == -1)
+			return yw_fail(&x->w, n, key, "more than %d ids", CONFIG_MAX_IDS);
+		if (get_long(x, yw_node(&x->w, *it), key, 0, INT_MAX, 10, &v) == -1)
 			return -1;
 		out[(*count)++] = (unsigned)v;
 	}
@@ -130,12 +88,12 @@ parse(struct ctx *x, yaml_node_t *root)
 	struct config *c = x->c;
 	long v;
 
-	FOR_PAIRS(x, root, "guardd.yaml", k, n, {
+	YW_PAIRS(&x->w, root, "guardd.yaml", k, n, {
 		if (strcmp(k, "listen") == 0) {
 			if (get_path(x, n, k, &c->listen) == -1)
 				return -1;
 			if (strlen(c->listen) >= 108)
-				return fail(x, n, k, "socket path longer than 107 bytes");
+				return yw_fail(&x->w, n, k, "socket path longer than 107 bytes");
 		} else if (strcmp(k, "socket_mode") == 0) {
 			if (get_long(x, n, k, 0, 0777, 8, &v) == -1)
 				return -1;
@@ -153,12 +111,12 @@ parse(struct ctx *x, yaml_node_t *root)
 			if (get_path(x, n, k, &c->policy[0].path) == -1)
 				return -1;
 		} else if (strcmp(k, "policies") == 0) {
-			FOR_PAIRS(x, n, "policies", pk, pv, {
+			YW_PAIRS(&x->w, n, "policies", pk, pv, {
 				char kp[96];
 				if (snprintf(kp, sizeof(kp), "policies.%.60s", pk) < 0 || strcmp(pk, "default") == 0)
-					return fail(x, pv, "policies", "'default' is the name of 'policy'");
+					return yw_fail(&x->w, pv, "policies", "'default' is the name of 'policy'");
 				if (c->n_policies == CONFIG_MAX_POLICIES)
-					return fail(x, pv, kp, "more than %d policies", CONFIG_MAX_POLICIES);
+					return yw_fail(&x->w, pv, kp, "more than %d policies", CONFIG_MAX_POLICIES);
 				c->policy[c->n_policies].name = strdup(pk);
 				if (get_path(x, pv, kp, &c->policy[c->n_policies].path) == -1)
 					return -1;
@@ -177,22 +135,22 @@ parse(struct ctx *x, yaml_node_t *root)
 				return -1;
 			c->context = (int)v;
 		} else if (strcmp(k, "log") == 0) {
-			FOR_PAIRS(x, n, "log", lk, lv, {
+			YW_PAIRS(&x->w, n, "log", lk, lv, {
 				if (strcmp(lk, "path") == 0) {
 					if (get_path(x, lv, "log.path", &c->log_path) == -1)
 						return -1;
 				} else if (strcmp(lk, "content") == 0) {
-					const char *s = scalar(lv);
+					const char *s = yw_scalar(lv);
 					if (s && strcmp(s, "none") == 0) c->log_content = LOG_CONTENT_NONE;
 					else if (s && strcmp(s, "sha256") == 0) c->log_content = LOG_CONTENT_SHA256;
 					else if (s && strcmp(s, "full") == 0) c->log_content = LOG_CONTENT_FULL;
 					else
-						return fail(x, lv, "log.content", "expected none, sha256 or full");
+						return yw_fail(&x->w, lv, "log.content", "expected none, sha256 or full");
 				} else
-					return fail(x, lv, "log", "unknown key '%s' (path, content)", lk);
+					return yw_fail(&x->w, lv, "log", "unknown key '%s' (path, content)", lk);
 			});
 		} else if (strcmp(k, "limits") == 0) {
-			FOR_PAIRS(x, n, "limits", lk, lv, {
+			YW_PAIRS(&x->w, n, "limits", lk, lv, {
 				char kp[64];
 				snprintf(kp, sizeof(kp), "limits.%.40s", lk);
 				if (strcmp(lk, "max_request_bytes") == 0) {
@@ -214,7 +172,7 @@ parse(struct ctx *x, yaml_node_t *root)
 					if (get_long(x, lv, kp, 0, 3600000, 10, &v) == -1) return -1;
 					c->drain_ms = (int)v;
 				} else
-					return fail(x, lv, kp, "unknown key (max_request_bytes, max_messages, "
+					return yw_fail(&x->w, lv, kp, "unknown key (max_request_bytes, max_messages, "
 					    "max_queue, deadline_ms, max_connections, drain_ms)");
 			});
 		} else if (strcmp(k, "allow_uids") == 0) {
@@ -224,13 +182,13 @@ parse(struct ctx *x, yaml_node_t *root)
 			if (get_ids(x, n, k, c->allow_gid, &c->n_allow_gid) == -1)
 				return -1;
 		} else
-			return fail(x, n, k, "unknown key (listen, socket_mode, socket_group, user, model, "
+			return yw_fail(&x->w, n, k, "unknown key (listen, socket_mode, socket_group, user, model, "
 			    "policy, policies, threads, batch, context, log, limits, allow_uids, allow_gids)");
 	});
 	if (c->listen == NULL)
-		return err_set(x->e, "%s: 'listen' (the socket path) is required", x->file);
+		return err_set(x->w.e, "%s: 'listen' (the socket path) is required", x->w.file);
 	if (c->model == NULL)
-		return err_set(x->e, "%s: 'model' is required", x->file);
+		return err_set(x->w.e, "%s: 'model' is required", x->w.file);
 	return 0;
 }
 
@@ -238,11 +196,10 @@ struct config *
 config_load(const char *path, struct err *e)
 {
 	struct config *c = calloc(1, sizeof(*c));
-	struct ctx x = { .file = path, .e = e, .c = c };
-	yaml_parser_t parser;
+	struct ctx x = { .w = { .file = path, .e = e }, .c = c };
 	size_t len;
 	char *text;
-	int ok = 0, have = 0;
+	int ok = 0, failed;
 
 	if (c == NULL) {
 		err_set(e, "out of memory");
@@ -271,22 +228,12 @@ config_load(const char *path, struct err *e)
 		*slash = '\0';
 	if ((text = file_read_all(path, &len, 1 << 20, e)) == NULL)
 		goto out;
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &x.d))
-		err_set(e, "%s:%zu:%zu: YAML: %s", path, parser.problem_mark.line + 1,
-		    parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error");
-	else {
-		have = 1;
-		yaml_node_t *root = yaml_document_get_root_node(&x.d);
-		if (root == NULL)
-			err_set(e, "%s: empty configuration ('listen' and 'model' are required)", path);
-		else
-			ok = parse(&x, root) == 0;
-	}
-	if (have)
-		yaml_document_delete(&x.d);
-	yaml_parser_delete(&parser);
+	yaml_node_t *root = yw_load(&x.w, text, len, &failed);
+	if (!failed && root == NULL)
+		err_set(e, "%s: empty configuration ('listen' and 'model' are required)", path);
+	else if (!failed)
+		ok = parse(&x, root) == 0;
+	yw_free(&x.w);
 	free(text);
 out:
 	free(x.dir);

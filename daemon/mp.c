@@ -147,33 +147,19 @@ next(struct mp_cur *c, enum mp_type want, uint64_t *payload, uint64_t *children,
 	return 0;
 }
 
-int
-mp_read_map(struct mp_cur *c, uint32_t *count)
+/* a map's pairs or an array's items; each needs at least `per` bytes, checked here */
+static int
+read_container(struct mp_cur *c, enum mp_type t, uint64_t per, uint32_t *count)
 {
 	uint64_t pl, ch;
 	const unsigned char *b;
 	size_t save = c->off;
 
-	if (mp_peek(c) != MP_MAP || next(c, MP_MAP, &pl, &ch, &b) == -1)
+	if (mp_peek(c) != t || next(c, t, &pl, &ch, &b) == -1)
 		return -1;
-	if (ch / 2 > c->n - c->off) {	/* a pair needs at least two bytes */
-		c->off = save;
-		return -1;
-	}
-	*count = (uint32_t)(ch / 2);
-	return 0;
-}
-
-int
-mp_read_array(struct mp_cur *c, uint32_t *count)
-{
-	uint64_t pl, ch;
-	const unsigned char *b;
-	size_t save = c->off;
-
-	if (mp_peek(c) != MP_ARRAY || next(c, MP_ARRAY, &pl, &ch, &b) == -1)
-		return -1;
-	if (ch > c->n - c->off) {
+	if (t == MP_MAP)
+		ch /= 2;
+	if (ch > (c->n - c->off) / per) {
 		c->off = save;
 		return -1;
 	}
@@ -182,17 +168,27 @@ mp_read_array(struct mp_cur *c, uint32_t *count)
 }
 
 int
+mp_read_map(struct mp_cur *c, uint32_t *count)
+{
+	return read_container(c, MP_MAP, 2, count);
+}
+
+int
+mp_read_array(struct mp_cur *c, uint32_t *count)
+{
+	return read_container(c, MP_ARRAY, 1, count);
+}
+
+int
 mp_read_str(struct mp_cur *c, const char **s, uint32_t *len)
 {
 	uint64_t pl, ch;
 	const unsigned char *b;
-	size_t start = c->off;
 
 	if (mp_peek(c) != MP_STR || next(c, MP_STR, &pl, &ch, &b) == -1)
 		return -1;
 	*len = (uint32_t)pl;
 	*s = (const char *)c->p + c->off - pl;
-	(void)start;
 	return 0;
 }
 

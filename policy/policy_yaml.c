@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "core/mapfile.h"
+#include "yamlwalk.h"
 
 #define MAX_POLICY_BYTES (1 << 20)
 #define MAX_CATEGORIES 256
@@ -34,9 +34,7 @@ struct cat_in {
 };
 
 struct doc {
-	const char *file;
-	yaml_document_t d;
-	struct err *e;
+	struct ywalk w;
 	char *name;
 	struct opt_a on_error, spoof;
 	struct opt_f thr;
@@ -47,23 +45,6 @@ struct doc {
 	size_t n_cat;
 };
 
-static int
-fail(struct doc *d, yaml_node_t *n, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(struct doc *d, yaml_node_t *n, const char *path, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return err_set(d->e, "%s:%zu:%zu: %s: %s", d->file, n ? n->start_mark.line + 1 : 0,
-	    n ? n->start_mark.column + 1 : 0, path, msg);
-}
-
 /* "a.b" for messages; long paths are cut, which only shortens a message */
 static void
 join(char *out, size_t n, const char *a, const char *b)
@@ -72,19 +53,13 @@ join(char *out, size_t n, const char *a, const char *b)
 		out[n - 1] = '\0';
 }
 
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
 static int
 want_scalar(struct doc *d, yaml_node_t *n, const char *path, const char *what, const char **out)
 {
-	if ((*out = scalar(n)) == NULL)
-		return fail(d, n, path, "expected %s", what);
+	if ((*out = yw_scalar(n)) == NULL)
+		return yw_fail(&d->w, n, path, "expected %s", what);
 	if (strlen(*out) != n->data.scalar.length)
-		return fail(d, n, path, "contains a NUL byte");
+		return yw_fail(&d->w, n, path, "contains a NUL byte");
 	return 0;
 }
 
@@ -99,9 +74,9 @@ get_number(struct doc *d, yaml_node_t *n, const char *path, struct opt_f *o)
 	errno = 0;
 	double v = strtod(s, &end);
 	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
-		return fail(d, n, path, "'%s' is not a number", s);
+		return yw_fail(&d->w, n, path, "'%s' is not a number", s);
 	if (v < 0 || v > 1)
-		return fail(d, n, path, "%s is outside [0, 1]", s);
+		return yw_fail(&d->w, n, path, "%s is outside [0, 1]", s);
 	o->set = 1;
 	o->v = (float)v;
 	return 0;
@@ -121,7 +96,7 @@ get_action(struct doc *d, yaml_node_t *n, const char *path, struct opt_a *o, int
 	else if (strcmp(s, "flag") == 0 && allow_flag)
 		o->v = ACTION_FLAG;
 	else
-		return fail(d, n, path, "'%s' is not one of %s", s,
+		return yw_fail(&d->w, n, path, "'%s' is not one of %s", s,
 		    allow_flag ? "block, flag, allow" : "block, allow");
 	o->set = 1;
 	return 0;
@@ -139,7 +114,7 @@ get_bool(struct doc *d, yaml_node_t *n, const char *path, struct opt_b *o)
 	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
 		o->v = 0;
 	else
-		return fail(d, n, path, "'%s' is not true or false", s);
+		return yw_fail(&d->w, n, path, "'%s' is not true or false", s);
 	o->set = 1;
 	return 0;
 }
@@ -152,33 +127,15 @@ get_string(struct doc *d, yaml_node_t *n, const char *path, int oneline, char **
 	if (want_scalar(d, n, path, "a string", &s) == -1)
 		return -1;
 	if (*s == '\0')
-		return fail(d, n, path, "must not be empty");
+		return yw_fail(&d->w, n, path, "must not be empty");
 	if (oneline && strpbrk(s, "\r\n") != NULL)
-		return fail(d, n, path, "must be one line");
+		return yw_fail(&d->w, n, path, "must be one line");
 	free(*out);
 	if ((*out = strdup(s)) == NULL)
-		return fail(d, n, path, "out of memory");
+		return yw_fail(&d->w, n, path, "out of memory");
 	return 0;
 }
 
-/* Iterates a mapping's pairs, rejecting non-scalar and duplicate keys. */
-#define EACH_PAIR(d, map, path, k, v, body) do { \
-	yaml_node_pair_t *_p; \
-	if ((map) == NULL || (map)->type != YAML_MAPPING_NODE) \
-		return fail(d, map, path, "expected a mapping"); \
-	for (_p = (map)->data.mapping.pairs.start; _p < (map)->data.mapping.pairs.top; _p++) { \
-		yaml_node_t *_kn = yaml_document_get_node(&(d)->d, _p->key); \
-		yaml_node_t *v = yaml_document_get_node(&(d)->d, _p->value); \
-		const char *k = scalar(_kn); \
-		if (k == NULL) \
-			return fail(d, _kn, path, "keys must be plain strings"); \
-		for (yaml_node_pair_t *_q = (map)->data.mapping.pairs.start; _q < _p; _q++) \
-			if (scalar(yaml_document_get_node(&(d)->d, _q->key)) && \
-			    strcmp(scalar(yaml_document_get_node(&(d)->d, _q->key)), k) == 0) \
-				return fail(d, _kn, path, "duplicate key '%s'", k); \
-		body \
-	} \
-} while (0)
 
 static int
 valid_code(const char *s)
@@ -207,7 +164,7 @@ parse_over(struct doc *d, yaml_node_t *m, const char *path, struct over *o, stru
 {
 	char kp[256];
 
-	EACH_PAIR(d, m, path, k, v, {
+	YW_PAIRS(&d->w, m, path, k, v, {
 		join(kp, sizeof(kp), path, k);
 		if (strcmp(k, "threshold") == 0) {
 			if (get_number(d, v, kp, &o->thr) == -1)
@@ -225,7 +182,7 @@ parse_over(struct doc *d, yaml_node_t *m, const char *path, struct over *o, stru
 			if (get_string(d, v, kp, 0, &c->desc) == -1)
 				return -1;
 		} else
-			return fail(d, v, kp, "unknown key (%s)", c ? "name, description, exclude, "
+			return yw_fail(&d->w, v, kp, "unknown key (%s)", c ? "name, description, exclude, "
 			    "threshold, action" : "exclude, threshold, action");
 	});
 	return 0;
@@ -237,23 +194,23 @@ parse_categories(struct doc *d, yaml_node_t *m, const char *path, int role)
 {
 	char kp[256];
 
-	EACH_PAIR(d, m, path, k, v, {
+	YW_PAIRS(&d->w, m, path, k, v, {
 		join(kp, sizeof(kp), path, k);
 		if (!valid_code(k))
-			return fail(d, v, kp, "'%s' is not a category code (S1 to S999)", k);
+			return yw_fail(&d->w, v, kp, "'%s' is not a category code (S1 to S999)", k);
 		struct cat_in *c = find_cat(d, k);
 		if (c == NULL) {
 			if (role >= 0)
-				return fail(d, v, kp, "unknown category: define %s under categories first", k);
+				return yw_fail(&d->w, v, kp, "unknown category: define %s under categories first", k);
 			if (d->n_cat == MAX_CATEGORIES)
-				return fail(d, v, kp, "more than %d categories", MAX_CATEGORIES);
+				return yw_fail(&d->w, v, kp, "more than %d categories", MAX_CATEGORIES);
 			c = &d->cat[d->n_cat++];
 			memcpy(c->code, k, strlen(k) + 1);	/* valid_code: at most 4 bytes */
 		}
 		if (parse_over(d, v, kp, role >= 0 ? &c->role[role] : &c->main, role >= 0 ? NULL : c) == -1)
 			return -1;
 		if (role < 0 && c->name == NULL)
-			return fail(d, v, kp, "a custom category needs a name");
+			return yw_fail(&d->w, v, kp, "a custom category needs a name");
 	});
 	return 0;
 }
@@ -263,7 +220,7 @@ parse_role(struct doc *d, yaml_node_t *m, const char *path, int r)
 {
 	char kp[256];
 
-	EACH_PAIR(d, m, path, k, v, {
+	YW_PAIRS(&d->w, m, path, k, v, {
 		join(kp, sizeof(kp), path, k);
 		if (strcmp(k, "threshold") == 0) {
 			if (get_number(d, v, kp, &d->role_thr[r]) == -1)
@@ -274,7 +231,7 @@ parse_role(struct doc *d, yaml_node_t *m, const char *path, int r)
 		} else if (strcmp(k, "categories") == 0) {
 			/* after the top level's categories, whatever the order in the file */
 		} else
-			return fail(d, v, kp, "unknown key (threshold, action, categories)");
+			return yw_fail(&d->w, v, kp, "unknown key (threshold, action, categories)");
 	});
 	return 0;
 }
@@ -284,7 +241,7 @@ parse_root(struct doc *d, yaml_node_t *root)
 {
 	yaml_node_t *roles[2] = { NULL, NULL };
 
-	EACH_PAIR(d, root, "policy", k, v, {
+	YW_PAIRS(&d->w, root, "policy", k, v, {
 		if (strcmp(k, "name") == 0) {
 			if (get_string(d, v, "name", 1, &d->name) == -1)
 				return -1;
@@ -292,7 +249,7 @@ parse_root(struct doc *d, yaml_node_t *root)
 			if (get_action(d, v, "on_error", &d->on_error, 0) == -1)
 				return -1;
 		} else if (strcmp(k, "default") == 0) {
-			EACH_PAIR(d, v, "default", k2, v2, {
+			YW_PAIRS(&d->w, v, "default", k2, v2, {
 				char kp[64];
 				join(kp, sizeof(kp), "default", k2);
 				if (strcmp(k2, "threshold") == 0) {
@@ -302,7 +259,7 @@ parse_root(struct doc *d, yaml_node_t *root)
 					if (get_action(d, v2, kp, &d->act, 1) == -1)
 						return -1;
 				} else
-					return fail(d, v2, kp, "unknown key (threshold, action)");
+					return yw_fail(&d->w, v2, kp, "unknown key (threshold, action)");
 			});
 		} else if (strcmp(k, "categories") == 0) {
 			if (parse_categories(d, v, "categories", -1) == -1)
@@ -313,20 +270,20 @@ parse_root(struct doc *d, yaml_node_t *root)
 			if (parse_role(d, v, k, r) == -1)
 				return -1;
 		} else if (strcmp(k, "structure_spoof") == 0) {
-			EACH_PAIR(d, v, "structure_spoof", k2, v2, {
+			YW_PAIRS(&d->w, v, "structure_spoof", k2, v2, {
 				if (strcmp(k2, "action") != 0)
-					return fail(d, v2, "structure_spoof", "unknown key '%s' (action)", k2);
+					return yw_fail(&d->w, v2, "structure_spoof", "unknown key '%s' (action)", k2);
 				if (get_action(d, v2, "structure_spoof.action", &d->spoof, 1) == -1)
 					return -1;
 			});
 		} else
-			return fail(d, v, k, "unknown key (name, on_error, default, categories, "
+			return yw_fail(&d->w, v, k, "unknown key (name, on_error, default, categories, "
 			    "request, response, structure_spoof)");
 	});
 	for (int r = 0; r < 2; r++) {
 		if (roles[r] == NULL)
 			continue;
-		EACH_PAIR(d, roles[r], r ? "response" : "request", k, v, {
+		YW_PAIRS(&d->w, roles[r], r ? "response" : "request", k, v, {
 			char kp[64];
 			join(kp, sizeof(kp), r ? "response" : "request", "categories");
 			if (strcmp(k, "categories") == 0 && parse_categories(d, v, kp, r) == -1)
@@ -343,7 +300,7 @@ resolve(struct doc *d)
 
 	if (p == NULL || (p->cat = calloc(d->n_cat, sizeof(*p->cat))) == NULL) {
 		free(p);
-		err_set(d->e, "%s: out of memory", d->file);
+		err_set(d->w.e, "%s: out of memory", d->w.file);
 		return NULL;
 	}
 	p->name = strdup(d->name ? d->name : "default");
@@ -372,7 +329,7 @@ resolve(struct doc *d)
 		for (size_t i = 0; i < p->n_cat; i++)
 			shown += !p->cat[i].exclude[r];
 		if (shown == 0) {
-			err_set(d->e, "%s: every category is excluded for %s messages", d->file,
+			err_set(d->w.e, "%s: every category is excluded for %s messages", d->w.file,
 			    r ? "assistant" : "user");
 			policy_free(p);
 			return NULL;
@@ -385,41 +342,27 @@ resolve(struct doc *d)
 struct policy *
 policy_parse(const char *text, size_t len, const char *file, struct err *e)
 {
-	yaml_parser_t parser;
 	struct doc *d = calloc(1, sizeof(*d));
 	struct policy *p = NULL;
-	int have_doc = 0;
+	int failed;
 
 	if (d == NULL) {
 		err_set(e, "%s: out of memory", file);
 		return NULL;
 	}
-	d->file = file;
-	d->e = e;
+	d->w.file = file;
+	d->w.e = e;
 	for (int i = 0; i < 13; i++) {
 		snprintf(d->cat[i].code, sizeof(d->cat[i].code), "S%d", (i + 1) % 1000);
 		d->cat[i].name = strdup(policy_default_names[i]);
 	}
 	d->n_cat = 13;
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &d->d)) {
-		err_set(e, "%s:%zu:%zu: YAML: %s", file, parser.problem_mark.line + 1,
-		    parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error");
-		goto out;
-	}
-	have_doc = 1;
-	yaml_node_t *root = yaml_document_get_root_node(&d->d);
-	if (root == NULL) {
+	yaml_node_t *root = yw_load(&d->w, text, len, &failed);
+	if (!failed && root == NULL)
 		p = policy_default();	/* an empty file is the default policy */
-		goto out;
-	}
-	if (parse_root(d, root) == 0)
+	else if (!failed && parse_root(d, root) == 0)
 		p = resolve(d);
-out:
-	if (have_doc)
-		yaml_document_delete(&d->d);
-	yaml_parser_delete(&parser);
+	yw_free(&d->w);
 	for (size_t i = 0; i < d->n_cat; i++) {
 		free(d->cat[i].name);
 		free(d->cat[i].desc);

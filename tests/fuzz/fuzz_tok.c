@@ -13,6 +13,14 @@ static struct tok *l3, *l2;
 static struct gguf *g2;
 
 static void
+unload(void)
+{
+	tok_free(l3);
+	tok_free(l2);
+	gguf_close(g2);
+}
+
+static void
 load(void)
 {
 	static int done;
@@ -22,6 +30,7 @@ load(void)
 
 	if (done++)
 		return;
+	atexit(unload);
 	snprintf(path, sizeof(path), "%s/reference/tokenizers/llama3/tokenizer.json", s);
 	l3 = tok_load_json(path, &e);
 	snprintf(path, sizeof(path), "%s/reference/tokenizers/llama2/ggml-vocab-llama-spm.gguf", s);

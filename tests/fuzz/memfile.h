@@ -20,4 +20,17 @@ memfile(const void *p, size_t n, char *path, size_t cap)
 	return fd;
 }
 
+/* Runs fn(path) with the bytes as a file; the file disappears afterwards. */
+static inline void
+with_memfile(const void *p, size_t n, void (*fn)(const char *path))
+{
+	char path[64];
+	int fd = memfile(p, n, path, sizeof(path));
+
+	if (fd >= 0) {
+		fn(path);
+		close(fd);
+	}
+}
+
 #endif
