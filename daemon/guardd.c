@@ -19,6 +19,17 @@
 #define GUARDD_CONF "/etc/guardd/guardd.yaml"
 #endif
 
+/* what -t and early failures release (so leak checkers see a clean exit) */
+static int
+release(struct server *s, int code)
+{
+	for (int i = 0; i < s->n_pol; i++)
+		policy_free(s->pol[i]);
+	model_close(s->model);
+	config_free(s->cfg);
+	return code;
+}
+
 static void
 usage(void)
 {
@@ -93,18 +104,18 @@ main(int argc, char **argv)
 		s.pol[i] = p ? policy_load(p, &e) : policy_default();
 		if (s.pol[i] == NULL) {
 			log_warnx("%s", e.msg);
-			return test ? 1 : EX_CONFIG;
+			return release(&s, test ? 1 : EX_CONFIG);
 		}
 	}
 	if ((s.model = model_open(s.cfg->model, &e)) == NULL) {
 		log_warnx("%s", e.msg);
-		return test ? 1 : EX_NOINPUT;
+		return release(&s, test ? 1 : EX_NOINPUT);
 	}
 	if (test) {
 		fprintf(stderr, "guardd: %s: configuration OK (model %s, %s weights; %d %s)\n", conf,
 		    model_hash(s.model), model_weight_type(s.model), s.n_pol,
 		    s.n_pol == 1 ? "policy" : "policies");
-		return 0;
+		return release(&s, 0);
 	}
 	if (!foreground && daemon(0, 0) == -1)
 		fatalx(EX_OSERR, "daemon: %s", strerror(errno));
