@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <jansson.h>
 #include <msgpack.h>
 #include <poll.h>
@@ -679,6 +681,48 @@ main(int argc, char **argv)
 		kill(s2.pid, SIGTERM);
 		ok(wait_exit(&s2, 30) == 0, "the second daemon stops cleanly");
 		free(longmsg);
+	}
+
+	/* started as root: drop to the configured user after binding; the socket's group */
+	if (geteuid() == 0) {
+		snprintf(extra, sizeof(extra), "model: %s\nuser: nobody\nsocket_group: nogroup\n"
+		    "limits: {max_connections: 2}\n", rig);
+		if (ok(start(&s2, "priv", extra) == 0, "a guardd configured with user nobody starts")) {
+			char path[64], line[256];
+			unsigned uid = 0;
+			snprintf(path, sizeof(path), "/proc/%d/status", (int)s2.pid);
+			FILE *st_fp = fopen(path, "r");
+			while (st_fp && fgets(line, sizeof(line), st_fp))
+				if (sscanf(line, "Uid:\t%u", &uid) == 1)
+					break;
+			if (st_fp)
+				fclose(st_fp);
+			ok(uid == 65534, "it runs as nobody after binding (uid %u)", uid);
+			struct stat sst;
+			struct group *ng = getgrnam("nogroup");
+			ok(stat(s2.sock, &sst) == 0 && ng && sst.st_gid == ng->gr_gid && (sst.st_mode & 0777) == 0600,
+			    "the socket has the configured group and mode");
+			/* max_connections: 2 */
+			struct cl a, b, x;
+			cl_open(&a, s2.sock);
+			cl_open(&b, s2.sock);
+			cl_open(&x, s2.sock);
+			r = cl_recv(&x, 10);
+			ok(r && err_code(r) && strcmp(err_code(r), "too_many_connections") == 0,
+			    "a third connection over max_connections 2: too_many_connections");
+			json_decref(r);
+			cl_close(&x);
+			msgpack_sbuffer_clear(&sb);
+			pack_op(&sb, 1, "ping");
+			cl_send(&a, sb.data, sb.size);
+			r = cl_recv(&a, 10);
+			ok(r && json_is_true(json_object_get(r, "ok")), "the first two are served");
+			json_decref(r);
+			cl_close(&a);
+			cl_close(&b);
+			kill(s2.pid, SIGTERM);
+			ok(wait_exit(&s2, 20) == 0, "and it stops cleanly");
+		}
 	}
 
 	/* who may connect */

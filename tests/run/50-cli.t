@@ -44,6 +44,16 @@ like "$out" "nothing.gguf" "logits: and names the file"
 # generate: greedy continuation (reference case 'hello', first 8 tokens)
 is "$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 8)" "55472 55472 55472 55472 55472 55472 55472 55472" "generate: greedy ids"
 
+# sampling: a seed reproduces a run; top-k 1 and temperature 0 are greedy
+greedy=$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 6)
+is "$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 6 --temp 1.5 --top-k 1)" "$greedy" "sampling with top-k 1 is greedy"
+is "$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 6 --temp 2 --top-p 0.000001)" "$greedy" "sampling with a tiny top-p is greedy"
+a=$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 12 --temp 5 --top-k 0 --top-p 1 --seed 7)
+b=$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 12 --temp 5 --top-k 0 --top-p 1 --seed 7)
+c=$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 12 --temp 5 --top-k 0 --top-p 1 --seed 8)
+is "$a" "$b" "the same seed gives the same sample"
+ok $([ "$a" != "$c" ] && [ "$a" != "$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 12)" ] && echo 0 || echo 1) "another seed, or greedy, gives another sequence (flat random logits)"
+
 # usage errors exit 2
 $G logits --ids 1 >/dev/null 2>&1; is "$?" 2 "logits without -m: exit 2"
 $G tokenize -m x --bogus >/dev/null 2>&1; is "$?" 2 "unknown option: exit 2"
