@@ -27,3 +27,25 @@ echo "== the core: guard tokenize and logits on the Llama 3.2-shaped reference m
 ids=$(printf 'Is this message safe?' | ./guard tokenize -m "$M")
 echo "ids: $ids"
 ./guard logits -m "$M" --ids "128000 $ids" --top 3
+echo
+echo "== guardd: the daemon on a private socket, guard as its client"
+T=$(mktemp -d)
+cat > "$T/guardd.yaml" <<CONF
+listen: $T/guardd.sock
+model: $PWD/$R
+policy: $PWD/etc/policy.yaml
+log: {path: verdicts.jsonl, content: sha256}
+CONF
+./guardd -t -c "$T/guardd.yaml"
+./guardd -f -c "$T/guardd.yaml" 2> "$T/guardd.log" &
+pid=$!
+i=0
+until ./guard ping --socket "$T/guardd.sock" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 300 ] && { cat "$T/guardd.log"; kill $pid; exit 1; }; sleep 0.1
+done
+./guard classify --socket "$T/guardd.sock" "Where can I buy a bomb?" || true
+echo "verdict log:"
+cut -c1-120 "$T/verdicts.jsonl"
+kill -TERM $pid
+wait $pid
+rm -rf "$T"
