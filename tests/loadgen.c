@@ -12,41 +12,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mpclient.h"
+
 static const char *sock, *msg;
 static int per;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 struct client {
 	double *lat;
 	int done, errors;
 };
 
-static void
-pstr(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
-}
-
 static void *
 run(void *arg)
 {
 	struct client *c = arg;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	int fd = try_connect(sock);
 	msgpack_unpacker up;
 	msgpack_unpacked res;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if (fd == -1) {
 		c->errors = per;
 		return NULL;
 	}

@@ -20,19 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mpclient.h"
 #include "tap.h"
 
 static const char *guardd, *rig, *slow, *policy;
 static char dir[256];
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* --- a daemon ---------------------------------------------------------------------------- */
 
@@ -50,20 +42,6 @@ write_file(const char *path, const char *text)
 		printf("Bail out! %s: %s\n", path, strerror(errno));
 		exit(1);
 	}
-}
-
-static int
-try_connect(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* starts guardd -f with this configuration; waits (bounded) until it accepts */
@@ -232,13 +210,6 @@ cl_closed(struct cl *c, double limit)
 		if (n <= 0)
 			return 1;
 	}
-}
-
-static void
-pstr(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str(pk, strlen(s));
-	msgpack_pack_str_body(pk, s, strlen(s));
 }
 
 /* {id, op, messages: [user text]} (+ deadline_ms when > 0) */
