@@ -19,3 +19,4 @@ for spec in tiny-l3 tiny-l2; do
 done
 [ -f "$out/tiny-l3-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3 hf "$out/tiny-l3-bf16" bf16
 [ -f "$out/rig-l3.gguf" ] || "$build/tests/mkmodel" rig-l3 gguf "$out/rig-l3.gguf" f32
+[ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"

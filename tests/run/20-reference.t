@@ -11,6 +11,7 @@ $B/tests/t_ref tiny-l3 $M/tiny-l3-f32.gguf 2e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-f16.gguf 3e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16 3e-2
+$B/tests/t_ref tiny-l3 $M/tiny-l3-sharded 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2-f32.gguf 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2-f16.gguf 3e-3

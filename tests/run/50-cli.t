@@ -41,6 +41,16 @@ out=$($G logits -m $T/nothing.gguf --ids 1 --top 1 2>&1); rc=$?
 is "$rc" 1 "logits: a missing model exits 1"
 like "$out" "nothing.gguf" "logits: and names the file"
 
+# a sharded checkpoint whose index names a tensor no shard has
+cp -r $M/tiny-l3-sharded $T/shard
+/usr/bin/python3 -c 'import json,sys; p=sys.argv[1]; j=json.load(open(p)); j["weight_map"]["model.layers.9.mlp.up_proj.weight"]="model-00001-of-00002.safetensors"; json.dump(j,open(p,"w"))' $T/shard/model.safetensors.index.json
+out=$($G logits -m $T/shard --ids 1 --top 1 2>&1); rc=$?
+is "$rc" 1 "a broken shard index: exit 1"
+like "$out" "tensor 'model.layers.9.mlp.up_proj.weight' is listed but not in model-00001-of-00002.safetensors" "and the index entry is named"
+printf '{"weight_map": {"x": "../escape.safetensors"}}' > $T/shard/model.safetensors.index.json
+out=$($G logits -m $T/shard --ids 1 --top 1 2>&1)
+like "$out" "not a plain file name" "a shard outside the directory is refused"
+
 # generate: greedy continuation (reference case 'hello', first 8 tokens)
 is "$($G generate -m $M/tiny-l3-f32.gguf --ids "$ids" -n 8)" "55472 55472 55472 55472 55472 55472 55472 55472" "generate: greedy ids"
 
