@@ -38,21 +38,8 @@ run(void *arg)
 	msgpack_unpacked_init(&res);
 	for (int i = 0; i < per; i++) {
 		msgpack_sbuffer sb;
-		msgpack_packer pk;
 		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 3);
-		pstr(&pk, "id");
-		msgpack_pack_int(&pk, i);
-		pstr(&pk, "op");
-		pstr(&pk, "classify");
-		pstr(&pk, "messages");
-		msgpack_pack_array(&pk, 1);
-		msgpack_pack_map(&pk, 2);
-		pstr(&pk, "role");
-		pstr(&pk, "user");
-		pstr(&pk, "content");
-		pstr(&pk, msg);
+		pack_classify(&sb, i, msg, 0);
 		double t0 = now();
 		if (send(fd, sb.data, sb.size, MSG_NOSIGNAL) != (ssize_t)sb.size)
 			c->errors++;

@@ -212,31 +212,6 @@ cl_closed(struct cl *c, double limit)
 	}
 }
 
-/* {id, op, messages: [user text]} (+ deadline_ms when > 0) */
-static void
-pack_classify(msgpack_sbuffer *sb, long id, const char *text, int deadline)
-{
-	msgpack_packer pk;
-
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, deadline > 0 ? 4 : 3);
-	pstr(&pk, "id");
-	msgpack_pack_int64(&pk, id);
-	pstr(&pk, "op");
-	pstr(&pk, "classify");
-	if (deadline > 0) {
-		pstr(&pk, "deadline_ms");
-		msgpack_pack_int(&pk, deadline);
-	}
-	pstr(&pk, "messages");
-	msgpack_pack_array(&pk, 1);
-	msgpack_pack_map(&pk, 2);
-	pstr(&pk, "role");
-	pstr(&pk, "user");
-	pstr(&pk, "content");
-	pstr(&pk, text);
-}
-
 static void
 pack_op(msgpack_sbuffer *sb, long id, const char *op)
 {
