@@ -24,14 +24,20 @@ DPKG_LIBS := $(shell pkg-config --libs $(DPKGS))
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
 BUILD ?= build
-CORE_SRC = $(wildcard core/*.c) $(wildcard policy/*.c) $(wildcard classifier/*.c) $(wildcard generator/*.c)
-CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
-CLI_SRC = daemon/guard.c daemon/guard_inspect.c daemon/guard_bench.c daemon/guard_classify.c \
-	daemon/guard_client.c daemon/cli_util.c daemon/mp.c daemon/proto.c
-D_SRC = daemon/guardd.c daemon/server.c daemon/worker.c daemon/config.c daemon/log.c \
-	daemon/vlog.c daemon/mp.c daemon/proto.c
-D_OBJ = $(D_SRC:%.c=$(BUILD)/%.o)
-CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
+# Libraries below, programs on top: every folder is one archive-layer, picked up by wildcard
+# (a new file needs no edit here). tests/layers.sh checks that includes point down only.
+LIB_SRC = $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard policy/*.c) \
+	$(wildcard classifier/*.c) $(wildcard generator/*.c)
+CORE_SRC = $(LIB_SRC)
+CORE_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+PROTO_SRC = $(wildcard proto/*.c)
+PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC = $(wildcard cli/*.c)
+D_SRC = $(wildcard daemon/*.c)
+D_OBJ = $(D_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
+# daemon objects a test or fuzz target may link (everything but main)
+D_LIB_OBJ = $(filter-out $(BUILD)/daemon/guardd.o,$(D_SRC:%.c=$(BUILD)/%.o))
 TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUILD)/tests/loadgen \
 	$(BUILD)/tests/mkmodel
 
@@ -56,14 +62,19 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o
+# tests and fuzz targets link the daemon's and the protocol's objects from archives, so each
+# takes only what it uses
+$(BUILD)/libguardd.a: $(D_LIB_OBJ) $(PROTO_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libguard.a $(BUILD)/libguardd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o $(BUILD)/libguard.a \
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libguardd.a $(BUILD)/libguard.a \
 		$(DPKG_LIBS) $(LDLIBS)
 
-FUZZ = gguf safetensors policy proto conv tok config
+FUZZ = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz_%)
-FUZZ_DOBJ = $(BUILD)/daemon/mp.o $(BUILD)/daemon/proto.o $(BUILD)/daemon/config.o
+FUZZ_DOBJ = $(BUILD)/libguardd.a
 
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard.a $(FUZZ_DOBJ)
 	@mkdir -p $(dir $@)
@@ -73,8 +84,8 @@ $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard
 # real coverage-guided fuzzing when clang is installed: make fuzz T=proto
 fuzz:
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS) \
-		$(DPKG_CFLAGS) -o build/fuzz-$(T) tests/fuzz/fuzz_$(T).c daemon/mp.c daemon/proto.c \
-		daemon/config.c $(CORE_SRC) $(DPKG_LIBS) $(LDLIBS)
+		$(DPKG_CFLAGS) -o build/fuzz-$(T) tests/fuzz/fuzz_$(T).c $(PROTO_SRC) \
+		$(filter-out daemon/guardd.c,$(D_SRC)) $(CORE_SRC) $(DPKG_LIBS) $(LDLIBS)
 	./build/fuzz-$(T) tests/fuzz/corpus/$(T)
 
 tests-build: guard guardd $(TEST_BIN) $(FUZZ_BIN)

@@ -6,19 +6,19 @@
  *   5. when unsafe_score reaches a category threshold but the answer gave no category line,
  *      "unsafe\nS" is fed and the category line decoded from there
  *   category_scores: the distribution after "unsafe\nS" over each code's number token. */
-#include "classifier.h"
+#include "classifier/classifier.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "conv.h"
-#include "core/buf.h"
+#include "classifier/conv.h"
+#include "util/buf.h"
 #include "core/ctx.h"
 #include "core/model.h"
 #include "core/tok.h"
-#include "prompt.h"
+#include "classifier/prompt.h"
 
 #define MAX_ANSWER 24		/* tokens of the model's answer */
 

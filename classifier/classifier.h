@@ -5,8 +5,8 @@
 #define GUARDD_CLASSIFIER_H
 
 #include <stddef.h>
-#include "core/err.h"
-#include "verdict.h"
+#include "util/err.h"
+#include "classifier/verdict.h"
 
 struct classifier;
 struct conv;

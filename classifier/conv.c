@@ -1,5 +1,5 @@
 /* conv.c - conversations from JSON or plain text, validated like the official template. */
-#include "conv.h"
+#include "classifier/conv.h"
 
 #include <jansson.h>
 #include <stdlib.h>

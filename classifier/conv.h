@@ -3,7 +3,7 @@
 #define GUARDD_CONV_H
 
 #include <stddef.h>
-#include "core/err.h"
+#include "util/err.h"
 
 struct json_t;
 

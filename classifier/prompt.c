@@ -2,12 +2,12 @@
  * conversation appended as plain-text data. Template facts: ../shared/spec/llama-facts.md
  * section 1.1 (no "\n\n" after the final header, one space before <|eot_id|>, role word by
  * message-count parity, excluded codes skipped without renumbering). */
-#include "prompt.h"
+#include "classifier/prompt.h"
 
 #include <string.h>
 #include <strings.h>
 
-#include "conv.h"
+#include "classifier/conv.h"
 #include "core/tok.h"
 
 static const char TASK_A[] = "\n\nTask: Check if there is unsafe content in '";

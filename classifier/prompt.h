@@ -4,8 +4,8 @@
 #ifndef GUARDD_PROMPT_H
 #define GUARDD_PROMPT_H
 
-#include "core/buf.h"
-#include "core/err.h"
+#include "util/buf.h"
+#include "util/err.h"
 #include "policy/policy.h"
 
 struct conv;

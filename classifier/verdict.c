@@ -1,5 +1,5 @@
 /* verdict.c - answer parsing, the policy decision and the JSON report. */
-#include "verdict.h"
+#include "classifier/verdict.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -1,12 +1,12 @@
 /* ctx.c - context lifetime and the KV cache's sequence operations. */
-#include "ctx_int.h"
+#include "core/ctx_int.h"
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "matmul.h"
-#include "pool.h"
+#include "core/matmul.h"
+#include "core/pool.h"
 
 struct ctx_params
 ctx_params_default(void)

@@ -4,7 +4,7 @@
 #define GUARDD_CTX_H
 
 #include <stdint.h>
-#include "err.h"
+#include "util/err.h"
 
 struct ctx;
 struct model;

@@ -2,8 +2,8 @@
 #ifndef GUARDD_CTX_INT_H
 #define GUARDD_CTX_INT_H
 
-#include "ctx.h"
-#include "model_int.h"
+#include "core/ctx.h"
+#include "core/model_int.h"
 
 enum { ATT_CHUNK = 64 };	/* query rows per attention work item */
 

@@ -2,15 +2,15 @@
  * embeddings, then per layer RMSNorm -> QKV -> RoPE -> causal GQA attention over the cache ->
  * output projection -> residual -> RMSNorm -> SwiGLU MLP -> residual; final norm and head
  * only for the rows that want logits. */
-#include "ctx_int.h"
+#include "core/ctx_int.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
-#include "matmul.h"
-#include "ops.h"
-#include "pool.h"
+#include "core/matmul.h"
+#include "core/ops.h"
+#include "core/pool.h"
 
 struct fwd {
 	struct ctx *c;

@@ -1,10 +1,10 @@
 /* gguf.c - decodes the GGUF header, metadata and tensor index with a bounded cursor. */
-#include "gguf.h"
+#include "core/gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapfile.h"
+#include "util/mapfile.h"
 
 #define GGUF_MAGIC 0x46554747u	/* "GGUF" little-endian */
 #define GGUF_MAX_DIMS 4

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "err.h"
+#include "util/err.h"
 
 /* ggml tensor type ids (ggml.h). */
 enum ggml_type {

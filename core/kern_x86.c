@@ -1,7 +1,7 @@
 /* kern_x86.c - AVX-512 matmul kernels (BF16 dot products with avx512_bf16, F16 via F16C
  * conversion and FP32 FMA). Compiled for those targets per function, called only after a
  * run-time CPU check, so the binary still runs on any x86-64. */
-#include "kern.h"
+#include "core/kern.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -1,13 +1,13 @@
 /* load_gguf.c - a llama.cpp-convention GGUF: llama.* keys, blk.N.* tensors, q/k rows in the
  * interleaved rotary layout, llama3 scaling as rope_freqs.weight. */
-#include "model_int.h"
+#include "core/model_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "tok.h"
+#include "core/gguf.h"
+#include "core/tok.h"
 
 static int
 get_weight(struct model *m, const char *name, int64_t rows, int64_t cols, int optional,

@@ -1,15 +1,15 @@
 /* load_hf.c - a Hugging Face Llama directory: config.json, safetensors (sharded or not),
  * tokenizer.json. q/k rows are in the rotate-half layout. */
-#include "model_int.h"
+#include "core/model_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "safetensors.h"
-#include "tok.h"
+#include "core/gguf.h"
+#include "core/safetensors.h"
+#include "core/tok.h"
 
 static int
 cfg_int(json_t *c, const char *path, const char *key, int def, int *out, struct err *e)

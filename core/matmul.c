@@ -1,15 +1,15 @@
 /* matmul.c - dispatch of y = x W^T by weight type: OpenBLAS SGEMM for F32, our kernels for
  * F16/BF16 (AVX-512 when the CPU has it, portable C otherwise), split over the pool by rows. */
-#include "matmul.h"
+#include "core/matmul.h"
 
 #include <cblas.h>
 #include <stdatomic.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "half.h"
-#include "kern.h"
-#include "pool.h"
+#include "core/gguf.h"
+#include "core/half.h"
+#include "core/kern.h"
+#include "core/pool.h"
 
 static atomic_int force_generic;
 

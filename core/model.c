@@ -1,5 +1,5 @@
 /* model.c - opening a model in either format, the rope table, and accessors. */
-#include "model_int.h"
+#include "core/model_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gguf.h"
-#include "half.h"
-#include "safetensors.h"
-#include "tok.h"
+#include "core/gguf.h"
+#include "core/half.h"
+#include "core/safetensors.h"
+#include "core/tok.h"
 
 float *
 vec_to_f32(const void *data, int type, int64_t n)

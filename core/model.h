@@ -4,7 +4,7 @@
 #define GUARDD_MODEL_H
 
 #include <stdint.h>
-#include "err.h"
+#include "util/err.h"
 
 struct model;
 struct tok;

@@ -2,8 +2,8 @@
 #ifndef GUARDD_MODEL_INT_H
 #define GUARDD_MODEL_INT_H
 
-#include "matmul.h"
-#include "model.h"
+#include "core/matmul.h"
+#include "core/model.h"
 
 struct gguf;
 struct st_set;

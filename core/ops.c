@@ -1,9 +1,9 @@
 /* ops.c - RMSNorm, RoPE, SwiGLU's gate and softmax, in the numerics of the HF reference. */
-#include "ops.h"
+#include "core/ops.h"
 
 #include <math.h>
 
-#include "kern.h"
+#include "core/kern.h"
 
 static int
 simd(void)

@@ -1,6 +1,6 @@
 /* pool.c - worker threads for the kernels: spin briefly for the next job, then sleep, so the
  * threads do not steal cores from OpenBLAS between our own parallel sections. */
-#include "pool.h"
+#include "core/pool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,13 +1,13 @@
 /* safetensors.c - decodes safetensors headers (JSON via jansson) and checks every offset. */
-#include "safetensors.h"
+#include "core/safetensors.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "mapfile.h"
+#include "core/gguf.h"
+#include "util/mapfile.h"
 
 #define ST_MAX_HEADER 100000000ull	/* safetensors' own MAX_HEADER_SIZE */
 #define ST_MAX_SHARDS 256

@@ -1,6 +1,6 @@
 /* sample.c - greedy and stochastic sampling; the generator is splitmix64, so a seed
  * reproduces a run exactly. */
-#include "sample.h"
+#include "core/sample.h"
 
 #include <math.h>
 #include <stdlib.h>

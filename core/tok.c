@@ -1,5 +1,5 @@
 /* tok.c - what both tokenizers share: tables, special-token splitting, decoding. */
-#include "tok_int.h"
+#include "core/tok_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

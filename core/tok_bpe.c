@@ -1,5 +1,5 @@
 /* tok_bpe.c - Llama 3 byte-level BPE: regex pre-tokenization, then merges by rank. */
-#include "tok_int.h"
+#include "core/tok_int.h"
 
 #include <stdlib.h>
 #include <string.h>

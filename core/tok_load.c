@@ -1,12 +1,12 @@
 /* tok_load.c - builds a tokenizer from GGUF metadata or a Hugging Face tokenizer.json. */
-#include "tok_int.h"
+#include "core/tok_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
+#include "core/gguf.h"
 
 /* Llama 3's pre-tokenizer (tokenizer.json "Split" pattern; llama.cpp "llama-bpe"). */
 static const char LLAMA3_REGEX[] =

@@ -1,6 +1,6 @@
 /* tok_spm.c - Llama 2 SentencePiece BPE: dummy-prefix space, highest-score merges first,
  * byte fallback for characters that are not pieces. */
-#include "tok_int.h"
+#include "core/tok_int.h"
 
 #include <stdlib.h>
 #include <string.h>

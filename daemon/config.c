@@ -1,6 +1,6 @@
 /* config.c - reads guardd.yaml with libyaml: every key checked against the table below,
  * every value against its type and range, errors with file:line:column. */
-#include "config.h"
+#include "daemon/config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mapfile.h"
+#include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
 struct ctx {
@@ -217,6 +217,13 @@ config_load(const char *path, struct err *e)
 	c->deadline_ms = 30000;
 	c->max_connections = 256;
 	c->drain_ms = 10000;
+	c->idle_timeout_ms = 60000;
+	c->read_timeout_ms = 10000;
+	c->write_timeout_ms = 30000;
+	c->max_inflight = 32;
+	c->output_high_water = 1 << 20;
+	c->restart_min_ms = 100;
+	c->restart_max_ms = 10000;
 	x.dir = strdup(path);
 	char *slash = strrchr(x.dir, '/');
 	if (slash == NULL) {

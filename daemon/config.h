@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
-#include "core/err.h"
+#include "util/err.h"
 
 enum log_content { LOG_CONTENT_NONE, LOG_CONTENT_SHA256, LOG_CONTENT_FULL };
 
@@ -26,6 +26,22 @@ struct config {
 	uid_t allow_uid[CONFIG_MAX_IDS];
 	gid_t allow_gid[CONFIG_MAX_IDS];
 	int n_allow_uid, n_allow_gid;
+	/* hardening (limits.*): a connection with no request in flight and no partial input is
+	 * closed after idle_timeout_ms; a request whose first byte has arrived must be complete
+	 * within read_timeout_ms; a connection that has not accepted pending output for
+	 * write_timeout_ms is closed; reading pauses while max_inflight requests of the
+	 * connection are queued or running, or while more than output_high_water answer bytes
+	 * wait to be sent (and resumes below half of it) */
+	int idle_timeout_ms, read_timeout_ms, write_timeout_ms, max_inflight;
+	size_t output_high_water;
+	/* control_uids / control_gids: who may send `reload` (and other control ops); with
+	 * neither set, root and the daemon's own (unprivileged) user */
+	uid_t control_uid[CONFIG_MAX_IDS];
+	gid_t control_gid[CONFIG_MAX_IDS];
+	int n_control_uid, n_control_gid;
+	/* privilege separation: the inference process is restarted after a crash with a
+	 * back-off from restart_min_ms doubling to restart_max_ms */
+	int restart_min_ms, restart_max_ms;
 };
 
 /* Loads and validates; relative paths are taken from the file's directory. Errors name

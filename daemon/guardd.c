@@ -11,8 +11,8 @@
 
 #include "classifier/classifier.h"
 #include "core/model.h"
-#include "guardd.h"
-#include "log.h"
+#include "daemon/guardd.h"
+#include "daemon/log.h"
 #include "policy/policy.h"
 
 #ifndef GUARDD_CONF

@@ -10,9 +10,9 @@
 #include <sys/types.h>
 
 #include "classifier/verdict.h"
-#include "config.h"
-#include "proto.h"
-#include "vlog.h"
+#include "daemon/config.h"
+#include "proto/proto.h"
+#include "daemon/vlog.h"
 
 struct event_base;
 struct bufferevent;

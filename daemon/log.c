@@ -1,5 +1,5 @@
 /* log.c - one place where the daemon's messages go. */
-#include "log.h"
+#include "daemon/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* server.c - the loop thread: the Unix socket, connections as small state machines,
  * framing and dispatch, answers, the verdict log, signals (SIGHUP reload, SIGTERM drain). */
-#include "guardd.h"
+#include "daemon/guardd.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -20,9 +20,9 @@
 
 #include "classifier/classifier.h"
 #include "core/model.h"
-#include "core/sha256.h"
-#include "log.h"
-#include "mp.h"
+#include "util/sha256.h"
+#include "daemon/log.h"
+#include "proto/mp.h"
 #include "policy/policy.h"
 
 #define MAX_OUTPUT (64u << 20)	/* a client that reads nothing is cut off here */

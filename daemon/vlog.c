@@ -1,5 +1,5 @@
 /* vlog.c - appends verdicts to the log file, whole lines per write(2). */
-#include "vlog.h"
+#include "daemon/vlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "daemon/log.h"
 
 int
 vlog_open(struct vlog *l, const char *path, enum log_content content, struct err *e)

@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "core/err.h"
+#include "daemon/config.h"
+#include "util/err.h"
 
 struct json_t;
 

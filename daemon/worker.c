@@ -1,6 +1,6 @@
 /* worker.c - the inference thread: takes jobs from the bounded queue, batches classify jobs
  * of one policy through the classifier, and hands results back to the loop thread. */
-#include "guardd.h"
+#include "daemon/guardd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "classifier/classifier.h"
-#include "log.h"
+#include "daemon/log.h"
 
 double
 now_ms(void)

@@ -1,12 +1,12 @@
 /* policy.c - the policy's resolved form: defaults, lookups and the content hash. */
-#include "policy_int.h"
+#include "policy/policy_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/sha256.h"
+#include "util/buf.h"
+#include "util/sha256.h"
 
 /* The 1B model's default categories, exactly as its chat template prints them. */
 const char *const policy_default_names[13] = {

@@ -5,7 +5,7 @@
 #define GUARDD_POLICY_H
 
 #include <stddef.h>
-#include "core/err.h"
+#include "util/err.h"
 
 enum action { ACTION_ALLOW = 0, ACTION_FLAG = 1, ACTION_BLOCK = 2 };
 

@@ -2,7 +2,7 @@
 #ifndef GUARDD_POLICY_INT_H
 #define GUARDD_POLICY_INT_H
 
-#include "policy.h"
+#include "policy/policy.h"
 
 struct policy {
 	char *name;

@@ -2,7 +2,7 @@
  * against the table, every value against its type and range, and errors carry
  * file:line:column and the key's path. The whole document is validated before a policy
  * exists, so a reload either gets a complete new policy or keeps the old one. */
-#include "policy_int.h"
+#include "policy/policy_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mapfile.h"
-#include "yamlwalk.h"
+#include "util/mapfile.h"
+#include "policy/yamlwalk.h"
 
 #define MAX_POLICY_BYTES (1 << 20)
 #define MAX_CATEGORIES 256

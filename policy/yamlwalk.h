@@ -8,7 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "core/err.h"
+#include "util/err.h"
 
 struct ywalk {
 	const char *file;

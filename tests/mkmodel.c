@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/buf.h"
+#include "util/buf.h"
 #include "core/gguf.h"
 #include "core/half.h"
 

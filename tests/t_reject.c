@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/buf.h"
+#include "util/buf.h"
 #include "core/gguf.h"
 #include "core/model.h"
 #include "core/safetensors.h"

@@ -2,9 +2,9 @@
  * does with each read. */
 #include <stdint.h>
 
-#include "daemon/mp.h"
+#include "proto/mp.h"
 #include "classifier/prompt.h"
-#include "daemon/proto.h"
+#include "proto/proto.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

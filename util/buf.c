@@ -1,5 +1,5 @@
 /* buf.c - growable buffers and UTF-8 validation. */
-#include "buf.h"
+#include "util/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

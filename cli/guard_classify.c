@@ -7,16 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/err.h"
+#include "util/err.h"
 #include "classifier/classifier.h"
 #include "classifier/conv.h"
 #include "classifier/prompt.h"
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "policy/policy.h"
 
-#include "guard_cli.h"
+#include "cli/guard_cli.h"
 
 static int
 parse_copts(int argc, char **argv, const char *cmd, struct copts *o)

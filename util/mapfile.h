@@ -3,7 +3,7 @@
 #define GUARDD_MAPFILE_H
 
 #include <stddef.h>
-#include "err.h"
+#include "util/err.h"
 
 struct mapfile {
 	const unsigned char *data;

@@ -1,5 +1,5 @@
 /* mp.c - msgpack framing and decoding (the format: github.com/msgpack/msgpack spec.md). */
-#include "mp.h"
+#include "proto/mp.h"
 
 #include <string.h>
 

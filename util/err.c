@@ -1,5 +1,5 @@
 /* err.c - formatting of error messages. */
-#include "err.h"
+#include "util/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* proto.c - request decoding (schema checks, unknown fields skipped) and responses. */
-#include "proto.h"
+#include "proto/proto.h"
 
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mp.h"
+#include "proto/mp.h"
 
 static int
 read_text(struct mp_cur *c, const char *what, const char **s, uint32_t *len, struct err *e)

@@ -1,5 +1,5 @@
 /* mapfile.c - mmap of model files and bounded reads of small text files. */
-#include "mapfile.h"
+#include "util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

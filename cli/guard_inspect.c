@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/ctx.h"
 #include "core/model.h"
 #include "core/sample.h"

@@ -1,5 +1,5 @@
 /* sha256.c - SHA-256 written from FIPS 180-4. */
-#include "sha256.h"
+#include "util/sha256.h"
 
 #include <stdio.h>
 #include <string.h>

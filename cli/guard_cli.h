@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "classifier/conv.h"
-#include "core/err.h"
+#include "util/err.h"
 
 struct policy;
 

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 #include "classifier/conv.h"
-#include "core/buf.h"
-#include "core/err.h"
+#include "util/buf.h"
+#include "util/err.h"
 
 struct json_t;
 struct msgpack_sbuffer;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "core/ctx.h"
 #include "core/matmul.h"
 #include "core/model.h"

@@ -1,5 +1,5 @@
 /* strmap.c - the tokenizers' hash maps (linear probing, power-of-two tables). */
-#include "strmap.h"
+#include "util/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>

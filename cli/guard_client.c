@@ -12,9 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "guard_cli.h"
-#include "proto.h"
+#include "cli/cli.h"
+#include "cli/guard_cli.h"
+#include "proto/proto.h"
 
 #define WINDOW 32	/* filter: requests in flight */
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "util/buf.h"
 
 /* exit statuses of every subcommand */
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };

@@ -1,5 +1,5 @@
 /* cli_util.c - helpers shared by the guard subcommands. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
