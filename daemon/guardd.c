@@ -125,8 +125,11 @@ main(int argc, char **argv)
 	cp.n_threads = s.cfg->threads;
 	cp.max_batch = s.cfg->batch;
 	cp.n_ctx = s.cfg->context;
+	/* one classifier, one slot per policy (slot i = policy i); held in cls[0] */
+	if ((s.cls[0] = classifier_new(s.model, &cp, &e)) == NULL)
+		fatalx(EX_SOFTWARE, "%s", e.msg);
 	for (int i = 0; i < s.n_pol; i++)
-		if ((s.cls[i] = classifier_new(s.model, s.pol[i], &cp, &e)) == NULL)
+		if (classifier_add_policy(s.cls[0], s.pol[i], &e) != i)
 			fatalx(EX_SOFTWARE, "policy '%s': %s", s.cfg->policy[i].name, e.msg);
 	if (vlog_open(&s.vlog, s.cfg->log_path, s.cfg->log_content, &e) == -1)
 		fatalx(EX_CANTCREAT, "verdict log: %s", e.msg);
@@ -149,10 +152,9 @@ main(int argc, char **argv)
 	worker_stop(&s);
 	if (!s.activated)
 		unlink(s.cfg->listen);
-	for (int i = 0; i < s.n_pol; i++) {
-		classifier_free(s.cls[i]);
+	classifier_free(s.cls[0]);
+	for (int i = 0; i < s.n_pol; i++)
 		policy_free(s.pol[i]);
-	}
 	vlog_close(&s.vlog);
 	model_close(s.model);
 	close(s.done_fd);

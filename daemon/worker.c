@@ -78,7 +78,7 @@ run_reload(struct server *s, struct job *j)
 	int k;
 
 	for (k = 0; k < s->n_pol; k++)
-		if (classifier_set_policy(s->cls[k], j->newpol[k], &e) == -1)
+		if (classifier_set_policy(s->cls[0], k, j->newpol[k], &e) == -1)
 			break;
 	if (k < s->n_pol) {
 		if (snprintf(j->err_msg, sizeof(j->err_msg), "policy '%.64s': %s", s->cfg->policy[k].name,
@@ -86,7 +86,7 @@ run_reload(struct server *s, struct job *j)
 			j->err_msg[sizeof(j->err_msg) - 1] = '\0';
 		j->err_code = ERR_RELOAD_FAILED;
 		while (--k >= 0)	/* back to the old policies everywhere */
-			classifier_set_policy(s->cls[k], s->pol[k], &e);
+			classifier_set_policy(s->cls[0], k, s->pol[k], &e);
 	}
 }
 
@@ -152,9 +152,9 @@ worker_main(void *arg)
 		if (m > 0) {
 			struct verdict vs[64];
 			struct batch_ctx bc = { s, live, m };
-			struct classifier *cl = s->cls[first->pol];
+			struct classifier *cl = s->cls[0];
 			classifier_set_cancel(cl, cancel_cb, &bc);
-			classifier_run(cl, convs, (size_t)m, vs);
+			classifier_run(cl, first->pol, convs, (size_t)m, vs);
 			classifier_set_cancel(cl, NULL, NULL);
 			t = now_ms();
 			for (int i = 0; i < m; i++) {
