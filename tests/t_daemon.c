@@ -601,7 +601,9 @@ main(int argc, char **argv)
 		}
 		ok(n == 12 && busy > 0, "12 requests at once into a queue of 2: all answered, %d busy", busy);
 		msgpack_sbuffer_clear(&sb);
+		longmsg[3000] = '\0';	/* fits the context: the model runs, past the deadline */
 		pack_classify(&sb, 400, longmsg, 1);
+		longmsg[3000] = "abcdefgh "[3000 % 9];
 		cl_send(&c, sb.data, sb.size);
 		r = cl_recv(&c, 60);
 		ok(r && err_code(r) && strcmp(err_code(r), "timeout") == 0, "a 1 ms deadline: timeout");
