@@ -43,11 +43,12 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUIL
 
 all: guard guardd
 
+# copied by rename, so a running daemon's binary ("text file busy") is no obstacle
 guard: $(BUILD)/guard
-	cp $(BUILD)/guard guard
+	cp $(BUILD)/guard guard.tmp && mv -f guard.tmp guard
 
 guardd: $(BUILD)/guardd
-	cp $(BUILD)/guardd guardd
+	cp $(BUILD)/guardd guardd.tmp && mv -f guardd.tmp guardd
 
 $(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
