@@ -400,6 +400,7 @@ gguf_close(struct gguf *g)
 }
 
 const char *gguf_path(const struct gguf *g) { return g->map.path; }
+const struct mapfile *gguf_map(const struct gguf *g) { return &g->map; }
 uint32_t gguf_version(const struct gguf *g) { return g->version; }
 size_t gguf_n_tensors(const struct gguf *g) { return g->n_t; }
 

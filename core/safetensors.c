@@ -301,3 +301,5 @@ st_find(const struct st_set *s, const char *name)
 
 size_t st_count(const struct st_set *s) { return s->n_t; }
 const struct st_tensor *st_at(const struct st_set *s, size_t i) { return i < s->n_t ? &s->t[i] : NULL; }
+size_t st_n_files(const struct st_set *s) { return s->n_maps; }
+const struct mapfile *st_file_map(const struct st_set *s, size_t i) { return i < s->n_maps ? &s->maps[i] : NULL; }

@@ -2,6 +2,7 @@
  * names the problem (and no crash: this also runs under ASan/UBSan). The files are made
  * here: a valid miniature Llama GGUF and safetensors directory, then damaged copies. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -451,8 +452,124 @@ cost_cases(void)
 	unlink(p);
 }
 
+/* --- the model hash: a real SHA-256, cached in a sidecar ------------------------------- */
+
+static void
+shell_hash(const char *cmd, char out[65])
+{
+	FILE *fp = popen(cmd, "r");
+
+	out[0] = '\0';
+	if (fp != NULL) {
+		if (fscanf(fp, "%64s", out) != 1)
+			out[0] = '\0';
+		pclose(fp);
+	}
+}
+
+/* opens path; returns its hash in h and whether the sidecar served it */
+static int
+open_hash(const char *path, char h[65], int *cached)
+{
+	struct err e;
+	struct model *m = model_open(path, &e);
+
+	if (m == NULL) {
+		diag("%s", e.msg);
+		h[0] = '\0';
+		*cached = -1;
+		return -1;
+	}
+	snprintf(h, 65, "%s", model_hash(m));
+	*cached = model_hash_cached(m);
+	model_close(m);
+	return 0;
+}
+
+static void
+hash_cases(const char *models)
+{
+	struct buf b;
+	struct opts o = { 0 };
+	char want[65], h[65], h2[65], cmd[1200], side[600];
+	int cached;
+
+	mini_gguf(&b, &o);
+	const char *p0 = write_file("hash.gguf", b.p, b.n);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", p0);
+	snprintf(side, sizeof(side), "%s.sha256", path);
+	snprintf(cmd, sizeof(cmd), "sha256sum '%s'", path);
+	shell_hash(cmd, want);
+	open_hash(path, h, &cached);
+	ok(strlen(want) == 64 && strcmp(h, want) == 0 && cached == 0,
+	    "GGUF: model_hash is sha256sum's digest (%.16s...), computed", h);
+	ok(access(side, F_OK) == 0, "a sidecar %s.sha256 is written", "hash.gguf");
+	open_hash(path, h, &cached);
+	ok(strcmp(h, want) == 0 && cached == 1, "a second open takes it from the sidecar");
+
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	utimensat(AT_FDCWD, path, ts, 0);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, want) == 0 && cached == 0, "touched (new mtime): rehashed, same digest");
+	open_hash(path, h, &cached);
+	ok(cached == 1, "and cached again");
+
+	/* new content, mtime put back: the ctime still tells */
+	((unsigned char *)b.p)[b.n - 1] ^= 1;
+	FILE *fp = fopen(path, "r+b");
+	fseek(fp, (long)b.n - 1, SEEK_SET);
+	fputc(((unsigned char *)b.p)[b.n - 1], fp);
+	fclose(fp);
+	utimensat(AT_FDCWD, path, ts, 0);
+	shell_hash(cmd, h2);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && strcmp(h, want) != 0 && cached == 0,
+	    "one byte changed, mtime restored: rehashed to the new sha256sum (%.16s...)", h);
+
+	fp = fopen(side, "w");
+	fputs("sha256 not-a-digest\n", fp);
+	fclose(fp);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && cached == 0, "a corrupt sidecar is ignored");
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && cached == 1, "and rewritten");
+
+	/* a sidecar that cannot be written (its name is taken by a directory) */
+	unlink(side);
+	mkdir(side, 0755);
+	int r1 = open_hash(path, h, &cached);
+	int c1 = cached;
+	open_hash(path, h, &cached);
+	ok(r1 == 0 && strcmp(h, h2) == 0 && c1 == 0 && cached == 0,
+	    "sidecar not writable: the model opens, hashed each time");
+	rmdir(side);
+	buf_free(&b);
+
+	/* Hugging Face directories: sha256 over `sha256sum` of the files read, sorted by name */
+	static const char *const dirs[] = { "tiny-l3", "tiny-l3-sharded" };
+	for (int i = 0; i < 2; i++) {
+		char d[600];
+		snprintf(d, sizeof(d), "%s/%s", models ? models : "", dirs[i]);
+		if (models == NULL || access(d, F_OK) != 0) {
+			printf("ok %d # skip no %s (built by make models from ../shared)\n", ++tap_n, d);
+			continue;
+		}
+		snprintf(cmd, sizeof(cmd), "cd '%s' && sha256sum $(ls config.json tokenizer.json "
+		    "model.safetensors.index.json *.safetensors 2>/dev/null | LC_ALL=C sort -u) | "
+		    "sha256sum", d);
+		shell_hash(cmd, want);
+		open_hash(d, h, &cached);
+		int c0 = cached;
+		open_hash(d, h2, &cached);
+		ok(strlen(want) == 64 && strcmp(h, want) == 0 && strcmp(h2, want) == 0 && cached == 1,
+		    "%s: model_hash = sha256 of sha256sum's listing (%.16s...), then from sidecars "
+		    "(first open %s)", dirs[i], h, c0 ? "cached" : "computed");
+	}
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	snprintf(dir, sizeof(dir), "/tmp/guardd-reject-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
@@ -462,6 +579,7 @@ main(void)
 	gguf_cases();
 	safetensors_cases();
 	cost_cases();
+	hash_cases(argc > 1 ? argv[1] : NULL);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -63,6 +63,10 @@ sha256_update(struct sha256 *s, const void *p, size_t n)
 	const unsigned char *b = p;
 
 	s->len += n;
+	/* whole blocks straight from the input (a mapped model file is gigabytes) */
+	if (s->fill == 0)
+		for (; n >= 64; b += 64, n -= 64)
+			compress(s, b);
 	while (n > 0) {
 		size_t k = 64 - s->fill < n ? 64 - s->fill : n;
 		memcpy(s->block + s->fill, b, k);

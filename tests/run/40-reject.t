@@ -1,4 +1,4 @@
 #!/bin/sh
 # Broken GGUF and safetensors files: each refused with a message naming the problem.
 B=${BUILD:-build}
-exec $B/tests/t_reject
+exec $B/tests/t_reject $B/models
