@@ -261,7 +261,7 @@ check_overlap(struct gguf *g, struct err *e)
 
 	if (g->n_t < 2)
 		return 0;
-	if ((sp = malloc(g->n_t * sizeof(*sp))) == NULL)
+	if ((sp = reallocarray(NULL, g->n_t, sizeof(*sp))) == NULL)
 		return err_set(e, "out of memory");
 	for (size_t i = 0; i < g->n_t; i++)
 		sp[i] = (struct span){ g->t[i].offset, g->t[i].offset + g->t[i].nbytes, i };

@@ -19,7 +19,7 @@
 float *
 vec_to_f32(const void *data, int type, int64_t n)
 {
-	float *v = malloc((size_t)n * sizeof(float));
+	float *v = n < 0 ? NULL : reallocarray(NULL, (size_t)n, sizeof(float));
 
 	if (v == NULL)
 		return NULL;
@@ -48,7 +48,7 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 		    h->n_head_kv, h->head_dim, h->n_ff, h->n_vocab);
 	if (!(h->eps > 0) || !(h->rope_theta > 0))
 		return err_set(e, "%s: rms eps and rope theta must be positive", m->path);
-	if ((m->rope_inv = malloc((size_t)half * sizeof(float))) == NULL)
+	if ((m->rope_inv = reallocarray(NULL, (size_t)half, sizeof(float))) == NULL)
 		return err_set(e, "out of memory");
 	for (int i = 0; i < half; i++) {
 		/* as Hugging Face: float32 base^(-2i/d), scaled in float32 */

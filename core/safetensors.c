@@ -57,7 +57,7 @@ add_tensor(struct st_set *s, const char *file, const char *name, json_t *info,
 		return err_set(e, "tensor '%s': 'data_offsets' must be [begin, end]", name);
 	if (s->n_t == s->cap_t) {
 		size_t nc = s->cap_t ? s->cap_t * 2 : 64;
-		struct st_tensor *nt = realloc(s->t, nc * sizeof(*nt));
+		struct st_tensor *nt = reallocarray(s->t, nc, sizeof(*nt));
 		if (nt == NULL)
 			return err_set(e, "out of memory");
 		s->t = nt;
@@ -122,7 +122,7 @@ check_overlap(const struct st_set *s, size_t first, const char *path, struct err
 
 	if (n < 2)
 		return 0;
-	if ((sp = malloc(n * sizeof(*sp))) == NULL)
+	if ((sp = reallocarray(NULL, n, sizeof(*sp))) == NULL)
 		return err_set(e, "out of memory");
 	for (size_t k = 0; k < n; k++) {
 		const struct st_tensor *t = &s->t[first + k];

@@ -43,6 +43,7 @@ struct opts {
 	int bad_align;		/* general.alignment = 3 */
 	int q4k;		/* attn_v stored as Q4_K (not computed yet) */
 	int overlap;		/* attn_k's data starts where attn_q's does */
+	int huge;		/* attn_q of 2^40 x 2^40 elements: the count overflows 64 bits */
 	int bias;		/* an extra blk.0.attn_q.bias tensor */
 	int l31;		/* Llama 3.1 context and rope base ... */
 	int freqs;		/* ... with the rope_freqs.weight tensor */
@@ -128,6 +129,9 @@ mini_gguf(struct buf *out, const struct opts *o)
 			type = GGML_TYPE_Q4_K;
 		if (strcmp(tp->name, "blk.0.attn_q.weight") == 0)
 			q_off = off;
+		uint64_t ne1 = tp->ne1;
+		if (o->huge && strcmp(tp->name, "blk.0.attn_q.weight") == 0)
+			ne0 = ne1 = 1ull << 40;
 		if (o->past_end && strcmp(tp->name, "blk.0.ffn_down.weight") == 0)
 			at = off + 4096;
 		if (o->overlap && strcmp(tp->name, "blk.0.attn_k.weight") == 0)
@@ -136,10 +140,11 @@ mini_gguf(struct buf *out, const struct opts *o)
 		put_u32(&ti, tp->ne1 ? 2 : 1);
 		put_u64(&ti, type == GGML_TYPE_Q4_K ? 256 : ne0);
 		if (tp->ne1)
-			put_u64(&ti, tp->ne1);
+			put_u64(&ti, ne1);
 		put_u32(&ti, type);
 		put_u64(&ti, at);
-		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
+		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne1 == 1ull << 40 ? 0 :
+		    ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
 		off += (bytes + 31) / 32 * 32;
 	}
 	memset(out, 0, sizeof(*out));
@@ -243,6 +248,7 @@ gguf_cases(void)
 		{ { .q4k = 1 }, "unsupported tensor type", "type Q4_K is not supported" },
 		{ { .overlap = 1 }, "overlapping tensors", "tensors 'blk.0.attn_q.weight' [704, 1728) "
 		    "and 'blk.0.attn_k.weight' [704, 1216) overlap" },
+		{ { .huge = 1 }, "element count past 64 bits", "blk.0.attn_q.weight': element count overflows" },
 		{ { .bias = 1 }, "a bias tensor", "tensor 'blk.0.attn_q.bias' is not part of a Llama "
 		    "model" },
 		{ { .rope_type = "llama3" }, "llama3 scaling without rope_freqs",
@@ -328,6 +334,9 @@ safetensors_cases(void)
 	expect_st("duplicate name", st_file("dup.safetensors",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
 	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "duplicate");
+	expect_st("element count past 64 bits", st_file("huge.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],"
+	    "\"data_offsets\":[0,4]}}", 4), "tensor 'a': element count overflows");
 	expect_st("overlapping tensors", st_file("overlap.safetensors",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
 	    "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
@@ -365,15 +374,17 @@ safetensors_cases(void)
 	fclose(fp);
 	expect_model("another architecture", d, "model_type 'gpt2' is not supported");
 	static const struct { const char *extra, *want; } opt[] = {
-		{ "\"hidden_act\": \"gelu\"", "hidden_act 'gelu' is not supported" },
-		{ "\"hidden_act\": 7", "hidden_act '(not a string)' is not supported" },
-		{ "\"attention_bias\": true", "'attention_bias' is set: bias terms are not supported" },
-		{ "\"mlp_bias\": true", "'mlp_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1073741824", "num_hidden_layers 1073741824 is out of range" },
+		{ "\"num_hidden_layers\": 1, \"hidden_act\": \"gelu\"", "hidden_act 'gelu' is not supported" },
+		{ "\"num_hidden_layers\": 1, \"hidden_act\": 7", "hidden_act '(not a string)' is not supported" },
+		{ "\"num_hidden_layers\": 1, \"attention_bias\": true", "'attention_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1, \"mlp_bias\": true", "'mlp_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1, \"num_hidden_layers\": 2", "duplicate object key" },
 	};
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
 		fp = fopen(path, "w");
 		fprintf(fp, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"num_attention_heads\": 2, "
-		    "\"num_hidden_layers\": 1, \"intermediate_size\": 32, \"vocab_size\": 8, %s}",
+		    "\"intermediate_size\": 32, \"vocab_size\": 8, %s}",
 		    opt[i].extra);
 		fclose(fp);
 		expect_model(opt[i].extra, d, opt[i].want);
