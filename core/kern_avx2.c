@@ -9,10 +9,11 @@
 
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-/* RN weight rows x MT tokens of 8-lane accumulators fit the 16 ymm registers with the loads;
+/* RN weight rows x MT tokens of 8-lane accumulators (12) + MT token loads + one weight load
+ * fill the 16 ymm registers;
  * KB bounds the columns of a tile (partials over k blocks are added into y in k order), MB
  * the tokens sharing one pass over the weights. */
-enum { RN = 4, MT = 2, MB = 64, KB = 1024 };
+enum { RN = 4, MT = 3, MB = 64, KB = 1024 };
 
 T_AVX2 static inline __attribute__((always_inline)) __m256
 load_f32(const void *p, int64_t i)
@@ -49,22 +50,29 @@ NAME(const ETYPE *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int
     int64_t kn, float *y, int64_t ldy, int add) \
 { \
 	__m256 acc[RN][MT]; \
+	_Pragma("GCC unroll 4") \
 	for (int r = 0; r < RN; r++) \
+		_Pragma("GCC unroll 3") \
 		for (int t = 0; t < MT; t++) \
 			acc[r][t] = _mm256_setzero_ps(); \
 	for (int64_t k = 0; k < kn; k += 8) { \
 		__m256 xv[MT]; \
+		_Pragma("GCC unroll 3") \
 		for (int t = 0; t < MT; t++) \
 			if (t < mt) \
 				xv[t] = _mm256_loadu_ps(x + t * ldx + k); \
+		_Pragma("GCC unroll 4") \
 		for (int r = 0; r < RN; r++) { \
 			__m256 wv = LOAD(w + (r < rn ? r : 0) * ldw, k); \
+			_Pragma("GCC unroll 3") \
 			for (int t = 0; t < MT; t++) \
 				if (t < mt) \
 					acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]); \
 		} \
 	} \
+	_Pragma("GCC unroll 4") \
 	for (int r = 0; r < RN; r++) \
+		_Pragma("GCC unroll 3") \
 		for (int t = 0; t < MT; t++) \
 			if (t < mt && r < rn) { \
 				float s = hsum(acc[r][t]); \
@@ -88,7 +96,11 @@ NAME(const ETYPE *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m, f
 				for (; t + MT <= t0 + tn; t += MT) \
 					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn, \
 					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
-				if (t < t0 + tn) \
+				/* a constant token count per call keeps each variant in registers */ \
+				if (t0 + tn - t == 2) \
+					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, \
+					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
+				else if (t0 + tn - t == 1) \
 					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, \
 					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
 			} \

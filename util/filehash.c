@@ -63,12 +63,14 @@ void
 filehash_sha256(const struct mapfile *m, char hex[65], int *cached)
 {
 	char side[4200];
-	int hit;
+	int hit = 0;
 
-	int room = m->path != NULL && strlen(m->path) + 32 < sizeof(side);	/* else: no cache, never a wrong name */
-
-	snprintf(side, sizeof(side), "%s.sha256", m->path);
-	hit = room && read_sidecar(m, side, hex);
+	/* a path too long for the sidecar's name: no cache, never a truncated name */
+	int room = m->path != NULL && strlen(m->path) + 32 < sizeof(side);
+	if (room) {
+		snprintf(side, sizeof(side), "%s.sha256", m->path);
+		hit = read_sidecar(m, side, hex);
+	}
 	if (!hit) {
 		sha256_hex(m->data ? (const void *)m->data : "", m->size, hex);
 		if (room)
