@@ -77,6 +77,8 @@ compress_ni(uint32_t h[8], const unsigned char *b, size_t nblocks)
 	st1 = _mm_blend_epi16(st1, tmp, 0xf0);		/* CDGH */
 	for (; nblocks > 0; nblocks--, b += 64) {
 		__m128i save0 = st0, save1 = st1, m[4];
+		/* unrolled, the m[i % 4] become registers */
+		_Pragma("GCC unroll 16")
 		for (int i = 0; i < 16; i++) {
 			if (i < 4)
 				m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * i)), mask);
