@@ -174,8 +174,9 @@ load_file(struct st_set *s, const char *path, struct err *e)
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
 		if (st_find(s, key) != NULL) {
-			json_decref(root);
-			return err_set(e, "%s: tensor '%s' appears twice", path, key);
+			err_set(e, "%s: tensor '%s' appears twice", path, key);
+			json_decref(root);	/* key lives in root: formatted first */
+			return -1;
 		}
 		if (add_tensor(s, m->path, key, val, buf, bufsize, e) == -1) {
 			json_decref(root);
