@@ -485,6 +485,13 @@ test_mpjson(void)
 	ok(has(m, "invalid UTF-8 at byte 2"), "mpjson: invalid UTF-8 in a key: '%s'", m ? m : "accepted");
 	msgpack_sbuffer_destroy(&sb);
 
+	/* a key with a NUL byte (JSON text read by jansson cannot carry one) */
+	unsigned char nulkey[] = { 0x81, 0xa3, 'a', 0, 'b', 0xc0 };
+	json_t *jn = mpjson_decode(nulkey, sizeof(nulkey), &e);
+	ok(jn == NULL && has(e.msg, "a key with a NUL byte at byte 1"), "mpjson: a key with a NUL byte: '%s'",
+	    jn ? "accepted" : e.msg);
+	json_decref(jn);
+
 	/* a map key that is not a string */
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
