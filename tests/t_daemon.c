@@ -636,14 +636,20 @@ main(int argc, char **argv)
 		if (ok(start(&s2, "priv", extra) == 0, "a guardd configured with user nobody starts")) {
 			char path[64], line[256];
 			unsigned uid = 0;
-			snprintf(path, sizeof(path), "/proc/%d/status", (int)s2.pid);
+			/* privilege separation: the serving (inference) process is the child */
+			json_t *sr = request(s2.sock, "stats");
+			long cpid = (long)json_integer_value(json_object_get(json_object_get(
+			    json_object_get(sr, "stats"), "process"), "pid"));
+			json_decref(sr);
+			snprintf(path, sizeof(path), "/proc/%ld/status", cpid);
 			FILE *st_fp = fopen(path, "r");
 			while (st_fp && fgets(line, sizeof(line), st_fp))
 				if (sscanf(line, "Uid:\t%u", &uid) == 1)
 					break;
 			if (st_fp)
 				fclose(st_fp);
-			ok(uid == 65534, "it runs as nobody after binding (uid %u)", uid);
+			ok(cpid > 0 && cpid != (long)s2.pid && uid == 65534,
+			    "its inference process %ld runs as nobody (uid %u)", cpid, uid);
 			struct stat sst;
 			struct group *ng = getgrnam("nogroup");
 			ok(stat(s2.sock, &sst) == 0 && ng && sst.st_gid == ng->gr_gid && (sst.st_mode & 0777) == 0600,
