@@ -81,12 +81,34 @@ $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/driver.c $(FUZZ_DOBJ) $(BUILD)/libguard.a \
 		$(DPKG_LIBS) $(LDLIBS)
 
-# real coverage-guided fuzzing when clang is installed: make fuzz T=proto
-fuzz:
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS) \
-		$(DPKG_CFLAGS) -o build/fuzz-$(T) tests/fuzz/fuzz_$(T).c $(PROTO_SRC) \
-		$(filter-out daemon/guardd.c,$(D_SRC)) $(CORE_SRC) $(DPKG_LIBS) $(LDLIBS)
-	./build/fuzz-$(T) tests/fuzz/corpus/$(T)
+# real coverage-guided fuzzing (libFuzzer + ASan + UBSan, clang from Debian): make fuzz T=proto
+# The libraries are built with clang in build-fuzz/ and linked as archives, so a target takes
+# only the objects it uses. New inputs go to build-fuzz/corpus/T (the committed corpus in
+# tests/fuzz/corpus/T is read as seeds, never written). FUZZ_ARGS: libFuzzer flags, e.g.
+# FUZZ_ARGS="-runs=1000000 -max_len=4096". make fuzz-merge T=x minimises both into the
+# committed corpus (-merge=1 into a fresh dir); make fuzz-all runs every target in turn.
+FUZZ_CC ?= clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_ARGS ?=
+fuzz-build:
+	@test -n "$(T)" || { echo "usage: make fuzz T=target ($(FUZZ))"; exit 2; }
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
+		CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libguard.a build-fuzz/libguardd.a
+	$(FUZZ_CC) $(CFLAGS_BASE:$(OPT)=-O1) -fsanitize=fuzzer $(FUZZ_SAN) -o build-fuzz/fuzz-$(T) \
+		tests/fuzz/fuzz_$(T).c build-fuzz/libguardd.a build-fuzz/libguard.a $(DPKG_LIBS) $(LDLIBS)
+
+fuzz: fuzz-build
+	@mkdir -p build-fuzz/corpus/$(T)
+	./build-fuzz/fuzz-$(T) $(FUZZ_ARGS) build-fuzz/corpus/$(T) tests/fuzz/corpus/$(T)
+
+fuzz-merge: fuzz-build
+	rm -rf build-fuzz/merged-$(T) && mkdir -p build-fuzz/merged-$(T) build-fuzz/corpus/$(T)
+	./build-fuzz/fuzz-$(T) -merge=1 $(FUZZ_ARGS) build-fuzz/merged-$(T) tests/fuzz/corpus/$(T) \
+		build-fuzz/corpus/$(T)
+	rm -rf tests/fuzz/corpus/$(T) && cp -r build-fuzz/merged-$(T) tests/fuzz/corpus/$(T)
+
+fuzz-all:
+	for t in $(FUZZ); do $(MAKE) fuzz T=$$t FUZZ_ARGS="$(FUZZ_ARGS)" || exit 1; done
 
 tests-build: guard guardd $(TEST_BIN) $(FUZZ_BIN)
 
@@ -123,7 +145,7 @@ install: all
 	install -m 644 etc/guardd.service etc/guardd.socket $(DESTDIR)$(ETCDIR)/
 
 clean:
-	rm -rf build build-asan guard guardd
+	rm -rf build build-asan build-fuzz guard guardd
 
-.PHONY: fuzz demo all guard guardd check check-asan bench install clean tests-build models
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)

@@ -1,5 +1,6 @@
 /* classifier.c - the classification pipeline for a batch:
- *   1. prompt bodies; each conversation's sequence starts as a copy of its role's prefix
+ *   1. prompt bodies; each conversation's sequence starts as a restored snapshot of its
+ *      role's prefix (per policy slot)
  *   2. one prefill of every body plus the "\n\n" (271) the model writes first
  *   3. unsafe_score = P("unsafe") at the next position, over the full vocabulary
  *   4. greedy decoding of the answer (bounded, stops at <|eot_id|>, or after "safe")
@@ -9,6 +10,7 @@
 #include "classifier/classifier.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,16 +26,25 @@
 
 enum { T_NN = 271, T_SAFE = 19193, T_UNSAFE = 39257, T_NL = 198, T_S = 50 };
 
+/* a policy and its prefix caches */
+struct slot {
+	const struct policy *pol;
+	struct tokvec prefix[2];		/* per role */
+	struct kv_snapshot *snap[2];		/* NULL without the prefix cache */
+	int32_t *num_tok;			/* per policy category: the token of its number */
+};
+
 struct classifier {
 	const struct model *m;
 	const struct tok *tok;
-	const struct policy *pol;
 	struct classifier_params p;
-	struct ctx *pre;	/* prefixes: sequence r holds role r's prefix */
 	struct ctx *work;	/* one sequence per conversation of a batch */
-	struct tokvec prefix[2];
+	struct slot *slots;
+	int n_slots;
 	int32_t eot;
-	int32_t *num_tok;	/* per policy category: the token of its number */
+	/* the slot of the batch being run */
+	const struct policy *pol;
+	const int32_t *num_tok;
 	/* batch scratch */
 	struct tokvec *body;
 	int32_t *btok, *bseq;
@@ -58,22 +69,36 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static int
-build_prefixes(struct classifier *c, const struct policy *p, struct err *e)
+static void
+slot_free(struct slot *s)
 {
-	struct tokvec pre[2] = { { 0 }, { 0 } };
-	int32_t *num = calloc(policy_n_categories(p), sizeof(int32_t));
+	for (int r = 0; r < 2; r++) {
+		tokvec_free(&s->prefix[r]);
+		kv_snapshot_free(s->snap[r]);
+	}
+	free(s->num_tok);
+	memset(s, 0, sizeof(*s));
+}
 
-	if (num == NULL)
+/* Builds a slot for p into *s without touching any other slot: the prefixes are evaluated in
+ * sequence 0 of the work context (scratch between batches) and saved as snapshots. */
+static int
+slot_build(struct classifier *c, const struct policy *p, struct slot *s, struct err *e)
+{
+	memset(s, 0, sizeof(*s));
+	if (p == NULL)
+		return err_set(e, "no policy given");
+	if ((s->num_tok = calloc(policy_n_categories(p) + 1, sizeof(int32_t))) == NULL)
 		return err_set(e, "out of memory");
 	for (int r = 0; r < 2; r++) {
 		struct buf text = { 0 };
-		int rc = prompt_prefix(p, (enum role)r, c->tok, &text, &pre[r], e);
+		int rc = prompt_prefix(p, (enum role)r, c->tok, &text, &s->prefix[r], e);
 		buf_free(&text);
-		if (rc == -1 || (int)pre[r].n >= c->p.n_ctx) {
-			if (rc == 0)
-				err_set(e, "the policy prefix is %zu tokens; the context holds %d", pre[r].n,
-				    c->p.n_ctx);
+		if (rc == -1)
+			goto fail;
+		if ((int)s->prefix[r].n >= c->p.n_ctx) {
+			err_set(e, "the policy prefix is %zu tokens; the context holds %d",
+			    s->prefix[r].n, c->p.n_ctx);
 			goto fail;
 		}
 	}
@@ -82,34 +107,34 @@ build_prefixes(struct classifier *c, const struct policy *p, struct err *e)
 		const char *digits = policy_category(p, i)->code + 1;
 		if (tok_encode(c->tok, digits, strlen(digits), 0, &v, e) == -1)
 			goto fail;
-		num[i] = v.n == 1 ? v.v[0] : -1;
+		s->num_tok[i] = v.n == 1 ? v.v[0] : -1;
 		tokvec_free(&v);
 	}
 	if (c->p.prefix_cache) {
-		for (int r = 0; r < 2; r++) {
-			ctx_seq_clear(c->pre, r);
-			if (ctx_eval(c->pre, r, pre[r].v, (int)pre[r].n, e) == -1)
-				goto fail;
+		/* not a request: a cancel callback set for batches does not apply */
+		ctx_set_cancel(c->work, NULL, NULL);
+		int rc = 0;
+		for (int r = 0; r < 2 && rc == 0; r++) {
+			ctx_seq_clear(c->work, 0);
+			rc = ctx_eval(c->work, 0, s->prefix[r].v, (int)s->prefix[r].n, e);
+			if (rc == 0 && (s->snap[r] = ctx_snapshot_save(c->work, 0,
+			    (int)s->prefix[r].n, e)) == NULL)
+				rc = -1;
 		}
+		ctx_seq_clear(c->work, 0);
+		ctx_set_cancel(c->work, c->cancel, c->cancel_arg);
+		if (rc == -1)
+			goto fail;
 	}
-	for (int r = 0; r < 2; r++) {
-		tokvec_free(&c->prefix[r]);
-		c->prefix[r] = pre[r];
-	}
-	free(c->num_tok);
-	c->num_tok = num;
-	c->pol = p;
+	s->pol = p;
 	return 0;
 fail:
-	tokvec_free(&pre[0]);
-	tokvec_free(&pre[1]);
-	free(num);
+	slot_free(s);
 	return -1;
 }
 
 struct classifier *
-classifier_new(const struct model *m, const struct policy *p,
-    const struct classifier_params *params, struct err *e)
+classifier_new(const struct model *m, const struct classifier_params *params, struct err *e)
 {
 	struct classifier *c = calloc(1, sizeof(*c));
 	struct ctx_params cp = ctx_params_default();
@@ -135,11 +160,6 @@ classifier_new(const struct model *m, const struct policy *p,
 	cp.n_outputs = c->p.max_batch;
 	if ((c->work = ctx_new(m, &cp, e)) == NULL)
 		goto fail;
-	cp.n_seq = 2;
-	cp.n_outputs = 1;
-	cp.n_threads = ctx_n_threads(c->work);
-	if (c->p.prefix_cache && (c->pre = ctx_new(m, &cp, e)) == NULL)
-		goto fail;
 	c->body = calloc((size_t)c->p.max_batch, sizeof(*c->body));
 	c->btok = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
 	c->bseq = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
@@ -148,8 +168,6 @@ classifier_new(const struct model *m, const struct policy *p,
 		err_set(e, "out of memory");
 		goto fail;
 	}
-	if (build_prefixes(c, p, e) == -1)
-		goto fail;
 	return c;
 fail:
 	classifier_free(c);
@@ -161,36 +179,58 @@ classifier_free(struct classifier *c)
 {
 	if (c == NULL)
 		return;
-	ctx_free(c->pre);
 	ctx_free(c->work);
-	tokvec_free(&c->prefix[0]);
-	tokvec_free(&c->prefix[1]);
+	for (int i = 0; i < c->n_slots; i++)
+		slot_free(&c->slots[i]);
+	free(c->slots);
 	for (int i = 0; c->body && i < c->p.max_batch; i++)
 		tokvec_free(&c->body[i]);
 	free(c->body);
 	free(c->btok);
 	free(c->bseq);
 	free(c->bwant);
-	free(c->num_tok);
 	free(c);
 }
 
 int
-classifier_set_policy(struct classifier *c, const struct policy *p, struct err *e)
+classifier_add_policy(struct classifier *c, const struct policy *p, struct err *e)
 {
-	const struct policy *old = c->pol;
+	struct slot s;
 
-	if (build_prefixes(c, p, e) == -1) {
-		/* the old prefix caches may be partly overwritten: recompute them */
-		struct err e2;
-		if (old != NULL && build_prefixes(c, old, &e2) == -1)
-			c->pol = NULL;
+	if (c->n_slots >= 1024)
+		return err_set(e, "too many policies (at most 1024)");
+	struct slot *ns = realloc(c->slots, (size_t)(c->n_slots + 1) * sizeof(*ns));
+	if (ns == NULL)
+		return err_set(e, "out of memory");
+	c->slots = ns;
+	if (slot_build(c, p, &s, e) == -1)
 		return -1;
-	}
+	c->slots[c->n_slots] = s;
+	return c->n_slots++;
+}
+
+int
+classifier_set_policy(struct classifier *c, int slot, const struct policy *p, struct err *e)
+{
+	struct slot s;
+
+	if (slot < 0 || slot >= c->n_slots)
+		return err_set(e, "no policy slot %d (%d in use)", slot, c->n_slots);
+	/* the new slot is complete before the old one is released */
+	if (slot_build(c, p, &s, e) == -1)
+		return -1;
+	slot_free(&c->slots[slot]);
+	c->slots[slot] = s;
 	return 0;
 }
 
-const struct policy *classifier_policy(const struct classifier *c) { return c->pol; }
+const struct policy *
+classifier_policy(const struct classifier *c, int slot)
+{
+	return slot >= 0 && slot < c->n_slots ? c->slots[slot].pol : NULL;
+}
+
+int classifier_n_policies(const struct classifier *c) { return c->n_slots; }
 int classifier_max_batch(const struct classifier *c) { return c->p.max_batch; }
 
 void
@@ -275,6 +315,8 @@ cat_scores(struct classifier *c, struct verdict *v, const float *l)
 {
 	int nv = tok_n_vocab(c->tok);
 
+	if (v->cat_scores == NULL)
+		return;
 	for (size_t i = 0; i < policy_n_categories(c->pol); i++)
 		v->cat_scores[i] = policy_category(c->pol, i)->exclude[v->role] || c->num_tok[i] < 0 ?
 		    NAN : prob(l, nv, c->num_tok[i]);
@@ -364,7 +406,8 @@ decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t 
 }
 
 void
-classifier_run(struct classifier *c, const struct conv *const *conv, size_t n, struct verdict *out)
+classifier_run(struct classifier *c, int slot, const struct conv *const *conv, size_t n,
+    struct verdict *out)
 {
 	struct item it[64];
 	const int32_t *runs[64];
@@ -375,23 +418,37 @@ classifier_run(struct classifier *c, const struct conv *const *conv, size_t n, s
 
 	if (n > (size_t)c->p.max_batch)
 		n = (size_t)c->p.max_batch;
+	if (slot < 0 || slot >= c->n_slots) {
+		/* no policy to apply: fail closed under the default policy's on_error */
+		struct policy *d = policy_default();
+		for (size_t i = 0; i < n; i++) {
+			memset(&out[i], 0, sizeof(out[i]));
+			out[i].unsafe_score = NAN;
+			if (d != NULL)
+				verdict_fail(&out[i], d, "no policy slot %d (%d loaded)", slot, c->n_slots);
+			else {
+				snprintf(out[i].error, sizeof(out[i].error), "no policy slot %d", slot);
+				out[i].decision = DECISION_ERROR;
+				out[i].flagged = 1;
+			}
+		}
+		policy_free(d);
+		return;
+	}
+	const struct slot *sl = &c->slots[slot];
+	c->pol = sl->pol;
+	c->num_tok = sl->num_tok;
 	memset(it, 0, sizeof(it));
 	for (size_t i = 0; i < n; i++) {
 		struct verdict *v = &out[i];
 		struct buf text = { 0 };
 		memset(v, 0, sizeof(*v));
 		v->unsafe_score = NAN;
-		v->cat_scores = malloc(policy_n_categories(c->pol) * sizeof(double));
+		v->cat_scores = malloc((policy_n_categories(c->pol) + 1) * sizeof(double));
 		for (size_t k = 0; v->cat_scores && k < policy_n_categories(c->pol); k++)
 			v->cat_scores[k] = NAN;
 		it[i].seq = (int)i;
 		c->body[i].n = 0;
-		if (c->pol == NULL) {
-			struct policy *d = policy_default();
-			verdict_fail(v, d, "no policy is loaded");
-			policy_free(d);
-			continue;
-		}
 		v->n_spoof = prompt_spoof(conv[i], v->spoof_reasons, VERDICT_MAX_SPOOF);
 		v->spoof = v->n_spoof > 0;
 		if (prompt_body(conv[i], c->tok, &text, &c->body[i], &v->role, &e) == -1) {
@@ -401,7 +458,7 @@ classifier_run(struct classifier *c, const struct conv *const *conv, size_t n, s
 		}
 		buf_free(&text);
 		tokvec_push(&c->body[i], T_NN);	/* the model's first token, taken as given */
-		const struct tokvec *pre = &c->prefix[v->role];
+		const struct tokvec *pre = &sl->prefix[v->role];
 		size_t total = pre->n + c->body[i].n + MAX_ANSWER + 4;
 		if (total > (size_t)c->p.n_ctx) {
 			verdict_fail(v, c->pol, "the conversation needs %zu tokens with the policy; "
@@ -410,7 +467,7 @@ classifier_run(struct classifier *c, const struct conv *const *conv, size_t n, s
 		}
 		ctx_seq_clear(c->work, it[i].seq);
 		if (c->p.prefix_cache) {
-			if (ctx_seq_copy_from(c->work, it[i].seq, c->pre, v->role, (int)pre->n, &e) == -1) {
+			if (ctx_snapshot_restore(c->work, it[i].seq, sl->snap[v->role], &e) == -1) {
 				verdict_fail(v, c->pol, "%s", e.msg);
 				continue;
 			}

@@ -155,8 +155,10 @@ open_classifier(const struct copts *o, struct model **mp, struct policy **pp)
 	cp.max_batch = (int)o->batch;
 	cp.n_ctx = (int)o->n_ctx;
 	cp.prefix_cache = !o->no_cache;
-	if ((c = classifier_new(*mp, *pp, &cp, &e)) == NULL) {
+	if ((c = classifier_new(*mp, &cp, &e)) == NULL || classifier_add_policy(c, *pp, &e) == -1) {
 		warnx_("%s", e.msg);
+		classifier_free(c);
+		c = NULL;
 		model_close(*mp);
 		policy_free(*pp);
 	}
@@ -242,7 +244,7 @@ cmd_classify(int argc, char **argv)
 		return ST_ERROR;
 	}
 	const struct conv *list[1] = { &cv };
-	classifier_run(c, list, 1, &v);
+	classifier_run(c, 0, list, 1, &v);
 	json_t *vj = verdict_to_json(&v, p, model_hash(m));
 	verdict_print(vj, o.json);
 	int st = verdict_status(vj);
@@ -468,7 +470,7 @@ cmd_filter(int argc, char **argv)
 				convs[k++] = &lines[i].cv[j];
 		for (int s = 0; s < k; s += batch) {
 			int cnt = k - s < batch ? k - s : batch;
-			classifier_run(c, convs + s, (size_t)cnt, vs + s);
+			classifier_run(c, 0, convs + s, (size_t)cnt, vs + s);
 		}
 		k = 0;
 		for (int i = 0; i < nl; i++) {

@@ -137,6 +137,91 @@ ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e)
 	return ctx_seq_copy_from(c, dst, c, src, n, e);
 }
 
+struct kv_snapshot {
+	const struct model *m;
+	int n, kv_dim;
+	float *k;		/* [layer][kv_dim][n]: keys transposed, like the cache */
+	float *v;		/* [layer][n][kv_dim] */
+};
+
+struct kv_snapshot *
+ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e)
+{
+	struct kv_snapshot *s;
+	int nl = c->m->hp.n_layer;
+
+	if (seq < 0 || seq >= c->p.n_seq) {
+		err_set(e, "snapshot: no sequence %d", seq);
+		return NULL;
+	}
+	if (n < 0 || n > c->len[seq]) {
+		err_set(e, "snapshot: %d positions, sequence %d has %d", n, seq, c->len[seq]);
+		return NULL;
+	}
+	/* smaller than the cache ctx_new allocated: no overflow */
+	size_t per = (size_t)nl * (size_t)c->kv_dim * (size_t)n;
+	size_t bytes = per ? per * sizeof(float) : 1;
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->k = malloc(bytes)) == NULL ||
+	    (s->v = malloc(bytes)) == NULL) {
+		kv_snapshot_free(s);
+		err_set(e, "snapshot: out of memory (%zu MiB)", per * 8 >> 20);
+		return NULL;
+	}
+	s->m = c->m;
+	s->n = n;
+	s->kv_dim = c->kv_dim;
+	for (int l = 0; l < nl; l++) {
+		float *k = s->k + (size_t)l * c->kv_dim * n;
+		for (int i = 0; i < c->kv_dim; i++)
+			memcpy(k + (size_t)i * n, kt_at(c, l, seq, 0) + (size_t)i * c->p.n_ctx,
+			    (size_t)n * sizeof(float));
+		memcpy(s->v + (size_t)l * n * c->kv_dim, v_at(c, l, seq, 0),
+		    (size_t)n * c->kv_dim * sizeof(float));
+	}
+	return s;
+}
+
+int
+ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct err *e)
+{
+	int nl = c->m->hp.n_layer, n = s->n;
+
+	if (s->m != c->m || s->kv_dim != c->kv_dim)
+		return err_set(e, "snapshot restore: the snapshot is of another model");
+	if (seq < 0 || seq >= c->p.n_seq)
+		return err_set(e, "snapshot restore: no sequence %d", seq);
+	if (n > c->p.n_ctx)
+		return err_set(e, "snapshot restore: %d positions, the context holds %d", n, c->p.n_ctx);
+	for (int l = 0; l < nl; l++) {
+		const float *k = s->k + (size_t)l * c->kv_dim * n;
+		for (int i = 0; i < c->kv_dim; i++)
+			memcpy(kt_at(c, l, seq, 0) + (size_t)i * c->p.n_ctx, k + (size_t)i * n,
+			    (size_t)n * sizeof(float));
+		memcpy(v_at(c, l, seq, 0), s->v + (size_t)l * n * c->kv_dim,
+		    (size_t)n * c->kv_dim * sizeof(float));
+	}
+	c->len[seq] = n;
+	return 0;
+}
+
+int kv_snapshot_len(const struct kv_snapshot *s) { return s->n; }
+
+size_t
+kv_snapshot_bytes(const struct kv_snapshot *s)
+{
+	return 2 * (size_t)s->m->hp.n_layer * (size_t)s->kv_dim * (size_t)s->n * sizeof(float);
+}
+
+void
+kv_snapshot_free(struct kv_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	free(s->k);
+	free(s->v);
+	free(s);
+}
+
 void
 ctx_set_cancel(struct ctx *c, int (*cb)(void *), void *arg)
 {

@@ -48,6 +48,19 @@ int ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e);
 int ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n,
     struct err *e);
 
+/* A saved prefix: the keys and values of the first n positions of one sequence, every layer,
+ * in a compact buffer (no context, no threads). A policy prefix is computed once in a work
+ * context, saved, and restored into any sequence of a context of the same model; restoring
+ * copies the exact floats, so the cached path stays bit-identical to evaluating the prefix. */
+struct kv_snapshot;
+
+struct kv_snapshot *ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e);
+/* Makes seq a copy of the snapshot; its length becomes the snapshot's. */
+int ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct err *e);
+int kv_snapshot_len(const struct kv_snapshot *s);
+size_t kv_snapshot_bytes(const struct kv_snapshot *s);
+void kv_snapshot_free(struct kv_snapshot *s);
+
 /* Called between layers; a non-zero return stops ctx_decode with "cancelled". */
 void ctx_set_cancel(struct ctx *c, int (*cb)(void *), void *arg);
 int ctx_n_threads(const struct ctx *c);

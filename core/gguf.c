@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "util/mapfile.h"
+#include "util/span.h"
+#include "util/strmap.h"
 
 #define GGUF_MAGIC 0x46554747u	/* "GGUF" little-endian */
 #define GGUF_MAX_DIMS 4
@@ -31,6 +33,7 @@ struct gguf {
 	size_t n_kv;
 	struct gguf_tensor *t;
 	size_t n_t;
+	struct strmap keys, names;	/* key -> kv index, tensor name -> index */
 };
 
 struct cur {
@@ -199,6 +202,9 @@ read_tensor(struct cur *c, struct gguf_tensor *t, struct err *e)
 		return -1;
 	if ((t->name = dupstr(&name)) == NULL)
 		return err_set(e, "out of memory");
+	/* a name with a NUL inside would be found under a shorter name */
+	if (memchr(name.p, '\0', name.n) != NULL)
+		return err_set(e, "offset %zu: tensor name contains NUL", c->off - name.n - 8);
 	if (take(c, &t->n_dims, 4, t->name, e) == -1)
 		return -1;
 	if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
@@ -247,6 +253,31 @@ check_tensor(struct gguf_tensor *t, size_t data_size, uint64_t align, struct err
 	return 0;
 }
 
+/* Two tensors sharing bytes would make one weight silently alias another: refuse. */
+static int
+check_overlap(struct gguf *g, struct err *e)
+{
+	struct span *sp;
+
+	if (g->n_t < 2)
+		return 0;
+	if ((sp = malloc(g->n_t * sizeof(*sp))) == NULL)
+		return err_set(e, "out of memory");
+	for (size_t i = 0; i < g->n_t; i++)
+		sp[i] = (struct span){ g->t[i].offset, g->t[i].offset + g->t[i].nbytes, i };
+	size_t i, j;
+	if (span_overlap(sp, g->n_t, &i, &j)) {
+		err_set(e, "tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap in the data "
+		    "section", g->t[sp[i].id].name, (unsigned long long)sp[i].beg,
+		    (unsigned long long)sp[i].end, g->t[sp[j].id].name,
+		    (unsigned long long)sp[j].beg, (unsigned long long)sp[j].end);
+		free(sp);
+		return -1;
+	}
+	free(sp);
+	return 0;
+}
+
 static int
 parse(struct gguf *g, struct err *e)
 {
@@ -268,12 +299,16 @@ parse(struct gguf *g, struct err *e)
 	if (n_kv > c.left / 12)
 		return err_set(e, "offset 16: %llu metadata entries cannot fit in the file",
 		    (unsigned long long)n_kv);
-	if (n_t > c.left / 32)
+	if (n_t > c.left / 32 || n_t > INT32_MAX)
 		return err_set(e, "offset 8: %llu tensors cannot fit in the file",
 		    (unsigned long long)n_t);
+	if (n_kv > INT32_MAX)
+		return err_set(e, "offset 16: %llu metadata entries are too many",
+		    (unsigned long long)n_kv);
 	g->kv = calloc(n_kv ? n_kv : 1, sizeof(*g->kv));
 	g->t = calloc(n_t ? n_t : 1, sizeof(*g->t));
-	if (g->kv == NULL || g->t == NULL)
+	if (g->kv == NULL || g->t == NULL || strmap_init(&g->keys, (size_t)n_kv) == -1 ||
+	    strmap_init(&g->names, (size_t)n_t) == -1)
 		return err_set(e, "out of memory");
 	for (uint64_t i = 0; i < n_kv; i++) {
 		struct gguf_kv *kv = &g->kv[i];
@@ -287,9 +322,10 @@ parse(struct gguf *g, struct err *e)
 		g->n_kv = i + 1;
 		if (memchr(kv->key, '\0', key.n) != NULL)
 			return err_set(e, "offset %zu: metadata key contains NUL", at);
-		for (uint64_t j = 0; j < i; j++)
-			if (strcmp(g->kv[j].key, kv->key) == 0)
-				return err_set(e, "offset %zu: duplicate key '%s'", at, kv->key);
+		if (strmap_get(&g->keys, kv->key, key.n) != -1)
+			return err_set(e, "offset %zu: duplicate key '%s'", at, kv->key);
+		if (strmap_put(&g->keys, kv->key, key.n, (int32_t)i) == -1)
+			return err_set(e, "out of memory");
 		if (take(&c, &kv->type, 4, kv->key, e) == -1 || read_value(&c, kv, e) == -1)
 			return -1;
 		if (strcmp(kv->key, "general.alignment") == 0) {
@@ -300,11 +336,14 @@ parse(struct gguf *g, struct err *e)
 	}
 	for (uint64_t i = 0; i < n_t; i++) {
 		g->n_t = i + 1;
+		size_t at = c.off;
 		if (read_tensor(&c, &g->t[i], e) == -1)
 			return -1;
-		for (uint64_t j = 0; j < i; j++)
-			if (strcmp(g->t[j].name, g->t[i].name) == 0)
-				return err_set(e, "duplicate tensor '%s'", g->t[i].name);
+		const char *nm = g->t[i].name;
+		if (strmap_get(&g->names, nm, strlen(nm)) != -1)
+			return err_set(e, "offset %zu: duplicate tensor '%s'", at, nm);
+		if (strmap_put(&g->names, nm, strlen(nm), (int32_t)i) == -1)
+			return err_set(e, "out of memory");
 	}
 	size_t pad = (size_t)((align - c.off % align) % align);
 	size_t data_off = c.off + pad;
@@ -317,7 +356,7 @@ parse(struct gguf *g, struct err *e)
 			return -1;
 		g->t[i].data = g->map.data + data_off + g->t[i].offset;
 	}
-	return 0;
+	return check_overlap(g, e);
 }
 
 struct gguf *
@@ -354,6 +393,8 @@ gguf_close(struct gguf *g)
 		free(g->t[i].name);
 	free(g->kv);
 	free(g->t);
+	strmap_free(&g->keys);
+	strmap_free(&g->names);
 	mapfile_close(&g->map);
 	free(g);
 }
@@ -371,19 +412,17 @@ gguf_tensor_at(const struct gguf *g, size_t i)
 const struct gguf_tensor *
 gguf_tensor_find(const struct gguf *g, const char *name)
 {
-	for (size_t i = 0; i < g->n_t; i++)
-		if (strcmp(g->t[i].name, name) == 0)
-			return &g->t[i];
-	return NULL;
+	int32_t i = strmap_get(&g->names, name, strlen(name));
+
+	return i < 0 ? NULL : &g->t[i];
 }
 
 static const struct gguf_kv *
 find(const struct gguf *g, const char *key)
 {
-	for (size_t i = 0; i < g->n_kv; i++)
-		if (strcmp(g->kv[i].key, key) == 0)
-			return &g->kv[i];
-	return NULL;
+	int32_t i = strmap_get(&g->keys, key, strlen(key));
+
+	return i < 0 ? NULL : &g->kv[i];
 }
 
 int

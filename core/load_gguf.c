@@ -72,6 +72,78 @@ get_int(struct model *m, const char *key, int *out, struct err *e)
 	return 0;
 }
 
+/* Every tensor in the file must be one the forward pass reads: a bias (blk.N.attn_q.bias) or
+ * an extra projection would otherwise be dropped without a word. */
+static int
+known_tensor(const char *nm, int n_layer)
+{
+	static const char *const top[] = { "token_embd.weight", "output_norm.weight",
+		"output.weight", "rope_freqs.weight" };
+	static const char *const per_layer[] = { "attn_q.weight", "attn_k.weight", "attn_v.weight",
+		"attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
+		"attn_norm.weight", "ffn_norm.weight" };
+	char canon[32];
+	int l, used = 0;
+
+	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		if (strcmp(nm, top[i]) == 0)
+			return 1;
+	if (sscanf(nm, "blk.%d.%n", &l, &used) != 1 || used == 0 || l < 0 || l >= n_layer)
+		return 0;
+	snprintf(canon, sizeof(canon), "blk.%d.", l);
+	if (strncmp(nm, canon, strlen(canon)) != 0)
+		return 0;	/* "blk.+1." or "blk.01." name no layer */
+	for (size_t i = 0; i < sizeof(per_layer) / sizeof(per_layer[0]); i++)
+		if (strcmp(nm + used, per_layer[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+key_is(const struct gguf_str *s, const char *v)
+{
+	return s->n == strlen(v) && memcmp(s->p, v, s->n) == 0;
+}
+
+/* llama.cpp stores Llama 3.1's llama3 rope scaling as the rope_freqs.weight tensor, and reads
+ * llama.rope.scaling.factor without a type as linear scaling. Anything this loader would run
+ * unscaled (or scaled differently from llama.cpp and transformers) is refused here. */
+static int
+check_rope_scaling(struct model *m, const char *path, struct err *e)
+{
+	const struct hparams *h = &m->hp;
+	int has_freqs = gguf_tensor_find(m->gguf, "rope_freqs.weight") != NULL;
+	struct gguf_str st = { "none", 4 };
+	float factor = 1.0f;
+
+	if (gguf_has(m->gguf, "llama.rope.scaling.type") &&
+	    gguf_get_str(m->gguf, "llama.rope.scaling.type", &st, e) == -1)
+		return -1;
+	if (gguf_has(m->gguf, "llama.rope.scaling.factor") &&
+	    gguf_get_f32(m->gguf, "llama.rope.scaling.factor", &factor, e) == -1)
+		return -1;
+	if (key_is(&st, "llama3")) {
+		if (!has_freqs)
+			return err_set(e, "%s: llama.rope.scaling.type is 'llama3' but the file has no "
+			    "rope_freqs.weight tensor holding its frequency factors", path);
+		return 0;
+	}
+	if (!key_is(&st, "none"))
+		return err_set(e, "%s: llama.rope.scaling.type '%.*s' is not supported (none, or "
+		    "llama3 with rope_freqs.weight)", path, (int)(st.n > 32 ? 32 : st.n), st.p);
+	if (factor != 1.0f && factor != 0.0f && !gguf_has(m->gguf, "llama.rope.scaling.type"))
+		return err_set(e, "%s: llama.rope.scaling.factor %g without a scaling type means "
+		    "linear scaling to llama.cpp, which is not supported", path, (double)factor);
+	/* the signature of a Llama 3.1+ checkpoint converted before llama.cpp wrote rope_freqs:
+	 * Llama 3.0 has an 8192-token context; 3.1 and later have 131072 and llama3 scaling */
+	if (!has_freqs && h->rope_theta == 500000.0f && h->n_ctx_train > 8192)
+		return err_set(e, "%s: llama.context_length %d with llama.rope.freq_base 500000 is a "
+		    "Llama 3.1+ model, whose llama3 rope scaling must come as the rope_freqs.weight "
+		    "tensor, and this file has none (converted by an old llama.cpp?): it would run "
+		    "unscaled; reconvert it", path, h->n_ctx_train);
+	return 0;
+}
+
 int
 load_gguf(struct model *m, const char *path, struct err *e)
 {
@@ -113,14 +185,8 @@ load_gguf(struct model *m, const char *path, struct err *e)
 	if (gguf_has(m->gguf, "llama.attention.key_length") &&
 	    get_int(m, "llama.attention.key_length", &h->head_dim, e))
 		return -1;
-	if (gguf_has(m->gguf, "llama.rope.scaling.type")) {
-		struct gguf_str st;
-		if (gguf_get_str(m->gguf, "llama.rope.scaling.type", &st, e) == -1)
-			return -1;
-		if (!(st.n == 4 && memcmp(st.p, "none", 4) == 0))
-			return err_set(e, "%s: llama.rope.scaling.type '%.*s' is not supported", path,
-			    (int)(st.n > 32 ? 32 : st.n), st.p);
-	}
+	if (check_rope_scaling(m, path, e) == -1)
+		return -1;
 	if ((m->tok = tok_load_gguf(m->gguf, e)) == NULL)
 		return -1;
 	h->n_vocab = tok_n_vocab(m->tok);
@@ -167,6 +233,12 @@ load_gguf(struct model *m, const char *path, struct err *e)
 		snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", l);
 		if ((L->ffn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
 			return -1;
+	}
+	for (size_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
+		const char *nm = gguf_tensor_at(m->gguf, i)->name;
+		if (!known_tensor(nm, h->n_layer))
+			return err_set(e, "%s: tensor '%s' is not part of a Llama model this loader "
+			    "computes (it would be ignored)", path, nm);
 	}
 	m->wtype = m->layers[0].wq.type;
 	m->rope_halves = 0;

@@ -87,6 +87,21 @@ parse_config(struct model *m, const char *dir, struct err *e)
 	}
 	if (cfg_int(c, path, "head_dim", h->n_embd / h->n_head, &h->head_dim, e))
 		goto out;
+	/* options of the transformers LlamaConfig that this forward pass does not implement:
+	 * refused by name rather than silently computed wrong */
+	const char *act = json_string_value(json_object_get(c, "hidden_act"));
+	if (json_object_get(c, "hidden_act") != NULL && (act == NULL || strcmp(act, "silu") != 0)) {
+		err_set(e, "%s: hidden_act '%s' is not supported (silu)", path, act ? act : "(not a string)");
+		goto out;
+	}
+	static const char *const biases[] = { "attention_bias", "mlp_bias" };
+	for (int i = 0; i < 2; i++) {
+		json_t *b = json_object_get(c, biases[i]);
+		if (b != NULL && !json_is_false(b) && !json_is_null(b)) {
+			err_set(e, "%s: '%s' is set: bias terms are not supported", path, biases[i]);
+			goto out;
+		}
+	}
 	h->tied = json_is_true(json_object_get(c, "tie_word_embeddings"));
 	h->bos = cfg_id(json_object_get(c, "bos_token_id"));
 	h->eos = cfg_id(json_object_get(c, "eos_token_id"));
@@ -162,6 +177,34 @@ get_vec(struct model *m, const char *name, int64_t n, struct err *e)
 	return v;
 }
 
+/* Every tensor in the checkpoint must be one the forward pass reads: a bias or an extra
+ * projection would otherwise be dropped without a word. */
+static int
+known_tensor(const char *nm, int n_layer)
+{
+	static const char *const per_layer[] = { "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+		"self_attn.v_proj.weight", "self_attn.o_proj.weight", "mlp.gate_proj.weight",
+		"mlp.up_proj.weight", "mlp.down_proj.weight", "input_layernorm.weight",
+		"post_attention_layernorm.weight",
+		"self_attn.rotary_emb.inv_freq" /* a buffer old checkpoints saved; recomputed */ };
+	int l, used = 0;
+
+	if (strcmp(nm, "model.embed_tokens.weight") == 0 || strcmp(nm, "model.norm.weight") == 0)
+		return 1;
+	if (strcmp(nm, "lm_head.weight") == 0)
+		return 1;	/* read when untied; a tied checkpoint may still carry the copy */
+	if (sscanf(nm, "model.layers.%d.%n", &l, &used) != 1 || used == 0 || l < 0 || l >= n_layer)
+		return 0;
+	char canon[32];
+	snprintf(canon, sizeof(canon), "model.layers.%d.", l);
+	if (strncmp(nm, canon, strlen(canon)) != 0)
+		return 0;	/* "model.layers.+1." or "01" would name no layer */
+	for (size_t i = 0; i < sizeof(per_layer) / sizeof(per_layer[0]); i++)
+		if (strcmp(nm + used, per_layer[i]) == 0)
+			return 1;
+	return 0;
+}
+
 int
 load_hf(struct model *m, const char *dir, struct err *e)
 {
@@ -215,6 +258,12 @@ load_hf(struct model *m, const char *dir, struct err *e)
 		snprintf(name, sizeof(name), "model.layers.%d.post_attention_layernorm.weight", l);
 		if ((L->ffn_norm = get_vec(m, name, h->n_embd, e)) == NULL)
 			return -1;
+	}
+	for (size_t i = 0; i < st_count(m->st); i++) {
+		const char *nm = st_at(m->st, i)->name;
+		if (!known_tensor(nm, h->n_layer))
+			return err_set(e, "%s: tensor '%s' is not part of a Llama model this loader "
+			    "computes (it would be ignored)", st_at(m->st, i)->file, nm);
 	}
 	m->wtype = m->layers[0].wq.type;
 	m->rope_halves = 1;

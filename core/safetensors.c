@@ -8,6 +8,8 @@
 
 #include "core/gguf.h"
 #include "util/mapfile.h"
+#include "util/span.h"
+#include "util/strmap.h"
 
 #define ST_MAX_HEADER 100000000ull	/* safetensors' own MAX_HEADER_SIZE */
 #define ST_MAX_SHARDS 256
@@ -17,6 +19,8 @@ struct st_set {
 	size_t n_maps;
 	struct st_tensor *t;
 	size_t n_t, cap_t;
+	struct strmap names;	/* tensor name -> index: duplicates and lookups in O(1) */
+	struct strmap shards;	/* shard path -> map index */
 };
 
 static const struct {
@@ -93,13 +97,44 @@ add_tensor(struct st_set *s, const char *file, const char *name, json_t *info,
 	if (n > UINT64_MAX / esize || end - beg != n * esize)
 		return err_set(e, "tensor '%s': %llu bytes for %llu elements of %s", name,
 		    (unsigned long long)(end - beg), (unsigned long long)n, d);
-	if ((t->name = strdup(name)) == NULL)
+	if (s->n_t >= INT32_MAX || (t->name = strdup(name)) == NULL)
 		return err_set(e, "out of memory");
+	if (strmap_put(&s->names, t->name, strlen(t->name), (int32_t)s->n_t) == -1) {
+		free(t->name);
+		return err_set(e, "out of memory");
+	}
 	t->data = buf + beg;
+	t->offset = beg;
 	t->nbytes = (size_t)(end - beg);
 	t->file = file;
 	s->n_t++;
 	return 0;
+}
+
+/* Tensors [first, n_t) of one file must not share bytes (one weight silently aliasing
+ * another). */
+static int
+check_overlap(const struct st_set *s, size_t first, const char *path, struct err *e)
+{
+	size_t n = s->n_t - first, i, j;
+	struct span *sp;
+	int rc = 0;
+
+	if (n < 2)
+		return 0;
+	if ((sp = malloc(n * sizeof(*sp))) == NULL)
+		return err_set(e, "out of memory");
+	for (size_t k = 0; k < n; k++) {
+		const struct st_tensor *t = &s->t[first + k];
+		sp[k] = (struct span){ t->offset, t->offset + t->nbytes, first + k };
+	}
+	if (span_overlap(sp, n, &i, &j))
+		rc = err_set(e, "%s: tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap in the "
+		    "data buffer", path, s->t[sp[i].id].name, (unsigned long long)sp[i].beg,
+		    (unsigned long long)sp[i].end, s->t[sp[j].id].name,
+		    (unsigned long long)sp[j].beg, (unsigned long long)sp[j].end);
+	free(sp);
+	return rc;
 }
 
 static int
@@ -134,7 +169,7 @@ load_file(struct st_set *s, const char *path, struct err *e)
 		return err_set(e, "%s: header is not a JSON object", path);
 	}
 	const unsigned char *buf = m->data + 8 + hlen;
-	size_t bufsize = m->size - 8 - (size_t)hlen;
+	size_t bufsize = m->size - 8 - (size_t)hlen, first = s->n_t;
 	json_object_foreach(root, key, val) {
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
@@ -148,7 +183,7 @@ load_file(struct st_set *s, const char *path, struct err *e)
 		}
 	}
 	json_decref(root);
-	return 0;
+	return check_overlap(s, first, m->path, e);
 }
 
 struct st_set *
@@ -191,11 +226,15 @@ load_index(struct st_set *s, const char *dir, const char *index, struct err *e)
 			goto out;
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, f);
-		for (size_t i = 0; i < s->n_maps; i++)
-			if (strcmp(s->maps[i].path, path) == 0)
-				seen = 1;
+		seen = strmap_get(&s->shards, path, strlen(path)) >= 0;
 		if (!seen && load_file(s, path, e) == -1)
 			goto out;
+		/* keyed by the mapping's own copy of the path, which lives as long as s */
+		if (!seen && strmap_put(&s->shards, s->maps[s->n_maps - 1].path,
+		    strlen(s->maps[s->n_maps - 1].path), (int32_t)(s->n_maps - 1)) == -1) {
+			err_set(e, "out of memory");
+			goto out;
+		}
 	}
 	json_object_foreach(wm, key, v) {
 		if (st_find(s, key) == NULL) {
@@ -245,6 +284,8 @@ st_close(struct st_set *s)
 	for (size_t i = 0; i < s->n_t; i++)
 		free(s->t[i].name);
 	free(s->t);
+	strmap_free(&s->names);
+	strmap_free(&s->shards);
 	for (size_t i = 0; i < s->n_maps; i++)
 		mapfile_close(&s->maps[i]);
 	free(s);
@@ -253,10 +294,9 @@ st_close(struct st_set *s)
 const struct st_tensor *
 st_find(const struct st_set *s, const char *name)
 {
-	for (size_t i = 0; i < s->n_t; i++)
-		if (strcmp(s->t[i].name, name) == 0)
-			return &s->t[i];
-	return NULL;
+	int32_t i = strmap_get(&s->names, name, strlen(name));
+
+	return i < 0 ? NULL : &s->t[i];
 }
 
 size_t st_count(const struct st_set *s) { return s->n_t; }

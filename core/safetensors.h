@@ -16,6 +16,7 @@ struct st_tensor {
 	uint64_t shape[4];	/* row-major: shape[n_dims-1] is contiguous */
 	const void *data;	/* into the mapping; valid until st_close */
 	size_t nbytes;
+	uint64_t offset;	/* data_offsets[0]: from the start of its file's data buffer */
 	const char *file;	/* the shard it lives in */
 };
 

@@ -1,10 +1,10 @@
-/* config.c - reads guardd.yaml with libyaml: every key checked against the table below,
- * every value against its type and range, errors with file:line:column. */
+/* config.c - reads guardd.yaml with libyaml, driven by config_keys: each key is looked up
+ * in the table, its value checked against the key's type and range, unset keys take the
+ * table's default, and errors name file:line:column and the key. */
 #include "daemon/config.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,184 +12,370 @@
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
-struct ctx {
-	struct ywalk w;
-	char *dir;
-	struct config *c;
+#define F(field) offsetof(struct config, field)
+#define MS_HOUR 3600000L
+
+static const char *const log_contents[] = { "none", "sha256", "full", NULL };	/* enum log_content */
+
+const struct config_key config_keys[] = {
+	{ "listen", CONFIG_PATH, 1, 107, 0, NULL, CONFIG_REQUIRED, F(listen), 0,
+	  "the Unix socket clients connect to" },
+	{ "socket_mode", CONFIG_MODE, 0, 0777, 0660, NULL, CONFIG_HAS_DEFAULT, F(socket_mode), 0,
+	  "the socket's permissions" },
+	{ "socket_group", CONFIG_STRING, 1, 255, 0, NULL, 0, F(socket_group), 0, "the socket's group" },
+	{ "user", CONFIG_STRING, 1, 255, 0, NULL, 0, F(user), 0,
+	  "started as root, the user guardd's inference process runs as" },
+	{ "model", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, CONFIG_REQUIRED, F(model), 0,
+	  "Llama Guard 3: a GGUF file or a Hugging Face model directory" },
+	{ "policy", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(policy[0].path), 0,
+	  "the default policy; without it, the built-in one" },
+	{ "policies", CONFIG_POLICIES, 1, PATH_MAX - 1, 0, NULL, 0, 0, 0,
+	  "named policies a request can choose" },
+	{ "threads", CONFIG_INT, 0, 1024, 0, NULL, CONFIG_HAS_DEFAULT, F(threads), 0,
+	  "threads for the model; 0: every CPU" },
+	{ "batch", CONFIG_INT, 1, 64, 4, NULL, CONFIG_HAS_DEFAULT, F(batch), 0,
+	  "requests for one policy classified in one forward pass" },
+	{ "context", CONFIG_INT, 256, 1 << 20, 2048, NULL, CONFIG_HAS_DEFAULT, F(context), 0,
+	  "tokens per conversation, policy prefix included" },
+	{ "log.path", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(log_path), 0,
+	  "the verdict log (JSON lines); none without it" },
+	{ "log.content", CONFIG_ENUM, 0, 0, LOG_CONTENT_NONE, log_contents, CONFIG_HAS_DEFAULT,
+	  F(log_content), 0, "how much of the messages the log keeps" },
+	{ "limits.max_request_bytes", CONFIG_SIZE, 64, 1L << 30, 1L << 20, NULL, CONFIG_HAS_DEFAULT,
+	  F(max_request_bytes), 0, "the largest request; a larger one closes its connection" },
+	{ "limits.max_messages", CONFIG_INT, 1, 4096, 64, NULL, CONFIG_HAS_DEFAULT, F(max_messages), 0,
+	  "messages per conversation" },
+	{ "limits.max_queue", CONFIG_INT, 1, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT, F(max_queue), 0,
+	  "requests waiting; beyond it, busy" },
+	{ "limits.deadline_ms", CONFIG_INT, 1, MS_HOUR, 30000, NULL, CONFIG_HAS_DEFAULT, F(deadline_ms), 0,
+	  "per request; a request may ask for less" },
+	{ "limits.max_connections", CONFIG_INT, 1, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
+	  F(max_connections), 0, "connections at once" },
+	{ "limits.drain_ms", CONFIG_INT, 0, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT, F(drain_ms), 0,
+	  "how long SIGTERM waits for queued work" },
+	{ "limits.idle_timeout_ms", CONFIG_INT, 10, 24 * MS_HOUR, 60000, NULL, CONFIG_HAS_DEFAULT,
+	  F(idle_timeout_ms), 0, "a connection with nothing in flight is closed after this" },
+	{ "limits.read_timeout_ms", CONFIG_INT, 10, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT,
+	  F(read_timeout_ms), 0, "a request begun must be complete within this" },
+	{ "limits.write_timeout_ms", CONFIG_INT, 10, MS_HOUR, 30000, NULL, CONFIG_HAS_DEFAULT,
+	  F(write_timeout_ms), 0, "a peer that takes no output for this long is closed" },
+	{ "limits.max_inflight", CONFIG_INT, 1, 65536, 32, NULL, CONFIG_HAS_DEFAULT, F(max_inflight), 0,
+	  "requests of one connection in flight before reading pauses" },
+	{ "limits.output_high_water", CONFIG_SIZE, 1, 1L << 30, 1L << 20, NULL, CONFIG_HAS_DEFAULT,
+	  F(output_high_water), 0, "answer bytes waiting to be sent before reading pauses" },
+	{ "allow_uids", CONFIG_IDS, 0, INT_MAX, 0, NULL, 0, F(allow_uid), F(n_allow_uid),
+	  "peers (uid) allowed to connect" },
+	{ "allow_gids", CONFIG_IDS, 0, INT_MAX, 0, NULL, 0, F(allow_gid), F(n_allow_gid),
+	  "peers (gid) allowed to connect" },
+	{ "control_uids", CONFIG_IDS, 0, INT_MAX, 0, NULL, 0, F(control_uid), F(n_control_uid),
+	  "peers (uid) allowed control requests such as reload" },
+	{ "control_gids", CONFIG_IDS, 0, INT_MAX, 0, NULL, 0, F(control_gid), F(n_control_gid),
+	  "peers (gid) allowed control requests such as reload" },
+	{ "restart.min_ms", CONFIG_INT, 1, 60000, 100, NULL, CONFIG_HAS_DEFAULT, F(restart_min_ms), 0,
+	  "the first pause before restarting a crashed inference process" },
+	{ "restart.max_ms", CONFIG_INT, 1, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT, F(restart_max_ms), 0,
+	  "the longest pause, reached by doubling" },
+	{ NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL },
 };
 
-static int
-get_str(struct ctx *x, yaml_node_t *n, const char *key, char **out)
-{
-	const char *s = yw_scalar(n);
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]) - 1)
 
-	if (s == NULL || *s == '\0' || strlen(s) != n->data.scalar.length)
-		return yw_fail(&x->w, n, key, "expected a non-empty string");
-	free(*out);
-	*out = strdup(s);
-	return 0;
+_Static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
+    "id lists are stored as unsigned");
+_Static_assert(sizeof(enum log_content) == sizeof(int), "log.content is stored as an int");
+
+struct ctx {
+	struct ywalk w;
+	char *dir;			/* the real directory of the file */
+	struct config *c;
+	yaml_node_t *at[N_KEYS];	/* where each key was set, NULL if not */
+};
+
+#define FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->off))
+
+const char *
+config_key_default(const struct config_key *k, char *buf, size_t n)
+{
+	if (!(k->flags & CONFIG_HAS_DEFAULT))
+		return NULL;
+	if (k->type == CONFIG_ENUM)
+		snprintf(buf, n, "%s", k->choices[k->def]);
+	else if (k->type == CONFIG_MODE)
+		snprintf(buf, n, "%04lo", k->def);
+	else
+		snprintf(buf, n, "%ld", k->def);
+	return buf;
 }
 
-/* a path: relative ones are taken from the configuration file's directory */
-static int
-get_path(struct ctx *x, yaml_node_t *n, const char *key, char **out)
+const char *
+config_key_describe(const struct config_key *k, char *buf, size_t n)
 {
-	if (get_str(x, n, key, out) == -1)
-		return -1;
-	if ((*out)[0] != '/') {
-		char *abs;
-		if (asprintf(&abs, "%s/%s", x->dir, *out) < 0)
-			return yw_fail(&x->w, n, key, "out of memory");
-		free(*out);
-		*out = abs;
+	size_t used;
+
+	switch (k->type) {
+	case CONFIG_STRING:
+		snprintf(buf, n, "a string of at most %ld bytes", k->max);
+		break;
+	case CONFIG_PATH:
+		snprintf(buf, n, "a path of at most %ld bytes", k->max);
+		break;
+	case CONFIG_INT:
+	case CONFIG_SIZE:
+		snprintf(buf, n, "an integer in [%ld, %ld]", k->min, k->max);
+		break;
+	case CONFIG_MODE:
+		snprintf(buf, n, "an octal mode in [%#lo, %#lo]", k->min, k->max);
+		break;
+	case CONFIG_ENUM:
+		used = (size_t)snprintf(buf, n, "one of");
+		for (int i = 0; k->choices[i] && used < n; i++)
+			used += (size_t)snprintf(buf + used, n - used, "%s %s", i ? "," : "", k->choices[i]);
+		break;
+	case CONFIG_IDS:
+		snprintf(buf, n, "a list of at most %d ids in [%ld, %ld]", CONFIG_MAX_IDS, k->min, k->max);
+		break;
+	case CONFIG_POLICIES:
+		snprintf(buf, n, "a mapping of at most %d names to paths", CONFIG_MAX_POLICIES - 1);
+		break;
 	}
+	return buf;
+}
+
+/* the keys of one level ("" or "limits"), for messages: "max_request_bytes, ..." */
+static void
+level_keys(const char *level, char *out, size_t n)
+{
+	size_t ll = strlen(level), used = 0;
+
+	out[0] = '\0';
+	for (const struct config_key *k = config_keys; k->path && used < n; k++) {
+		if (ll && (strncmp(k->path, level, ll) != 0 || k->path[ll] != '.'))
+			continue;
+		const char *name = k->path + (ll ? ll + 1 : 0);
+		size_t len = strcspn(name, ".");
+		int dup = 0;
+		for (const struct config_key *o = config_keys; o < k && !dup; o++)
+			dup = strncmp(o->path, k->path, (size_t)(name - k->path) + len) == 0 &&
+			    (o->path[name - k->path + len] == '.' || o->path[name - k->path + len] == '\0');
+		if (!dup)
+			used += (size_t)snprintf(out + used, n - used, "%s%.*s", used ? ", " : "", (int)len, name);
+	}
+}
+
+static const struct config_key *
+key_find(const char *path)
+{
+	for (const struct config_key *k = config_keys; k->path; k++)
+		if (strcmp(k->path, path) == 0)
+			return k;
+	return NULL;
+}
+
+/* whether path is a level with keys under it ("limits") */
+static int
+is_level(const char *path)
+{
+	size_t n = strlen(path);
+
+	for (const struct config_key *k = config_keys; k->path; k++)
+		if (strncmp(k->path, path, n) == 0 && k->path[n] == '.')
+			return 1;
 	return 0;
 }
 
 static int
-get_long(struct ctx *x, yaml_node_t *n, const char *key, long min, long max, int base, long *out)
+get_string(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key *k, char **out)
 {
 	const char *s = yw_scalar(n);
+
+	if (s == NULL || *s == '\0')
+		return yw_fail(&x->w, n, path, "expected a non-empty string");
+	if (strlen(s) != n->data.scalar.length)
+		return yw_fail(&x->w, n, path, "contains a NUL byte");
+	free(*out);
+	if ((k->type == CONFIG_PATH || k->type == CONFIG_POLICIES) && s[0] != '/') {
+		/* the real directory: daemon() and chdir("/") cannot change what it names */
+		const char *sep = x->dir[strlen(x->dir) - 1] == '/' ? "" : "/";
+		if (asprintf(out, "%s%s%s", x->dir, sep, s) < 0)
+			*out = NULL;
+	} else
+		*out = strdup(s);
+	if (*out == NULL)
+		return yw_fail(&x->w, n, path, "out of memory");
+	if ((long)strlen(*out) > k->max)
+		return yw_fail(&x->w, n, path, "'%s' is longer than %ld bytes", *out, k->max);
+	return 0;
+}
+
+static int
+get_long(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key *k, long *out)
+{
+	const char *s = yw_scalar(n);
+	int base = k->type == CONFIG_MODE ? 8 : 10;
 	char *end;
 
 	if (s == NULL)
-		return yw_fail(&x->w, n, key, "expected a number");
+		return yw_fail(&x->w, n, path, "expected %s", base == 8 ? "an octal mode" : "a number");
 	errno = 0;
 	long v = strtol(s, &end, base);
 	if (*s == '\0' || *end != '\0' || errno != 0)
-		return yw_fail(&x->w, n, key, "'%s' is not a number", s);
-	if (v < min || v > max)
-		return yw_fail(&x->w, n, key, "%s is outside [%ld, %ld]", s, min, max);
+		return yw_fail(&x->w, n, path, "'%s' is not %s", s, base == 8 ? "an octal mode" : "a number");
+	if (v < k->min || v > k->max)
+		return base == 8 ? yw_fail(&x->w, n, path, "%s is outside [%#lo, %#lo]", s, k->min, k->max) :
+		    yw_fail(&x->w, n, path, "%s is outside [%ld, %ld]", s, k->min, k->max);
 	*out = v;
 	return 0;
 }
 
-
 static int
-get_ids(struct ctx *x, yaml_node_t *n, const char *key, unsigned *out, int *count)
+get_ids(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key *k)
 {
+	unsigned *ids = FIELD(x->c, k, unsigned);
+	int *count = (int *)(void *)((char *)x->c + k->n_off);
+	long v;
+
 	if (n == NULL || n->type != YAML_SEQUENCE_NODE)
-		return yw_fail(&x->w, n, key, "expected a list of numeric ids");
+		return yw_fail(&x->w, n, path, "expected a list of numeric ids");
 	*count = 0;
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		long v;
 		if (*count == CONFIG_MAX_IDS)
-			return yw_fail(&x->w, n, key, "more than %d ids", CONFIG_MAX_IDS);
-		if (get_long(x, yw_node(&x->w, *it), key, 0, INT_MAX, 10, &v) == -1)
+			return yw_fail(&x->w, n, path, "more than %d ids", CONFIG_MAX_IDS);
+		if (get_long(x, yw_node(&x->w, *it), path, k, &v) == -1)
 			return -1;
-		out[(*count)++] = (unsigned)v;
+		ids[(*count)++] = (unsigned)v;
 	}
 	return 0;
 }
 
 static int
-parse(struct ctx *x, yaml_node_t *root)
+get_policies(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key *k)
 {
 	struct config *c = x->c;
+
+	YW_PAIRS(&x->w, n, path, kn, name, v, {
+		char kp[128];
+		yw_join(kp, sizeof(kp), path, name);
+		if (strcmp(name, "default") == 0)
+			return yw_fail(&x->w, kn, kp, "'default' is the name of 'policy'");
+		if (*name == '\0')
+			return yw_fail(&x->w, kn, path, "a policy needs a name");
+		if (c->n_policies == CONFIG_MAX_POLICIES)
+			return yw_fail(&x->w, kn, kp, "more than %d named policies", CONFIG_MAX_POLICIES - 1);
+		if ((c->policy[c->n_policies].name = strdup(name)) == NULL)
+			return yw_fail(&x->w, kn, kp, "out of memory");
+		if (get_string(x, v, kp, k, &c->policy[c->n_policies++].path) == -1)
+			return -1;
+	});
+	return 0;
+}
+
+static int
+set_key(struct ctx *x, const struct config_key *k, yaml_node_t *n, const char *path)
+{
 	long v;
 
-	YW_PAIRS(&x->w, root, "guardd.yaml", k, n, {
-		if (strcmp(k, "listen") == 0) {
-			if (get_path(x, n, k, &c->listen) == -1)
-				return -1;
-			if (strlen(c->listen) >= 108)
-				return yw_fail(&x->w, n, k, "socket path longer than 107 bytes");
-		} else if (strcmp(k, "socket_mode") == 0) {
-			if (get_long(x, n, k, 0, 0777, 8, &v) == -1)
-				return -1;
-			c->socket_mode = (unsigned)v;
-		} else if (strcmp(k, "socket_group") == 0) {
-			if (get_str(x, n, k, &c->socket_group) == -1)
-				return -1;
-		} else if (strcmp(k, "user") == 0) {
-			if (get_str(x, n, k, &c->user) == -1)
-				return -1;
-		} else if (strcmp(k, "model") == 0) {
-			if (get_path(x, n, k, &c->model) == -1)
-				return -1;
-		} else if (strcmp(k, "policy") == 0) {
-			if (get_path(x, n, k, &c->policy[0].path) == -1)
-				return -1;
-		} else if (strcmp(k, "policies") == 0) {
-			YW_PAIRS(&x->w, n, "policies", pk, pv, {
-				char kp[96];
-				if (snprintf(kp, sizeof(kp), "policies.%.60s", pk) < 0 || strcmp(pk, "default") == 0)
-					return yw_fail(&x->w, pv, "policies", "'default' is the name of 'policy'");
-				if (c->n_policies == CONFIG_MAX_POLICIES)
-					return yw_fail(&x->w, pv, kp, "more than %d policies", CONFIG_MAX_POLICIES);
-				c->policy[c->n_policies].name = strdup(pk);
-				if (get_path(x, pv, kp, &c->policy[c->n_policies].path) == -1)
-					return -1;
-				c->n_policies++;
-			});
-		} else if (strcmp(k, "threads") == 0) {
-			if (get_long(x, n, k, 0, 1024, 10, &v) == -1)
-				return -1;
-			c->threads = (int)v;
-		} else if (strcmp(k, "batch") == 0) {
-			if (get_long(x, n, k, 1, 64, 10, &v) == -1)
-				return -1;
-			c->batch = (int)v;
-		} else if (strcmp(k, "context") == 0) {
-			if (get_long(x, n, k, 256, 1 << 20, 10, &v) == -1)
-				return -1;
-			c->context = (int)v;
-		} else if (strcmp(k, "log") == 0) {
-			YW_PAIRS(&x->w, n, "log", lk, lv, {
-				if (strcmp(lk, "path") == 0) {
-					if (get_path(x, lv, "log.path", &c->log_path) == -1)
-						return -1;
-				} else if (strcmp(lk, "content") == 0) {
-					const char *s = yw_scalar(lv);
-					if (s && strcmp(s, "none") == 0) c->log_content = LOG_CONTENT_NONE;
-					else if (s && strcmp(s, "sha256") == 0) c->log_content = LOG_CONTENT_SHA256;
-					else if (s && strcmp(s, "full") == 0) c->log_content = LOG_CONTENT_FULL;
-					else
-						return yw_fail(&x->w, lv, "log.content", "expected none, sha256 or full");
-				} else
-					return yw_fail(&x->w, lv, "log", "unknown key '%s' (path, content)", lk);
-			});
-		} else if (strcmp(k, "limits") == 0) {
-			YW_PAIRS(&x->w, n, "limits", lk, lv, {
-				char kp[64];
-				snprintf(kp, sizeof(kp), "limits.%.40s", lk);
-				if (strcmp(lk, "max_request_bytes") == 0) {
-					if (get_long(x, lv, kp, 64, 1L << 30, 10, &v) == -1) return -1;
-					c->max_request_bytes = (size_t)v;
-				} else if (strcmp(lk, "max_messages") == 0) {
-					if (get_long(x, lv, kp, 1, 4096, 10, &v) == -1) return -1;
-					c->max_messages = (int)v;
-				} else if (strcmp(lk, "max_queue") == 0) {
-					if (get_long(x, lv, kp, 1, 1 << 20, 10, &v) == -1) return -1;
-					c->max_queue = (int)v;
-				} else if (strcmp(lk, "deadline_ms") == 0) {
-					if (get_long(x, lv, kp, 1, 3600000, 10, &v) == -1) return -1;
-					c->deadline_ms = (int)v;
-				} else if (strcmp(lk, "max_connections") == 0) {
-					if (get_long(x, lv, kp, 1, 1 << 20, 10, &v) == -1) return -1;
-					c->max_connections = (int)v;
-				} else if (strcmp(lk, "drain_ms") == 0) {
-					if (get_long(x, lv, kp, 0, 3600000, 10, &v) == -1) return -1;
-					c->drain_ms = (int)v;
-				} else
-					return yw_fail(&x->w, lv, kp, "unknown key (max_request_bytes, max_messages, "
-					    "max_queue, deadline_ms, max_connections, drain_ms)");
-			});
-		} else if (strcmp(k, "allow_uids") == 0) {
-			if (get_ids(x, n, k, c->allow_uid, &c->n_allow_uid) == -1)
-				return -1;
-		} else if (strcmp(k, "allow_gids") == 0) {
-			if (get_ids(x, n, k, c->allow_gid, &c->n_allow_gid) == -1)
-				return -1;
-		} else
-			return yw_fail(&x->w, n, k, "unknown key (listen, socket_mode, socket_group, user, model, "
-			    "policy, policies, threads, batch, context, log, limits, allow_uids, allow_gids)");
-	});
-	if (c->listen == NULL)
-		return err_set(x->w.e, "%s: 'listen' (the socket path) is required", x->w.file);
-	if (c->model == NULL)
-		return err_set(x->w.e, "%s: 'model' is required", x->w.file);
+	x->at[k - config_keys] = n;
+	switch (k->type) {
+	case CONFIG_STRING:
+	case CONFIG_PATH:
+		return get_string(x, n, path, k, FIELD(x->c, k, char *));
+	case CONFIG_INT:
+		if (get_long(x, n, path, k, &v) == -1)
+			return -1;
+		*FIELD(x->c, k, int) = (int)v;
+		return 0;
+	case CONFIG_SIZE:
+		if (get_long(x, n, path, k, &v) == -1)
+			return -1;
+		*FIELD(x->c, k, size_t) = (size_t)v;
+		return 0;
+	case CONFIG_MODE:
+		if (get_long(x, n, path, k, &v) == -1)
+			return -1;
+		*FIELD(x->c, k, unsigned) = (unsigned)v;
+		return 0;
+	case CONFIG_ENUM: {
+		const char *s = yw_scalar(n);
+		char why[128];
+		for (int i = 0; s && k->choices[i]; i++)
+			if (strcmp(s, k->choices[i]) == 0) {
+				*FIELD(x->c, k, int) = i;
+				return 0;
+			}
+		config_key_describe(k, why, sizeof(why));
+		return s ? yw_fail(&x->w, n, path, "'%s' is not %s", s, why) :
+		    yw_fail(&x->w, n, path, "expected %s", why);
+	}
+	case CONFIG_IDS:
+		return get_ids(x, n, path, k);
+	case CONFIG_POLICIES:
+		return get_policies(x, n, path, k);
+	}
 	return 0;
+}
+
+/* one mapping of the document: level is "" for the root, "limits", ... */
+static int
+walk(struct ctx *x, yaml_node_t *m, const char *level)
+{
+	YW_PAIRS(&x->w, m, level, kn, name, v, {
+		char path[128];
+		char keys[512];
+		yw_join(path, sizeof(path), level, name);
+		const struct config_key *k = key_find(path);
+		if (k != NULL) {
+			if (set_key(x, k, v, path) == -1)
+				return -1;
+		} else if (is_level(path)) {
+			if (walk(x, v, path) == -1)
+				return -1;
+		} else {
+			level_keys(level, keys, sizeof(keys));
+			return yw_fail(&x->w, kn, path, "unknown key '%s' (%s)", name, keys);
+		}
+	});
+	return 0;
+}
+
+/* what no single key can check */
+static int
+check(struct ctx *x)
+{
+	struct config *c = x->c;
+
+	for (const struct config_key *k = config_keys; k->path; k++)
+		if ((k->flags & CONFIG_REQUIRED) && x->at[k - config_keys] == NULL)
+			return err_set(x->w.e, "%s: '%s' is required (%s)", x->w.file, k->path, k->help);
+	if (c->restart_max_ms < c->restart_min_ms) {
+		yaml_node_t *max = x->at[key_find("restart.max_ms") - config_keys];
+		yaml_node_t *min = x->at[key_find("restart.min_ms") - config_keys];
+		if (max != NULL)
+			return yw_fail(&x->w, max, "restart.max_ms", "%d is less than restart.min_ms (%d)",
+			    c->restart_max_ms, c->restart_min_ms);
+		return yw_fail(&x->w, min, "restart.min_ms", "%d is more than restart.max_ms (%d by default)",
+		    c->restart_min_ms, c->restart_max_ms);
+	}
+	return 0;
+}
+
+/* the real directory of path: later chdir("/") cannot change what the config names */
+static char *
+real_dir(const char *path, struct err *e)
+{
+	char *dir = strdup(path), *slash, *real;
+
+	if (dir == NULL) {
+		err_set(e, "out of memory");
+		return NULL;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else
+		slash[slash == dir] = '\0';	/* "/x" -> "/", "a/b" -> "a" */
+	if ((real = realpath(dir, NULL)) == NULL)
+		err_set(e, "%s: cannot resolve its directory %s: %s", path, dir, strerror(errno));
+	free(dir);
+	return real;
 }
 
 struct config *
@@ -198,51 +384,38 @@ config_load(const char *path, struct err *e)
 	struct config *c = calloc(1, sizeof(*c));
 	struct ctx x = { .w = { .file = path, .e = e }, .c = c };
 	size_t len;
-	char *text;
+	char *text = NULL;
 	int ok = 0, failed;
 
-	if (c == NULL) {
+	if (c == NULL || (c->policy[0].name = strdup("default")) == NULL) {
 		err_set(e, "out of memory");
+		free(c);
 		return NULL;
 	}
-	c->path = strdup(path);
-	c->socket_mode = 0660;
-	c->policy[0].name = strdup("default");
 	c->n_policies = 1;
-	c->batch = 4;
-	c->context = 2048;
-	c->max_request_bytes = 1 << 20;
-	c->max_messages = 64;
-	c->max_queue = 256;
-	c->deadline_ms = 30000;
-	c->max_connections = 256;
-	c->drain_ms = 10000;
-	c->idle_timeout_ms = 60000;
-	c->read_timeout_ms = 10000;
-	c->write_timeout_ms = 30000;
-	c->max_inflight = 32;
-	c->output_high_water = 1 << 20;
-	c->restart_min_ms = 100;
-	c->restart_max_ms = 10000;
-	x.dir = strdup(path);
-	char *slash = strrchr(x.dir, '/');
-	if (slash == NULL) {
-		free(x.dir);
-		x.dir = strdup(".");
-	} else if (slash == x.dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	if ((text = file_read_all(path, &len, 1 << 20, e)) == NULL)
+	for (const struct config_key *k = config_keys; k->path; k++)
+		if (k->flags & CONFIG_HAS_DEFAULT) {
+			switch (k->type) {
+			case CONFIG_SIZE: *FIELD(c, k, size_t) = (size_t)k->def; break;
+			case CONFIG_MODE: *FIELD(c, k, unsigned) = (unsigned)k->def; break;
+			default: *FIELD(c, k, int) = (int)k->def; break;
+			}
+		}
+	if ((text = file_read_all(path, &len, 1 << 20, e)) == NULL || (x.dir = real_dir(path, e)) == NULL)
 		goto out;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (asprintf(&c->path, "%s%s%s", x.dir, x.dir[strlen(x.dir) - 1] == '/' ? "" : "/", base) < 0) {
+		c->path = NULL;
+		err_set(e, "out of memory");
+		goto out;
+	}
 	yaml_node_t *root = yw_load(&x.w, text, len, &failed);
-	if (!failed && root == NULL)
-		err_set(e, "%s: empty configuration ('listen' and 'model' are required)", path);
-	else if (!failed)
-		ok = parse(&x, root) == 0;
+	if (!failed)
+		ok = (root == NULL || walk(&x, root, "") == 0) && check(&x) == 0;
 	yw_free(&x.w);
-	free(text);
 out:
+	free(text);
 	free(x.dir);
 	if (!ok) {
 		config_free(c);

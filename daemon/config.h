@@ -44,11 +44,47 @@ struct config {
 	int restart_min_ms, restart_max_ms;
 };
 
-/* Loads and validates; relative paths are taken from the file's directory. Errors name
- * file:line:column and the key. */
+/* Loads and validates into a fresh struct: every key checked against config_keys, errors
+ * naming file:line:column and the key. config->path and every path in the config are
+ * absolute: relative ones are taken from the real directory of the file (the files they
+ * name need not exist yet). Free with config_free. */
 struct config *config_load(const char *path, struct err *e);
 void config_free(struct config *c);
 /* Index of a named policy, or -1. */
 int config_policy(const struct config *c, const char *name);
+
+/* The one table of guardd.yaml's keys (tmux's options table): the loader dispatches,
+ * checks and fills defaults from it, its messages list the keys of a level from it, and a
+ * test compares it with guardd.yaml(5). */
+enum config_type {
+	CONFIG_STRING,		/* char *: a non-empty string */
+	CONFIG_PATH,		/* char *: absolute once loaded; max: its longest length */
+	CONFIG_INT,		/* int in [min, max] */
+	CONFIG_SIZE,		/* size_t in [min, max] */
+	CONFIG_MODE,		/* unsigned, octal, in [min, max] */
+	CONFIG_ENUM,		/* int: the index of the value in choices */
+	CONFIG_IDS,		/* unsigned[CONFIG_MAX_IDS] and an int count at n_off */
+	CONFIG_POLICIES,	/* the mapping name: path of the extra policies */
+};
+
+#define CONFIG_REQUIRED 1	/* no default: the file must set it */
+#define CONFIG_HAS_DEFAULT 2	/* def (or choices[def]) is the value when unset */
+
+struct config_key {
+	const char *path;		/* "limits.max_queue" */
+	enum config_type type;
+	long min, max, def;
+	const char *const *choices;	/* CONFIG_ENUM: NULL-terminated */
+	int flags;
+	size_t off, n_off;		/* offsetof(struct config, the field [, its count]) */
+	const char *help;
+};
+extern const struct config_key config_keys[];	/* ends with a NULL path */
+
+/* The default as guardd.yaml(5) writes it ("256", "0660", "none") in buf, or NULL when the
+ * key has none. */
+const char *config_key_default(const struct config_key *k, char *buf, size_t n);
+/* "integer in [1, 1048576]", "one of none, sha256, full", ... in buf. */
+const char *config_key_describe(const struct config_key *k, char *buf, size_t n);
 
 #endif

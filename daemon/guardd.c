@@ -1,34 +1,25 @@
-/* guardd.c - the moderation daemon: options, configuration, model and policies, socket,
- * privileges, then the event loop until SIGTERM. Reads top to bottom. */
+/* guardd.c - the moderation daemon: signals blocked first (a reload during start-up must not
+ * kill it), options, configuration (every path made absolute before anything else), the
+ * policies and model checked, the socket, then the privileged parent's loop, which forks
+ * the unprivileged inference child (parent.c, child.c). Reads top to bottom. */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "classifier/classifier.h"
 #include "core/model.h"
-#include "daemon/guardd.h"
+#include "daemon/config.h"
+#include "daemon/listen.h"
 #include "daemon/log.h"
+#include "daemon/priv.h"
 #include "policy/policy.h"
 
 #ifndef GUARDD_CONF
 #define GUARDD_CONF "/etc/guardd/guardd.yaml"
 #endif
-
-/* what -t and early failures release (so leak checkers see a clean exit) */
-static int
-release(struct server *s, int code)
-{
-	for (int i = 0; i < s->n_pol; i++)
-		policy_free(s->pol[i]);
-	model_close(s->model);
-	config_free(s->cfg);
-	return code;
-}
 
 static void
 usage(void)
@@ -37,48 +28,70 @@ usage(void)
 	exit(EX_USAGE);
 }
 
-static void
-drop_privileges(const struct config *cfg)
+/* every policy parses (the parent reads them as it will on SIGHUP) */
+static int
+check_policies(const struct config *cfg)
 {
-	struct passwd *pw;
+	char *text[CONFIG_MAX_POLICIES];
+	size_t len[CONFIG_MAX_POLICIES];
+	char msg[1024];
+	struct err e;
+	int rc = 0;
 
-	if (geteuid() != 0) {
-		if (cfg->user)
-			log_info("not root: staying the current user, not '%s'", cfg->user);
-		return;
+	if (priv_read_policies(cfg, text, len, msg, sizeof(msg)) == -1) {
+		log_warnx("%s", msg);
+		return -1;
 	}
-	if (cfg->user == NULL) {
-		log_warnx("running as root: set 'user' in %s", cfg->path);
-		return;
+	for (int i = 0; i < cfg->n_policies && rc == 0; i++) {
+		struct policy *p = cfg->policy[i].path ? policy_parse(text[i], len[i],
+		    cfg->policy[i].path, &e) : policy_default();
+		if (p == NULL) {
+			log_warnx("%s", e.msg);
+			rc = -1;
+		}
+		policy_free(p);
 	}
-	if ((pw = getpwnam(cfg->user)) == NULL)
-		fatalx(EX_NOUSER, "user '%s' does not exist", cfg->user);
-	if (setgroups(1, &pw->pw_gid) == -1 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatalx(EX_NOPERM, "cannot drop privileges to '%s': %s", cfg->user, strerror(errno));
-	log_info("running as %s (uid %u)", cfg->user, (unsigned)pw->pw_uid);
+	priv_free_policies(text, CONFIG_MAX_POLICIES);
+	return rc;
 }
 
-static void
-socket_group(const struct config *cfg)
+/* -t: the configuration, the policies and the model load */
+static int
+config_test(const struct config *cfg, const char *conf)
 {
-	struct group *gr;
+	struct model *m;
+	struct err e;
 
-	if (cfg->socket_group == NULL)
-		return;
-	if ((gr = getgrnam(cfg->socket_group)) == NULL)
-		fatalx(EX_NOUSER, "group '%s' does not exist", cfg->socket_group);
-	if (chown(cfg->listen, (uid_t)-1, gr->gr_gid) == -1)
-		fatalx(EX_NOPERM, "chown %s: %s", cfg->listen, strerror(errno));
+	if (check_policies(cfg) == -1)
+		return 1;
+	if ((m = model_open(cfg->model, &e)) == NULL) {
+		log_warnx("%s", e.msg);
+		return 1;
+	}
+	fprintf(stderr, "guardd: %s: configuration OK (model %s, %s weights; %d %s)\n", conf,
+	    model_hash(m), model_weight_type(m), cfg->n_policies,
+	    cfg->n_policies == 1 ? "policy" : "policies");
+	model_close(m);
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *conf = GUARDD_CONF;
-	int foreground = 0, test = 0, ch, code;
-	struct server s;
+	int foreground = 0, test = 0, ch, code, activated, fd;
+	struct config *cfg;
 	struct err e;
+	sigset_t set;
+
+	/* from the first instruction: SIGHUP/SIGTERM wait until the loop takes them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 
 	while ((ch = getopt(argc, argv, "c:ft")) != -1)
 		switch (ch) {
@@ -90,73 +103,31 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init(foreground || test, "guardd");
-	memset(&s, 0, sizeof(s));
-	s.t_start = now_ms();
 
-	/* configuration, policies, model: -t stops after checking them */
-	if ((s.cfg = config_load(conf, &e)) == NULL) {
+	if ((cfg = config_load(conf, &e)) == NULL) {
 		log_warnx("%s", e.msg);
 		return test ? 1 : EX_CONFIG;
 	}
-	s.n_pol = s.cfg->n_policies;
-	for (int i = 0; i < s.n_pol; i++) {
-		const char *p = s.cfg->policy[i].path;
-		s.pol[i] = p ? policy_load(p, &e) : policy_default();
-		if (s.pol[i] == NULL) {
-			log_warnx("%s", e.msg);
-			return release(&s, test ? 1 : EX_CONFIG);
-		}
-	}
-	if ((s.model = model_open(s.cfg->model, &e)) == NULL) {
-		log_warnx("%s", e.msg);
-		return release(&s, test ? 1 : EX_NOINPUT);
-	}
 	if (test) {
-		fprintf(stderr, "guardd: %s: configuration OK (model %s, %s weights; %d %s)\n", conf,
-		    model_hash(s.model), model_weight_type(s.model), s.n_pol,
-		    s.n_pol == 1 ? "policy" : "policies");
-		return release(&s, 0);
+		code = config_test(cfg, conf);
+		config_free(cfg);
+		return code;
 	}
-	if (!foreground && daemon(0, 0) == -1)
-		fatalx(EX_OSERR, "daemon: %s", strerror(errno));
-
-	/* classifiers: the policy prefixes are computed here, before clients can connect */
-	struct classifier_params cp = classifier_params_default();
-	cp.n_threads = s.cfg->threads;
-	cp.max_batch = s.cfg->batch;
-	cp.n_ctx = s.cfg->context;
-	for (int i = 0; i < s.n_pol; i++)
-		if ((s.cls[i] = classifier_new(s.model, s.pol[i], &cp, &e)) == NULL)
-			fatalx(EX_SOFTWARE, "policy '%s': %s", s.cfg->policy[i].name, e.msg);
-	if (vlog_open(&s.vlog, s.cfg->log_path, s.cfg->log_content, &e) == -1)
-		fatalx(EX_CANTCREAT, "verdict log: %s", e.msg);
-
-	/* the socket, then fewer privileges */
-	if (server_listen(&s, &code) == -1)
-		fatalx(code ? code : EX_OSERR, "cannot listen on %s", s.cfg->listen);
-	if (!s.activated)
-		socket_group(s.cfg);
-	drop_privileges(s.cfg);
-
-	pthread_mutex_init(&s.mu, NULL);
-	pthread_cond_init(&s.cv, NULL);
-	TAILQ_INIT(&s.queue);
-	TAILQ_INIT(&s.done);
-	if (worker_start(&s) == -1)
-		fatalx(EX_OSERR, "cannot start the worker thread");
-	server_run(&s);
-
-	worker_stop(&s);
-	if (!s.activated)
-		unlink(s.cfg->listen);
-	for (int i = 0; i < s.n_pol; i++) {
-		classifier_free(s.cls[i]);
-		policy_free(s.pol[i]);
+	if (check_policies(cfg) == -1) {
+		config_free(cfg);
+		return EX_CONFIG;
 	}
-	vlog_close(&s.vlog);
-	model_close(s.model);
-	close(s.done_fd);
-	log_info("stopped");
-	config_free(s.cfg);
-	return 0;
+	if (!foreground && daemon(0, 0) == -1) {
+		log_warn("daemon");
+		config_free(cfg);
+		return EX_OSERR;
+	}
+	if ((fd = listen_open(cfg, &activated, &code)) == -1) {
+		log_warnx("cannot listen on %s", cfg->listen);
+		config_free(cfg);
+		return code ? code : EX_OSERR;
+	}
+	code = parent_run(cfg, fd, activated, foreground);
+	config_free(cfg);
+	return code;
 }

@@ -1,4 +1,5 @@
-/* vlog.c - appends verdicts to the log file, whole lines per write(2). */
+/* vlog.c - appends verdicts to the log, whole lines per write(2); opening the file is the
+ * parent's part (vlog_open_file), writing the child's. */
 #include "daemon/vlog.h"
 
 #include <errno.h>
@@ -11,30 +12,38 @@
 #include "daemon/log.h"
 
 int
-vlog_open(struct vlog *l, const char *path, enum log_content content, struct err *e)
+vlog_open_file(const char *path, uid_t owner, gid_t group, struct err *e)
 {
-	memset(l, 0, sizeof(*l));
-	l->fd = -1;
-	l->content = content;
-	if (path == NULL)
-		return 0;
-	l->path = strdup(path);
-	if ((l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+
+	if (fd >= 0) {
+		/* new: it belongs to the daemon's user, as a file it made itself would */
+		if ((owner != (uid_t)-1 || group != (gid_t)-1) && fchown(fd, owner, group) == -1) {
+			err_set(e, "%s: chown: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC, 0640);
+	if (fd == -1)
 		return err_set(e, "%s: %s", path, strerror(errno));
-	return 0;
+	return fd;
 }
 
 void
-vlog_reopen(struct vlog *l)
+vlog_init(struct vlog *l, const char *path, int fd, enum log_content content)
 {
-	if (l->path == NULL)
-		return;
-	int fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd == -1) {
-		l->errors++;
-		log_warn("verdict log %s: reopen", l->path);
-		return;	/* keep writing to the old file rather than nowhere */
-	}
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->content = content;
+	l->path = path ? strdup(path) : NULL;
+}
+
+void
+vlog_set_fd(struct vlog *l, int fd)
+{
 	if (l->fd != -1)
 		close(l->fd);
 	l->fd = fd;

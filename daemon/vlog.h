@@ -1,8 +1,11 @@
-/* vlog.h - the verdict log: one JSON line per verdict, reopened on SIGHUP. */
+/* vlog.h - the verdict log: one JSON line per verdict. The privileged parent opens the file
+ * (and reopens it on SIGHUP, after logrotate); the child writes to the descriptor it is
+ * given, so it needs no right to the log's directory. */
 #ifndef GUARDD_VLOG_H
 #define GUARDD_VLOG_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "daemon/config.h"
 #include "util/err.h"
@@ -16,10 +19,13 @@ struct vlog {
 	uint64_t lines, errors;
 };
 
-/* path NULL: no log. */
-int vlog_open(struct vlog *l, const char *path, enum log_content content, struct err *e);
-/* After logrotate moved the file: open the path again (the old file is closed). */
-void vlog_reopen(struct vlog *l);
+/* The parent: opens path for appending; a file it creates is given to owner:group (-1 to
+ * leave it) so the unprivileged user's tools can read it. Returns the descriptor or -1. */
+int vlog_open_file(const char *path, uid_t owner, gid_t group, struct err *e);
+/* The child: a log at path (NULL: none) written through fd (taken). */
+void vlog_init(struct vlog *l, const char *path, int fd, enum log_content content);
+/* A reopened file from the parent: later lines go there (the old descriptor is closed). */
+void vlog_set_fd(struct vlog *l, int fd);
 /* Appends the object as one line; a failure is counted and reported, never fatal. */
 void vlog_write(struct vlog *l, struct json_t *line);
 void vlog_close(struct vlog *l);

@@ -1,6 +1,7 @@
 /* worker.c - the inference thread: takes jobs from the bounded queue, batches classify jobs
- * of one policy through the classifier, and hands results back to the loop thread. */
-#include "daemon/guardd.h"
+ * of one policy through the classifier, parses and swaps in reloaded policies, and hands
+ * results back to the loop thread. Everything slow happens here, never on the loop. */
+#include "daemon/server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 
 #include "classifier/classifier.h"
 #include "daemon/log.h"
+#include "policy/policy.h"
+
+#define MAX_BATCH 64
 
 double
 now_ms(void)
@@ -19,6 +23,18 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	verdict_free(&j->v);
+	proto_request_free(&j->req);
+	for (int i = 0; i < CONFIG_MAX_POLICIES; i++)
+		free(j->text[i]);
+	free(j);
 }
 
 int
@@ -50,6 +66,13 @@ complete(struct server *s, struct job **jobs, int n)
 		log_warn("worker: notify");
 }
 
+static void
+fail(struct job *j, enum proto_status st, const char *fmt, const char *arg)
+{
+	j->status = st;
+	snprintf(j->err_msg, sizeof(j->err_msg), fmt, arg);
+}
+
 struct batch_ctx {
 	struct server *s;
 	struct job **jobs;
@@ -71,22 +94,90 @@ cancel_cb(void *arg)
 	return 1;
 }
 
+/* Parses every text first: a broken one leaves all policies as they are. Then swaps them
+ * in slot by slot; if one slot fails, the others go back to their old policy. Whatever
+ * happens, the loop thread afterwards takes from the classifier which policy each slot
+ * really uses (control_reload_done), so nothing in use is ever freed. */
 static void
 run_reload(struct server *s, struct job *j)
 {
 	struct err e;
 	int k;
 
+	for (k = 0; k < s->n_pol; k++) {
+		const char *name = s->cfg->policy[k].path ? s->cfg->policy[k].path : "built-in";
+		j->newpol[k] = s->cfg->policy[k].path ? policy_parse(j->text[k], j->text_len[k], name,
+		    &e) : policy_default();
+		if (j->newpol[k] == NULL) {
+			fail(j, PROTO_RELOAD_FAILED, "%s", e.msg);
+			return;
+		}
+	}
+	const struct policy *old[CONFIG_MAX_POLICIES];
 	for (k = 0; k < s->n_pol; k++)
-		if (classifier_set_policy(s->cls[k], j->newpol[k], &e) == -1)
+		old[k] = classifier_policy(s->cls, k);
+	for (k = 0; k < s->n_pol; k++)
+		if (classifier_set_policy(s->cls, k, j->newpol[k], &e) == -1)
 			break;
 	if (k < s->n_pol) {
-		if (snprintf(j->err_msg, sizeof(j->err_msg), "policy '%.64s': %s", s->cfg->policy[k].name,
-		    e.msg) >= (int)sizeof(j->err_msg))
-			j->err_msg[sizeof(j->err_msg) - 1] = '\0';
-		j->err_code = ERR_RELOAD_FAILED;
-		while (--k >= 0)	/* back to the old policies everywhere */
-			classifier_set_policy(s->cls[k], s->pol[k], &e);
+		char msg[900];
+		snprintf(msg, sizeof(msg), "policy '%.64s': %s", s->cfg->policy[k].name, e.msg);
+		fail(j, PROTO_RELOAD_FAILED, "%s", msg);
+		while (--k >= 0)
+			if (classifier_set_policy(s->cls, k, old[k], &e) == -1)
+				log_warnx("reload: policy '%s' stays on the new version: %s",
+				    s->cfg->policy[k].name, e.msg);
+	}
+}
+
+static void
+run_batch(struct server *s, struct job **jobs, int n)
+{
+	const struct conv *convs[MAX_BATCH];
+	struct job *live[MAX_BATCH];
+	struct verdict vs[MAX_BATCH];
+	double t = now_ms();
+	int m = 0;
+
+	/* drop what nobody waits for; fail what is late */
+	for (int i = 0; i < n; i++) {
+		struct job *j = jobs[i];
+		if (atomic_load(&j->conn->dead))
+			j->dropped = 1;
+		else if (atomic_load(&s->abort))
+			fail(j, PROTO_SHUTTING_DOWN, "%s", "the daemon is shutting down");
+		else if (t > j->deadline)
+			fail(j, PROTO_TIMEOUT, "%s", "deadline passed while queued");
+		else {
+			live[m] = j;
+			convs[m++] = &j->req.conv;
+		}
+	}
+	if (m == 0)
+		return;
+	struct batch_ctx bc = { s, live, m };
+	classifier_set_cancel(s->cls, cancel_cb, &bc);
+	classifier_run(s->cls, jobs[0]->pol, convs, (size_t)m, vs);
+	classifier_set_cancel(s->cls, NULL, NULL);
+	t = now_ms();
+	for (int i = 0; i < m; i++) {
+		struct job *j = live[i];
+		if (atomic_load(&j->conn->dead)) {
+			j->dropped = 1;
+			verdict_free(&vs[i]);
+		} else if (t > j->deadline) {
+			char msg[64];
+			snprintf(msg, sizeof(msg), "%.0f", j->deadline - j->t_arrive);
+			fail(j, PROTO_TIMEOUT, "deadline of %s ms passed", msg);
+			verdict_free(&vs[i]);
+		} else if (atomic_load(&s->abort) && strcmp(vs[i].error,
+		    "cancelled") == 0) {
+			fail(j, PROTO_SHUTTING_DOWN, "%s", "the daemon is shutting down");
+			verdict_free(&vs[i]);
+		} else {
+			j->v = vs[i];
+			j->have_verdict = 1;
+		}
 	}
 }
 
@@ -94,8 +185,7 @@ static void *
 worker_main(void *arg)
 {
 	struct server *s = arg;
-	struct job *jobs[64];
-	const struct conv *convs[64];
+	struct job *jobs[MAX_BATCH];
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -113,11 +203,13 @@ worker_main(void *arg)
 		jobs[n++] = first;
 		if (first->kind == JOB_CLASSIFY) {
 			/* requests waiting together for the same policy share one forward pass */
-			int max = s->cfg->batch;
+			int max = classifier_max_batch(s->cls);
 			struct job *j, *nx;
-			for (j = TAILQ_FIRST(&s->queue); j && n < max; j = nx) {
+			for (j = TAILQ_FIRST(&s->queue); j && n < max && n < MAX_BATCH; j = nx) {
 				nx = TAILQ_NEXT(j, link);
-				if (j->kind == JOB_CLASSIFY && j->pol == first->pol) {
+				if (j->kind == JOB_RELOAD)
+					break;	/* keep the order: later jobs see the new policy */
+				if (j->pol == first->pol) {
 					TAILQ_REMOVE(&s->queue, j, link);
 					s->queued--;
 					jobs[n++] = j;
@@ -125,58 +217,10 @@ worker_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&s->mu);
-		if (first->kind == JOB_RELOAD) {
+		if (first->kind == JOB_RELOAD)
 			run_reload(s, first);
-			complete(s, jobs, 1);
-			continue;
-		}
-		/* drop what nobody waits for; fail what is late */
-		int m = 0;
-		struct job *live[64];
-		double t = now_ms();
-		for (int i = 0; i < n; i++) {
-			struct job *j = jobs[i];
-			if (atomic_load(&j->conn->dead))
-				j->dropped = 1;
-			else if (atomic_load(&s->abort)) {
-				j->err_code = ERR_SHUTTING_DOWN;
-				snprintf(j->err_msg, sizeof(j->err_msg), "the daemon is shutting down");
-			} else if (t > j->deadline) {
-				j->err_code = ERR_TIMEOUT;
-				snprintf(j->err_msg, sizeof(j->err_msg), "deadline passed while queued");
-			} else {
-				live[m] = j;
-				convs[m++] = &j->req.conv;
-			}
-		}
-		if (m > 0) {
-			struct verdict vs[64];
-			struct batch_ctx bc = { s, live, m };
-			struct classifier *cl = s->cls[first->pol];
-			classifier_set_cancel(cl, cancel_cb, &bc);
-			classifier_run(cl, convs, (size_t)m, vs);
-			classifier_set_cancel(cl, NULL, NULL);
-			t = now_ms();
-			for (int i = 0; i < m; i++) {
-				struct job *j = live[i];
-				if (atomic_load(&j->conn->dead)) {
-					j->dropped = 1;
-					verdict_free(&vs[i]);
-				} else if (t > j->deadline) {
-					j->err_code = ERR_TIMEOUT;
-					snprintf(j->err_msg, sizeof(j->err_msg), "deadline of %.0f ms passed",
-					    j->deadline - j->t_arrive);
-					verdict_free(&vs[i]);
-				} else if (atomic_load(&s->abort) && strcmp(vs[i].error, "cancelled") == 0) {
-					j->err_code = ERR_SHUTTING_DOWN;
-					snprintf(j->err_msg, sizeof(j->err_msg), "the daemon is shutting down");
-					verdict_free(&vs[i]);
-				} else {
-					j->v = vs[i];
-					j->have_verdict = 1;
-				}
-			}
-		}
+		else
+			run_batch(s, jobs, n);
 		complete(s, jobs, n);
 	}
 }

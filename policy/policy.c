@@ -1,4 +1,5 @@
-/* policy.c - the policy's resolved form: defaults, lookups and the content hash. */
+/* policy.c - the policy's resolved form: lookups and the content hash (the defaults are
+ * policy_keys', applied by the loader in policy_yaml.c). */
 #include "policy/policy_int.h"
 
 #include <stdio.h>
@@ -15,26 +16,6 @@ const char *const policy_default_names[13] = {
 	"Indiscriminate Weapons.", "Hate.", "Self-Harm.", "Sexual Content.", "Elections.",
 };
 
-const struct policy_key policy_keys[] = {
-	{ "name", "string", "", "default", "a label carried by every verdict" },
-	{ "on_error", "action", "block | allow", "block", "the outcome when classification fails" },
-	{ "default.action", "action", "block | flag | allow", "block", "action for a triggered category" },
-	{ "default.threshold", "number", "[0, 1]", "0.5", "unsafe_score at which a category triggers" },
-	{ "categories.CODE.name", "string", "one line", "S1-S13: the model's names", "text after 'CODE: ' in the prompt" },
-	{ "categories.CODE.description", "string", "", "none", "printed on the lines after the name" },
-	{ "categories.CODE.exclude", "bool", "", "false", "leave the category out of the prompt" },
-	{ "categories.CODE.threshold", "number", "[0, 1]", "default.threshold", "per-category threshold" },
-	{ "categories.CODE.action", "action", "block | flag | allow", "default.action", "per-category action" },
-	{ "request.threshold", "number", "[0, 1]", "default.threshold", "default threshold for user messages" },
-	{ "request.action", "action", "block | flag | allow", "default.action", "default action for user messages" },
-	{ "request.categories.CODE.{threshold,action,exclude}", "", "", "categories.CODE", "per-category overrides for user messages" },
-	{ "response.threshold", "number", "[0, 1]", "default.threshold", "default threshold for assistant messages" },
-	{ "response.action", "action", "block | flag | allow", "default.action", "default action for assistant messages" },
-	{ "response.categories.CODE.{threshold,action,exclude}", "", "", "categories.CODE", "per-category overrides for assistant messages" },
-	{ "structure_spoof.action", "action", "block | flag | allow", "allow", "action when a message imitates the prompt's scaffolding" },
-	{ NULL, NULL, NULL, NULL, NULL },
-};
-
 const char *
 action_name(enum action a)
 {
@@ -45,34 +26,6 @@ const char *
 role_name(enum role r)
 {
 	return r == ROLE_RESPONSE ? "assistant" : "user";
-}
-
-struct policy *
-policy_new_base(void)
-{
-	struct policy *p = calloc(1, sizeof(*p));
-
-	if (p == NULL)
-		return NULL;
-	p->name = strdup("default");
-	p->on_error = ACTION_BLOCK;
-	p->spoof_action = ACTION_ALLOW;
-	p->cat = calloc(13, sizeof(*p->cat));
-	if (p->name == NULL || p->cat == NULL) {
-		policy_free(p);
-		return NULL;
-	}
-	p->n_cat = 13;
-	for (int i = 0; i < 13; i++) {
-		struct policy_category *c = &p->cat[i];
-		snprintf(c->code, sizeof(c->code), "S%d", (i + 1) % 1000);
-		c->name = strdup(policy_default_names[i]);
-		for (int r = 0; r < 2; r++) {
-			c->threshold[r] = 0.5f;
-			c->action[r] = ACTION_BLOCK;
-		}
-	}
-	return p;
 }
 
 void
@@ -94,16 +47,6 @@ policy_compute_hash(struct policy *p)
 	}
 	sha256_hex(b.p, b.n, p->hash);
 	buf_free(&b);
-}
-
-struct policy *
-policy_default(void)
-{
-	struct policy *p = policy_new_base();
-
-	if (p != NULL)
-		policy_compute_hash(p);
-	return p;
 }
 
 void

@@ -47,10 +47,17 @@ float policy_min_threshold(const struct policy *p, enum role r);
 const char *action_name(enum action a);
 const char *role_name(enum role r);
 
-/* The keys the loader accepts (for the man page test and `guard policy --keys`). */
+/* The one table of the keys a policy file may hold: the loader dispatches, checks values
+ * and takes defaults from it, its messages list a level's keys from it, and a test compares
+ * it with guard-policy(5). */
 struct policy_key {
-	const char *path, *type, *range, *def, *help;
+	const char *path;	/* dotted; CODE stands for a category code */
+	const char *type;	/* string, number, action, bool */
+	const char *range;	/* checked as written: "[0, 1]", "block | allow", "one line" */
+	const char *def;	/* NULL: inherited (see help) or none */
+	const char *help;
+	size_t field;		/* the loader's: where in a level's settings the value goes */
 };
-extern const struct policy_key policy_keys[];
+extern const struct policy_key policy_keys[];	/* ends with a NULL path */
 
 #endif

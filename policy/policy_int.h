@@ -14,7 +14,6 @@ struct policy {
 
 extern const char *const policy_default_names[13];
 
-struct policy *policy_new_base(void);
 void policy_compute_hash(struct policy *p);
 
 #endif

@@ -1,12 +1,12 @@
-/* policy_yaml.c - reads a policy from YAML (libyaml's document API): every key is checked
- * against the table, every value against its type and range, and errors carry
+/* policy_yaml.c - reads a policy from YAML, driven by policy_keys: every key of the file
+ * is looked up in the table, its value checked against the key's type and range as the
+ * table writes them, unset keys take the table's defaults, and errors carry
  * file:line:column and the key's path. The whole document is validated before a policy
  * exists, so a reload either gets a complete new policy or keeps the old one. */
 #include "policy/policy_int.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,121 +21,238 @@ struct opt_f { int set; float v; };
 struct opt_a { int set; enum action v; };
 struct opt_b { int set; int v; };
 
-struct over {
+/* What one mapping of the file can set; each key of the table names its field. */
+struct scope {
+	char *name, *description;
+	struct opt_a on_error, action;
+	struct opt_f threshold;
 	struct opt_b exclude;
-	struct opt_f thr;
-	struct opt_a act;
+};
+
+#define S(field) offsetof(struct scope, field)
+
+/* The one list of keys: the loader below, guard-policy(5) and its test read it. A type
+ * is checked against its range exactly as written here: "[lo, hi]" for a number, the
+ * allowed words for an action, "one line" for a string. CODE stands for a category code;
+ * a NULL default is inherited (see the help) or absent. */
+const struct policy_key policy_keys[] = {
+	{ "name", "string", "one line", "default", "a label carried by every verdict", S(name) },
+	{ "on_error", "action", "block | allow", "block", "the outcome when classification fails",
+	  S(on_error) },
+	{ "default.threshold", "number", "[0, 1]", "0.5", "unsafe_score at which a category triggers",
+	  S(threshold) },
+	{ "default.action", "action", "block | flag | allow", "block", "action for a triggered category",
+	  S(action) },
+	{ "categories.CODE.name", "string", "one line", NULL,
+	  "text after 'CODE: ' in the prompt; S1-S13 have the model's names, a custom code needs one",
+	  S(name) },
+	{ "categories.CODE.description", "string", "", NULL, "printed on the lines after the name",
+	  S(description) },
+	{ "categories.CODE.exclude", "bool", "true | false", "false", "leave the category out of the prompt",
+	  S(exclude) },
+	{ "categories.CODE.threshold", "number", "[0, 1]", NULL, "per category; else the role's, then default's",
+	  S(threshold) },
+	{ "categories.CODE.action", "action", "block | flag | allow", NULL,
+	  "per category; else the role's, then default's", S(action) },
+	{ "request.threshold", "number", "[0, 1]", NULL, "for user messages; else default.threshold",
+	  S(threshold) },
+	{ "request.action", "action", "block | flag | allow", NULL, "for user messages; else default.action",
+	  S(action) },
+	{ "request.categories.CODE.threshold", "number", "[0, 1]", NULL,
+	  "per category for user messages", S(threshold) },
+	{ "request.categories.CODE.action", "action", "block | flag | allow", NULL,
+	  "per category for user messages", S(action) },
+	{ "request.categories.CODE.exclude", "bool", "true | false", NULL,
+	  "per category for user messages", S(exclude) },
+	{ "response.threshold", "number", "[0, 1]", NULL, "for assistant messages; else default.threshold",
+	  S(threshold) },
+	{ "response.action", "action", "block | flag | allow", NULL,
+	  "for assistant messages; else default.action", S(action) },
+	{ "response.categories.CODE.threshold", "number", "[0, 1]", NULL,
+	  "per category for assistant messages", S(threshold) },
+	{ "response.categories.CODE.action", "action", "block | flag | allow", NULL,
+	  "per category for assistant messages", S(action) },
+	{ "response.categories.CODE.exclude", "bool", "true | false", NULL,
+	  "per category for assistant messages", S(exclude) },
+	{ "structure_spoof.action", "action", "block | flag | allow", "allow",
+	  "applied when a message imitates the prompt's scaffolding", S(action) },
+	{ NULL, NULL, NULL, NULL, NULL, 0 },
 };
 
 struct cat_in {
 	char code[8];
-	char *name, *desc;
-	struct over main, role[2];
+	struct scope main, role[2];
 };
 
 struct doc {
 	struct ywalk w;
-	char *name;
-	struct opt_a on_error, spoof;
-	struct opt_f thr;
-	struct opt_a act;
-	struct opt_f role_thr[2];
-	struct opt_a role_act[2];
+	struct scope root, def, role[2], spoof;
+	yaml_node_t *role_cats[2];	/* request/response.categories, walked after categories */
 	struct cat_in cat[MAX_CATEGORIES];
 	size_t n_cat;
+	short index[1000];		/* code number -> 1 + index in cat, 0: none */
 };
 
-/* "a.b" for messages; long paths are cut, which only shortens a message */
+static const struct policy_key *
+key_find(const char *path)
+{
+	for (const struct policy_key *k = policy_keys; k->path; k++)
+		if (strcmp(k->path, path) == 0)
+			return k;
+	return NULL;
+}
+
+/* whether the table has keys under path ("request", "categories.CODE") */
+static int
+is_level(const char *path)
+{
+	size_t n = strlen(path);
+
+	for (const struct policy_key *k = policy_keys; k->path; k++)
+		if (strncmp(k->path, path, n) == 0 && k->path[n] == '.')
+			return 1;
+	return 0;
+}
+
+/* the names of one level, for messages: "threshold, action, categories" */
 static void
-join(char *out, size_t n, const char *a, const char *b)
+level_keys(const char *level, char *out, size_t n)
 {
-	if (snprintf(out, n, "%s.%s", a, b) >= (int)n)
-		out[n - 1] = '\0';
+	size_t ll = strlen(level), used = 0;
+
+	out[0] = '\0';
+	for (const struct policy_key *k = policy_keys; k->path && used < n; k++) {
+		if (ll && (strncmp(k->path, level, ll) != 0 || k->path[ll] != '.'))
+			continue;
+		size_t at = ll ? ll + 1 : 0, len = strcspn(k->path + at, ".");
+		int dup = 0;
+		for (const struct policy_key *o = policy_keys; o < k && !dup; o++)
+			dup = strncmp(o->path, k->path, at + len) == 0 &&
+			    (o->path[at + len] == '.' || o->path[at + len] == '\0');
+		if (!dup)
+			used += (size_t)snprintf(out + used, n - used, "%s%.*s", used ? ", " : "", (int)len,
+			    k->path + at);
+	}
 }
 
 static int
-want_scalar(struct doc *d, yaml_node_t *n, const char *path, const char *what, const char **out)
+parse_action(const char *s, enum action *out)
 {
-	if ((*out = yw_scalar(n)) == NULL)
-		return yw_fail(&d->w, n, path, "expected %s", what);
-	if (strlen(*out) != n->data.scalar.length)
-		return yw_fail(&d->w, n, path, "contains a NUL byte");
+	static const enum action all[] = { ACTION_BLOCK, ACTION_FLAG, ACTION_ALLOW };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, action_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	return -1;
+}
+
+/* whether word is one of range's "a | b | c" */
+static int
+in_words(const char *range, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = range; *p; p += strspn(p, " |")) {
+		size_t len = strcspn(p, " |");
+		if (len == n && strncmp(p, word, n) == 0)
+			return 1;
+		p += len;
+	}
 	return 0;
+}
+
+/* Stores text as the value of key k into s. Returns NULL, or why not (in why). Used for
+ * the file's values and for the table's defaults alike. */
+static const char *
+set_text(struct scope *s, const struct policy_key *k, const char *text, char *why, size_t n)
+{
+	void *field = (char *)s + k->field;
+
+	if (strcmp(k->type, "number") == 0) {
+		struct opt_f *o = field;
+		double lo = 0, hi = 0, v;
+		char *end;
+		if (sscanf(k->range, "[%lf, %lf]", &lo, &hi) != 2)
+			lo = -INFINITY, hi = INFINITY;
+		errno = 0;
+		v = strtod(text, &end);
+		if (*text == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
+			snprintf(why, n, "'%s' is not a number", text);
+		else if (v < lo || v > hi)
+			snprintf(why, n, "%s is outside %s", text, k->range);
+		else {
+			o->set = 1;
+			o->v = (float)v;
+			return NULL;
+		}
+	} else if (strcmp(k->type, "action") == 0) {
+		struct opt_a *o = field;
+		if (in_words(k->range, text) && parse_action(text, &o->v) == 0) {
+			o->set = 1;
+			return NULL;
+		}
+		snprintf(why, n, "'%s' is not one of %s", text, k->range);
+	} else if (strcmp(k->type, "bool") == 0) {
+		struct opt_b *o = field;
+		/* YAML 1.1 spellings as well, which is what libyaml's users write */
+		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "false") == 0 ||
+		    strcmp(text, "no") == 0) {
+			o->set = 1;
+			o->v = text[0] == 't' || text[0] == 'y';
+			return NULL;
+		}
+		snprintf(why, n, "'%s' is not true or false", text);
+	} else {	/* string */
+		char **o = field;
+		if (*text == '\0')
+			snprintf(why, n, "must not be empty");
+		else if (strcmp(k->range, "one line") == 0 && strpbrk(text, "\r\n") != NULL)
+			snprintf(why, n, "must be one line");
+		else {
+			free(*o);
+			if ((*o = strdup(text)) != NULL)
+				return NULL;
+			snprintf(why, n, "out of memory");
+		}
+	}
+	return why;
 }
 
 static int
-get_number(struct doc *d, yaml_node_t *n, const char *path, struct opt_f *o)
+set_node(struct doc *d, struct scope *s, const struct policy_key *k, yaml_node_t *v, const char *path)
 {
-	const char *s;
-	char *end;
+	const char *text = yw_scalar(v);
+	char why[160];
 
-	if (want_scalar(d, n, path, "a number in [0, 1]", &s) == -1)
-		return -1;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
-		return yw_fail(&d->w, n, path, "'%s' is not a number", s);
-	if (v < 0 || v > 1)
-		return yw_fail(&d->w, n, path, "%s is outside [0, 1]", s);
-	o->set = 1;
-	o->v = (float)v;
+	if (text == NULL)
+		return yw_fail(&d->w, v, path, "expected %s %s%s%s", strcmp(k->type, "action") == 0 ? "an" : "a",
+		    k->type, *k->range ? ": " : "", k->range);
+	if (strlen(text) != v->data.scalar.length)
+		return yw_fail(&d->w, v, path, "contains a NUL byte");
+	if (set_text(s, k, text, why, sizeof(why)) != NULL)
+		return yw_fail(&d->w, v, path, "%s", why);
 	return 0;
 }
 
+/* Sets the table's defaults of the keys directly under level into s. */
 static int
-get_action(struct doc *d, yaml_node_t *n, const char *path, struct opt_a *o, int allow_flag)
+set_defaults(struct doc *d, struct scope *s, const char *level)
 {
-	const char *s;
+	size_t n = strlen(level);
+	char why[160];
 
-	if (want_scalar(d, n, path, "an action", &s) == -1)
-		return -1;
-	if (strcmp(s, "block") == 0)
-		o->v = ACTION_BLOCK;
-	else if (strcmp(s, "allow") == 0)
-		o->v = ACTION_ALLOW;
-	else if (strcmp(s, "flag") == 0 && allow_flag)
-		o->v = ACTION_FLAG;
-	else
-		return yw_fail(&d->w, n, path, "'%s' is not one of %s", s,
-		    allow_flag ? "block, flag, allow" : "block, allow");
-	o->set = 1;
+	for (const struct policy_key *k = policy_keys; k->path; k++) {
+		const char *leaf = n ? k->path + n + 1 : k->path;
+		if (k->def == NULL || (n && (strncmp(k->path, level, n) != 0 || k->path[n] != '.')) ||
+		    strchr(leaf, '.') != NULL)
+			continue;
+		if (set_text(s, k, k->def, why, sizeof(why)) != NULL)
+			return err_set(d->w.e, "%s: the default of %s: %s", d->w.file, k->path, why);
+	}
 	return 0;
 }
-
-static int
-get_bool(struct doc *d, yaml_node_t *n, const char *path, struct opt_b *o)
-{
-	const char *s;
-
-	if (want_scalar(d, n, path, "true or false", &s) == -1)
-		return -1;
-	if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)
-		o->v = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)
-		o->v = 0;
-	else
-		return yw_fail(&d->w, n, path, "'%s' is not true or false", s);
-	o->set = 1;
-	return 0;
-}
-
-static int
-get_string(struct doc *d, yaml_node_t *n, const char *path, int oneline, char **out)
-{
-	const char *s;
-
-	if (want_scalar(d, n, path, "a string", &s) == -1)
-		return -1;
-	if (*s == '\0')
-		return yw_fail(&d->w, n, path, "must not be empty");
-	if (oneline && strpbrk(s, "\r\n") != NULL)
-		return yw_fail(&d->w, n, path, "must be one line");
-	free(*out);
-	if ((*out = strdup(s)) == NULL)
-		return yw_fail(&d->w, n, path, "out of memory");
-	return 0;
-}
-
 
 static int
 valid_code(const char *s)
@@ -153,143 +270,102 @@ valid_code(const char *s)
 static struct cat_in *
 find_cat(struct doc *d, const char *code)
 {
-	for (size_t i = 0; i < d->n_cat; i++)
-		if (strcmp(d->cat[i].code, code) == 0)
-			return &d->cat[i];
-	return NULL;
+	int i = d->index[atoi(code + 1)];
+
+	return i ? &d->cat[i - 1] : NULL;
 }
 
-static int
-parse_over(struct doc *d, yaml_node_t *m, const char *path, struct over *o, struct cat_in *c)
+static struct cat_in *
+add_cat(struct doc *d, const char *code)
 {
-	char kp[256];
+	struct cat_in *c = &d->cat[d->n_cat++];
 
-	YW_PAIRS(&d->w, m, path, k, v, {
-		join(kp, sizeof(kp), path, k);
-		if (strcmp(k, "threshold") == 0) {
-			if (get_number(d, v, kp, &o->thr) == -1)
-				return -1;
-		} else if (strcmp(k, "action") == 0) {
-			if (get_action(d, v, kp, &o->act, 1) == -1)
-				return -1;
-		} else if (strcmp(k, "exclude") == 0) {
-			if (get_bool(d, v, kp, &o->exclude) == -1)
-				return -1;
-		} else if (c != NULL && strcmp(k, "name") == 0) {
-			if (get_string(d, v, kp, 1, &c->name) == -1)
-				return -1;
-		} else if (c != NULL && strcmp(k, "description") == 0) {
-			if (get_string(d, v, kp, 0, &c->desc) == -1)
-				return -1;
-		} else
-			return yw_fail(&d->w, v, kp, "unknown key (%s)", c ? "name, description, exclude, "
-			    "threshold, action" : "exclude, threshold, action");
-	});
-	return 0;
+	memcpy(c->code, code, strlen(code) + 1);	/* valid_code: at most 4 bytes */
+	d->index[atoi(code + 1)] = (short)d->n_cat;
+	if (set_defaults(d, &c->main, "categories.CODE") == -1 ||
+	    set_defaults(d, &c->role[0], "request.categories.CODE") == -1 ||
+	    set_defaults(d, &c->role[1], "response.categories.CODE") == -1)
+		return NULL;
+	return c;
 }
 
-/* categories: { CODE: {...} } at the top level (define = 1) or inside request/response */
-static int
-parse_categories(struct doc *d, yaml_node_t *m, const char *path, int role)
+/* the scope a level of the table sets; NULL for a level of codes ("categories") */
+static struct scope *
+scope_of(struct doc *d, const char *level, struct cat_in *c)
 {
-	char kp[256];
+	static const char *const fixed[] = { "", "default", "request", "response", "structure_spoof" };
+	struct scope *const at[] = { &d->root, &d->def, &d->role[0], &d->role[1], &d->spoof };
 
-	YW_PAIRS(&d->w, m, path, k, v, {
-		join(kp, sizeof(kp), path, k);
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(level, fixed[i]) == 0)
+			return at[i];
+	if (c == NULL)
+		return NULL;
+	if (strcmp(level, "categories.CODE") == 0)
+		return &c->main;
+	return &c->role[strncmp(level, "response.", 9) == 0];
+}
+
+static int walk(struct doc *d, yaml_node_t *m, const char *level, const char *shown, struct cat_in *c);
+
+/* a mapping of category codes: level is "categories" (which defines them) or a role's */
+static int
+walk_codes(struct doc *d, yaml_node_t *m, const char *level, const char *shown)
+{
+	int define = strcmp(level, "categories") == 0;
+	char tl[64];
+
+	yw_join(tl, sizeof(tl), level, "CODE");
+	YW_PAIRS(&d->w, m, shown, kn, k, v, {
+		char path[256];
+		yw_join(path, sizeof(path), shown, k);
 		if (!valid_code(k))
-			return yw_fail(&d->w, v, kp, "'%s' is not a category code (S1 to S999)", k);
+			return yw_fail(&d->w, kn, path, "'%s' is not a category code (S1 to S999)", k);
 		struct cat_in *c = find_cat(d, k);
-		if (c == NULL) {
-			if (role >= 0)
-				return yw_fail(&d->w, v, kp, "unknown category: define %s under categories first", k);
-			if (d->n_cat == MAX_CATEGORIES)
-				return yw_fail(&d->w, v, kp, "more than %d categories", MAX_CATEGORIES);
-			c = &d->cat[d->n_cat++];
-			memcpy(c->code, k, strlen(k) + 1);	/* valid_code: at most 4 bytes */
-		}
-		if (parse_over(d, v, kp, role >= 0 ? &c->role[role] : &c->main, role >= 0 ? NULL : c) == -1)
+		if (c == NULL && !define)
+			return yw_fail(&d->w, kn, path, "unknown category: define %s under categories first", k);
+		if (c == NULL && d->n_cat == MAX_CATEGORIES)
+			return yw_fail(&d->w, kn, path, "more than %d categories", MAX_CATEGORIES);
+		if (c == NULL && (c = add_cat(d, k)) == NULL)
 			return -1;
-		if (role < 0 && c->name == NULL)
-			return yw_fail(&d->w, v, kp, "a custom category needs a name");
+		if (walk(d, v, tl, path, c) == -1)
+			return -1;
+		if (define && c->main.name == NULL)
+			return yw_fail(&d->w, v, path, "a custom category needs a name");
 	});
 	return 0;
 }
 
+/* One mapping of the file: level is its path in the table ("request"), shown its path in
+ * messages, c the category it belongs to (or NULL). */
 static int
-parse_role(struct doc *d, yaml_node_t *m, const char *path, int r)
+walk(struct doc *d, yaml_node_t *m, const char *level, const char *shown, struct cat_in *c)
 {
-	char kp[256];
-
-	YW_PAIRS(&d->w, m, path, k, v, {
-		join(kp, sizeof(kp), path, k);
-		if (strcmp(k, "threshold") == 0) {
-			if (get_number(d, v, kp, &d->role_thr[r]) == -1)
+	YW_PAIRS(&d->w, m, shown, kn, k, v, {
+		char tpath[96];
+		char path[256];
+		char keys[256];
+		yw_join(tpath, sizeof(tpath), level, k);
+		yw_join(path, sizeof(path), shown, k);
+		const struct policy_key *pk = key_find(tpath);
+		char code_level[112];
+		yw_join(code_level, sizeof(code_level), tpath, "CODE");
+		if (pk != NULL) {
+			if (set_node(d, scope_of(d, level, c), pk, v, path) == -1)
 				return -1;
-		} else if (strcmp(k, "action") == 0) {
-			if (get_action(d, v, kp, &d->role_act[r], 1) == -1)
+		} else if (is_level(code_level)) {
+			if (strcmp(tpath, "categories") != 0)	/* after the categories are defined */
+				d->role_cats[strncmp(tpath, "response.", 9) == 0] = v;
+			else if (walk_codes(d, v, tpath, path) == -1)
 				return -1;
-		} else if (strcmp(k, "categories") == 0) {
-			/* after the top level's categories, whatever the order in the file */
-		} else
-			return yw_fail(&d->w, v, kp, "unknown key (threshold, action, categories)");
+		} else if (is_level(tpath)) {
+			if (walk(d, v, tpath, path, c) == -1)
+				return -1;
+		} else {
+			level_keys(level, keys, sizeof(keys));
+			return yw_fail(&d->w, kn, path, "unknown key '%s' (%s)", k, keys);
+		}
 	});
-	return 0;
-}
-
-static int
-parse_root(struct doc *d, yaml_node_t *root)
-{
-	yaml_node_t *roles[2] = { NULL, NULL };
-
-	YW_PAIRS(&d->w, root, "policy", k, v, {
-		if (strcmp(k, "name") == 0) {
-			if (get_string(d, v, "name", 1, &d->name) == -1)
-				return -1;
-		} else if (strcmp(k, "on_error") == 0) {
-			if (get_action(d, v, "on_error", &d->on_error, 0) == -1)
-				return -1;
-		} else if (strcmp(k, "default") == 0) {
-			YW_PAIRS(&d->w, v, "default", k2, v2, {
-				char kp[64];
-				join(kp, sizeof(kp), "default", k2);
-				if (strcmp(k2, "threshold") == 0) {
-					if (get_number(d, v2, kp, &d->thr) == -1)
-						return -1;
-				} else if (strcmp(k2, "action") == 0) {
-					if (get_action(d, v2, kp, &d->act, 1) == -1)
-						return -1;
-				} else
-					return yw_fail(&d->w, v2, kp, "unknown key (threshold, action)");
-			});
-		} else if (strcmp(k, "categories") == 0) {
-			if (parse_categories(d, v, "categories", -1) == -1)
-				return -1;
-		} else if (strcmp(k, "request") == 0 || strcmp(k, "response") == 0) {
-			int r = strcmp(k, "response") == 0;
-			roles[r] = v;
-			if (parse_role(d, v, k, r) == -1)
-				return -1;
-		} else if (strcmp(k, "structure_spoof") == 0) {
-			YW_PAIRS(&d->w, v, "structure_spoof", k2, v2, {
-				if (strcmp(k2, "action") != 0)
-					return yw_fail(&d->w, v2, "structure_spoof", "unknown key '%s' (action)", k2);
-				if (get_action(d, v2, "structure_spoof.action", &d->spoof, 1) == -1)
-					return -1;
-			});
-		} else
-			return yw_fail(&d->w, v, k, "unknown key (name, on_error, default, categories, "
-			    "request, response, structure_spoof)");
-	});
-	for (int r = 0; r < 2; r++) {
-		if (roles[r] == NULL)
-			continue;
-		YW_PAIRS(&d->w, roles[r], r ? "response" : "request", k, v, {
-			char kp[64];
-			join(kp, sizeof(kp), r ? "response" : "request", "categories");
-			if (strcmp(k, "categories") == 0 && parse_categories(d, v, kp, r) == -1)
-				return -1;
-		});
-	}
 	return 0;
 }
 
@@ -298,30 +374,33 @@ resolve(struct doc *d)
 {
 	struct policy *p = calloc(1, sizeof(*p));
 
-	if (p == NULL || (p->cat = calloc(d->n_cat, sizeof(*p->cat))) == NULL) {
+	if (p == NULL || (p->cat = calloc(d->n_cat, sizeof(*p->cat))) == NULL ||
+	    (p->name = strdup(d->root.name)) == NULL) {
+		if (p != NULL)
+			free(p->cat);
 		free(p);
 		err_set(d->w.e, "%s: out of memory", d->w.file);
 		return NULL;
 	}
-	p->name = strdup(d->name ? d->name : "default");
-	p->on_error = d->on_error.set ? d->on_error.v : ACTION_BLOCK;
-	p->spoof_action = d->spoof.set ? d->spoof.v : ACTION_ALLOW;
+	p->on_error = d->root.on_error.v;
+	p->spoof_action = d->spoof.action.v;
 	p->n_cat = d->n_cat;
 	for (size_t i = 0; i < d->n_cat; i++) {
 		struct cat_in *c = &d->cat[i];
 		struct policy_category *o = &p->cat[i];
 		memcpy(o->code, c->code, sizeof(o->code));
-		o->name = c->name;
-		o->description = c->desc;
-		c->name = c->desc = NULL;
+		o->name = c->main.name;
+		o->description = c->main.description;
+		c->main.name = c->main.description = NULL;
 		o->custom = i >= 13;
+		/* the role's category entry, the category entry, the role, the default */
 		for (int r = 0; r < 2; r++) {
-			const struct over *ro = &c->role[r], *mo = &c->main;
-			o->exclude[r] = ro->exclude.set ? ro->exclude.v : mo->exclude.set && mo->exclude.v;
-			o->threshold[r] = ro->thr.set ? ro->thr.v : mo->thr.set ? mo->thr.v :
-			    d->role_thr[r].set ? d->role_thr[r].v : d->thr.set ? d->thr.v : 0.5f;
-			o->action[r] = ro->act.set ? ro->act.v : mo->act.set ? mo->act.v :
-			    d->role_act[r].set ? d->role_act[r].v : d->act.set ? d->act.v : ACTION_BLOCK;
+			const struct scope *rc = &c->role[r], *mc = &c->main, *rd = &d->role[r];
+			o->exclude[r] = rc->exclude.set ? rc->exclude.v : mc->exclude.v;
+			o->threshold[r] = rc->threshold.set ? rc->threshold.v : mc->threshold.set ?
+			    mc->threshold.v : rd->threshold.set ? rd->threshold.v : d->def.threshold.v;
+			o->action[r] = rc->action.set ? rc->action.v : mc->action.set ? mc->action.v :
+			    rd->action.set ? rd->action.v : d->def.action.v;
 		}
 	}
 	for (int r = 0; r < 2; r++) {
@@ -339,12 +418,49 @@ resolve(struct doc *d)
 	return p;
 }
 
+static void
+scope_free(struct scope *s)
+{
+	free(s->name);
+	free(s->description);
+}
+
+static int
+parse_doc(struct doc *d, const char *text, size_t len)
+{
+	int failed;
+
+	if (set_defaults(d, &d->root, "") == -1 || set_defaults(d, &d->def, "default") == -1 ||
+	    set_defaults(d, &d->role[0], "request") == -1 || set_defaults(d, &d->role[1], "response") == -1 ||
+	    set_defaults(d, &d->spoof, "structure_spoof") == -1)
+		return -1;
+	for (int i = 0; i < 13; i++) {
+		char code[8];
+		snprintf(code, sizeof(code), "S%d", (i + 1) % 1000);
+		struct cat_in *c = add_cat(d, code);
+		if (c == NULL || (c->main.name = strdup(policy_default_names[i])) == NULL)
+			return err_set(d->w.e, "%s: out of memory", d->w.file);
+	}
+	yaml_node_t *root = yw_load(&d->w, text, len, &failed);
+	if (failed)
+		return -1;
+	if (root == NULL)	/* an empty file is the default policy */
+		return 0;
+	if (walk(d, root, "", "", NULL) == -1)
+		return -1;
+	for (int r = 0; r < 2; r++)
+		if (d->role_cats[r] != NULL &&
+		    walk_codes(d, d->role_cats[r], r ? "response.categories" : "request.categories",
+		    r ? "response.categories" : "request.categories") == -1)
+			return -1;
+	return 0;
+}
+
 struct policy *
 policy_parse(const char *text, size_t len, const char *file, struct err *e)
 {
 	struct doc *d = calloc(1, sizeof(*d));
 	struct policy *p = NULL;
-	int failed;
 
 	if (d == NULL) {
 		err_set(e, "%s: out of memory", file);
@@ -352,24 +468,29 @@ policy_parse(const char *text, size_t len, const char *file, struct err *e)
 	}
 	d->w.file = file;
 	d->w.e = e;
-	for (int i = 0; i < 13; i++) {
-		snprintf(d->cat[i].code, sizeof(d->cat[i].code), "S%d", (i + 1) % 1000);
-		d->cat[i].name = strdup(policy_default_names[i]);
-	}
-	d->n_cat = 13;
-	yaml_node_t *root = yw_load(&d->w, text, len, &failed);
-	if (!failed && root == NULL)
-		p = policy_default();	/* an empty file is the default policy */
-	else if (!failed && parse_root(d, root) == 0)
+	if (parse_doc(d, text, len) == 0)
 		p = resolve(d);
 	yw_free(&d->w);
 	for (size_t i = 0; i < d->n_cat; i++) {
-		free(d->cat[i].name);
-		free(d->cat[i].desc);
+		scope_free(&d->cat[i].main);
+		scope_free(&d->cat[i].role[0]);
+		scope_free(&d->cat[i].role[1]);
 	}
-	free(d->name);
+	scope_free(&d->root);
+	scope_free(&d->def);
+	scope_free(&d->role[0]);
+	scope_free(&d->role[1]);
+	scope_free(&d->spoof);
 	free(d);
 	return p;
+}
+
+struct policy *
+policy_default(void)
+{
+	struct err e;
+
+	return policy_parse("", 0, "built-in policy", &e);
 }
 
 struct policy *

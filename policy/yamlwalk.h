@@ -1,38 +1,43 @@
 /* yamlwalk.h - walking a libyaml document with errors that say file:line:column and the
- * key: shared by the policy loader and guardd's configuration loader. */
+ * key: shared by the policy loader and guardd's configuration loader. Both walk a table
+ * of keys; this file knows YAML, not the tables. */
 #ifndef GUARDD_YAMLWALK_H
 #define GUARDD_YAMLWALK_H
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <yaml.h>
 
 #include "util/err.h"
+
+/* Anchors a document may define: libyaml looks anchors up by a linear scan, so a file of
+ * many anchors costs quadratic time to load; configuration files need few if any. */
+#define YW_MAX_ANCHORS 64
 
 struct ywalk {
 	const char *file;
 	yaml_document_t d;
 	struct err *e;
 	int loaded;
+	uint64_t seed;		/* of the duplicate-key hash (yamlwalk.c) */
 };
 
-static inline int yw_fail(struct ywalk *w, yaml_node_t *n, const char *path, const char *fmt, ...)
+/* "file:line:col: path: message" at node n (n may be NULL), returns -1 */
+int yw_fail(struct ywalk *w, yaml_node_t *n, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* "file:line:col: path: message", returns -1 */
-static inline int
-yw_fail(struct ywalk *w, yaml_node_t *n, const char *path, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
+/* Parses text into w->d. Returns the root (NULL for an empty document) or sets *failed.
+ * w->file and w->e must be set. */
+yaml_node_t *yw_load(struct ywalk *w, const char *text, size_t len, int *failed);
+void yw_free(struct ywalk *w);
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return err_set(w->e, "%s:%zu:%zu: %s: %s", w->file, n ? n->start_mark.line + 1 : 0,
-	    n ? n->start_mark.column + 1 : 0, path, msg);
-}
+/* Checks that m is a mapping whose keys are distinct plain strings (no NUL byte); path
+ * names m in messages ("" for the document's root). Linear in the number of keys. */
+int yw_check_mapping(struct ywalk *w, yaml_node_t *m, const char *path);
+
+/* "a.b" (or "b" when a is empty) into out; a path too long is cut, which only shortens
+ * a message. */
+void yw_join(char *out, size_t n, const char *a, const char *b);
 
 static inline const char *
 yw_scalar(yaml_node_t *n)
@@ -46,51 +51,16 @@ yw_node(struct ywalk *w, int id)
 	return yaml_document_get_node(&w->d, id);
 }
 
-/* Parses text into w->d. Returns the root (NULL for an empty document) or sets *failed. */
-static inline yaml_node_t *
-yw_load(struct ywalk *w, const char *text, size_t len, int *failed)
-{
-	yaml_parser_t parser;
-
-	*failed = 0;
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &w->d)) {
-		err_set(w->e, "%s:%zu:%zu: YAML: %s", w->file, parser.problem_mark.line + 1,
-		    parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error");
-		yaml_parser_delete(&parser);
-		*failed = 1;
-		return NULL;
-	}
-	yaml_parser_delete(&parser);
-	w->loaded = 1;
-	return yaml_document_get_root_node(&w->d);
-}
-
-static inline void
-yw_free(struct ywalk *w)
-{
-	if (w->loaded)
-		yaml_document_delete(&w->d);
-	w->loaded = 0;
-}
-
-/* Iterates a mapping's pairs (k: the key's text, v: the value node), rejecting
- * non-mappings, non-scalar keys and duplicate keys; `return -1` on an error. */
-#define YW_PAIRS(w, map, what, k, v, body) do { \
+/* Iterates a mapping checked by yw_check_mapping: kn is the key's node, k its text, v the
+ * value's node; the body may `return -1` and `continue`. */
+#define YW_PAIRS(w, map, path, kn, k, v, body) do { \
 	yaml_node_t *_m = (map); \
-	if (_m == NULL || _m->type != YAML_MAPPING_NODE) \
-		return yw_fail(w, _m, what, "expected a mapping"); \
+	if (yw_check_mapping(w, _m, path) == -1) \
+		return -1; \
 	for (yaml_node_pair_t *_p = _m->data.mapping.pairs.start; _p < _m->data.mapping.pairs.top; _p++) { \
-		yaml_node_t *_k = yw_node(w, _p->key), *v = yw_node(w, _p->value); \
-		const char *k = yw_scalar(_k); \
-		if (k == NULL) \
-			return yw_fail(w, _k, what, "keys must be plain strings"); \
-		for (yaml_node_pair_t *_q = _m->data.mapping.pairs.start; _q < _p; _q++) { \
-			const char *_o = yw_scalar(yw_node(w, _q->key)); \
-			if (_o && strcmp(_o, k) == 0) \
-				return yw_fail(w, _k, what, "duplicate key '%s'", k); \
-		} \
+		yaml_node_t *kn = yw_node(w, _p->key), *v = yw_node(w, _p->value); \
+		const char *k = yw_scalar(kn); \
+		(void)kn; \
 		body \
 	} \
 } while (0)

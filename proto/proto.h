@@ -1,6 +1,7 @@
 /* proto.h - guardd's wire protocol (guardd-protocol(7)): one msgpack map per message in
- * each direction. Requests are decoded from untrusted bytes with mp.h; responses are
- * encoded with msgpack-c. */
+ * each direction. Requests are framed with frame.h, decoded from untrusted bytes with
+ * mpjson.h and checked against one schema (request.c); responses are encoded with
+ * msgpack-c (proto.c). */
 #ifndef GUARDD_PROTO_H
 #define GUARDD_PROTO_H
 
@@ -28,7 +29,40 @@ struct request {
 	struct conv conv;		/* for OP_CLASSIFY */
 };
 
-/* Stable error codes (never renamed). */
+enum proto_status {
+	PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE, PROTO_UNKNOWN_OP, PROTO_UNKNOWN_POLICY,
+	PROTO_BUSY, PROTO_TIMEOUT, PROTO_SHUTTING_DOWN, PROTO_FORBIDDEN, PROTO_TOO_MANY,
+	PROTO_RELOAD_FAILED, PROTO_INTERNAL, PROTO_N_STATUS
+};
+
+/* The stable wire strings ("bad_request", ...; never renamed); "internal" out of range. */
+const char *proto_status_code(enum proto_status s);
+
+struct proto_limits {
+	size_t max_request_bytes;
+	int max_messages;
+};
+
+/* Decodes one complete msgpack frame into r: msgpack -> JSON (mpjson.h: duplicate keys
+ * refused at every depth, UTF-8 checked, ...), then proto_request_from_json. Returns
+ * PROTO_OK, or an error status with e filled; r->id/id_len are filled as far as they could
+ * be read, so an error can carry the id. r needs proto_request_free either way. */
+enum proto_status proto_decode_msgpack(const unsigned char *p, size_t n,
+    const struct proto_limits *l, struct request *r, struct err *e);
+/* The one request schema, shared by msgpack and JSON (parse JSON text with
+ * JSON_REJECT_DUPLICATES): {id?: int|string|null, op: "classify"|"ping"|"stats"|"reload",
+ * policy?: string, deadline_ms?: 1..3600000, messages: [...] (classify)}; unknown fields are
+ * skipped. The id is kept as its msgpack bytes (an id from JSON is packed), so every front
+ * echoes it the same way; proto_id_json gives it back as JSON. */
+enum proto_status proto_request_from_json(const struct json_t *o, const struct proto_limits *l,
+    struct request *r, struct err *e);
+void proto_request_free(struct request *r);
+
+/* An error response, appended to sb. */
+void proto_error(struct msgpack_sbuffer *sb, const struct request *r, enum proto_status s,
+    const char *msg);
+
+/* ---- transitional: the old API, kept until the daemon has moved to the one above ---- */
 #define ERR_BAD_REQUEST "bad_request"
 #define ERR_TOO_LARGE "too_large"
 #define ERR_UNKNOWN_OP "unknown_op"
@@ -40,17 +74,19 @@ struct request {
 #define ERR_TOO_MANY "too_many_connections"
 #define ERR_RELOAD_FAILED "reload_failed"
 #define ERR_INTERNAL "internal"
-
-/* Decodes one complete frame. On failure fills e and returns -1; the id is filled as far
- * as it could be read, so the error can still carry it. */
+/* proto_decode_msgpack with no size limit; -1 on error (an unknown op's message starts
+ * with "op: unknown"). */
 int proto_decode(const unsigned char *p, size_t n, int max_messages, struct request *r,
     struct err *e);
-void proto_request_free(struct request *r);
-
-/* Responses, appended to sb: an error, or success with a body (a JSON value packed as
- * msgpack under `key`, or nothing). */
-void proto_error(struct msgpack_sbuffer *sb, const struct request *r, const char *code,
+void proto_error_code(struct msgpack_sbuffer *sb, const struct request *r, const char *code,
     const char *msg);
+/* proto_error takes a status or (old) a code string until the daemon has switched */
+#define proto_error(sb, r, s, msg) _Generic((s), char *: proto_error_code, \
+	const char *: proto_error_code, default: proto_error)(sb, r, s, msg)
+/* ---- end of the transitional API ---- */
+
+/* A success response, appended to sb: a body (a JSON value packed as msgpack under `key`),
+ * or nothing. */
 void proto_ok(struct msgpack_sbuffer *sb, const struct request *r, const char *key,
     const struct json_t *body);
 /* JSON value to msgpack, and back (the client side). */

@@ -42,7 +42,8 @@ static const struct spec specs[] = {
 	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
 	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2, 0 },
 	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 0 },
-	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 0, 128000, 128009, 1 },
+	/* llama3 rope scaling as the real Llama Guard 3 has (its attention is uniform anyway) */
+	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1 },
 };
 
 static const char *shared;

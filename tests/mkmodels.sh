@@ -10,7 +10,13 @@ if [ ! -f "$shared/reference/README.md" ]; then
 	echo "mkmodels: $shared is absent, no test models built"
 	exit 0
 fi
+# bump when a model's definition changes, so stale builds are remade
+version=2
+if [ "$(cat "$out/VERSION" 2>/dev/null)" != "$version" ]; then
+	rm -rf "$out"
+fi
 mkdir -p "$out"
+echo "$version" > "$out/VERSION"
 for spec in tiny-l3 tiny-l2; do
 	[ -f "$out/$spec/model.safetensors" ] || "$build/tests/mkmodel" "$spec" hf "$out/$spec"
 	for t in f32 f16 bf16; do

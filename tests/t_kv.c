@@ -1,5 +1,6 @@
 /* t_kv.c - the KV cache: one prefill, token by token, a copied prefix, several sequences in
- * one batch, and a prefix shared between contexts all give the same logits, bit for bit:
+ * one batch, a prefix shared between contexts and a prefix saved as a snapshot and restored
+ * all give the same logits, bit for bit:
  * every kernel computes a row the same way whatever the batch around it.
  *   t_kv MODEL */
 #include <math.h>
@@ -94,6 +95,44 @@ main(int argc, char **argv)
 	ok(c2 && ctx_eval(c2, 0, ids + PRE, N - PRE, &e) == 0 &&
 	    memcmp(tmp, ctx_logits(c2, 0), (size_t)nv * 4) == 0,
 	    "the other context's result equals the cached path bit for bit");
+
+	/* 6: a prefix saved as a snapshot (no context of its own), restored into a context of
+	 * another size and another sequence */
+	struct kv_snapshot *snap = ctx_snapshot_save(c2, 0, PRE, &e);
+	ok(snap && kv_snapshot_len(snap) == PRE && kv_snapshot_bytes(snap) ==
+	    2 * (size_t)model_hparams(m)->n_layer * model_hparams(m)->n_head_kv *
+	    model_hparams(m)->head_dim * PRE * sizeof(float), "a %d-position snapshot of %zu bytes",
+	    PRE, snap ? kv_snapshot_bytes(snap) : 0);
+	struct ctx_params p3 = p;
+	p3.n_ctx = 48;
+	p3.n_seq = 3;
+	struct ctx *c3 = ctx_new(m, &p3, &e);
+	ok(c3 && ctx_eval(c3, 1, ids, 3, &e) == 0 && ctx_snapshot_restore(c3, 1, snap, &e) == 0 &&
+	    ctx_seq_len(c3, 1) == PRE, "the snapshot restored over a used sequence of another context");
+	ok(c3 && ctx_eval(c3, 1, ids + PRE, N - PRE, &e) == 0 &&
+	    memcmp(tmp, ctx_logits(c3, 0), (size_t)nv * 4) == 0,
+	    "snapshot + rest equals the cached path bit for bit");
+	ok(c3 && ctx_snapshot_restore(c3, 1, snap, &e) == 0 && ctx_eval(c3, 1, ids + PRE, N - PRE, &e) == 0 &&
+	    memcmp(tmp, ctx_logits(c3, 0), (size_t)nv * 4) == 0, "restoring again is bit-identical");
+	ok(ctx_snapshot_save(c2, 0, ctx_seq_len(c2, 0) + 1, &e) == NULL && strstr(e.msg, "positions"),
+	    "a snapshot longer than the sequence is refused (%s)", e.msg);
+	ok(ctx_snapshot_save(c2, 9, 1, &e) == NULL && strstr(e.msg, "no sequence"),
+	    "a snapshot of a missing sequence is refused (%s)", e.msg);
+	ok(c3 && ctx_snapshot_restore(c3, 3, snap, &e) == -1 && strstr(e.msg, "no sequence"),
+	    "restoring into a missing sequence is refused (%s)", e.msg);
+	struct model *m2 = model_open(argv[1], &e);
+	struct ctx *c4 = m2 ? ctx_new(m2, &p, &e) : NULL;
+	ok(c4 && ctx_snapshot_restore(c4, 0, snap, &e) == -1 && strstr(e.msg, "another model") &&
+	    ctx_seq_len(c4, 0) == 0, "a snapshot of another model is refused (%s)", e.msg);
+	p3.n_ctx = PRE - 1;
+	struct ctx *c5 = ctx_new(m, &p3, &e);
+	ok(c5 && ctx_snapshot_restore(c5, 0, snap, &e) == -1 && strstr(e.msg, "context holds") &&
+	    ctx_seq_len(c5, 0) == 0, "a snapshot larger than the context is refused (%s)", e.msg);
+	ctx_free(c5);
+	ctx_free(c4);
+	model_close(m2);
+	ctx_free(c3);
+	kv_snapshot_free(snap);
 
 	/* errors leave the sequences as they were */
 	int len = ctx_seq_len(c, 0);

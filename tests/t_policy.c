@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "policy/policy.h"
+#include "util/buf.h"
 #include "tap.h"
 
 static struct policy *
@@ -19,6 +20,86 @@ bad(const char *yaml, const char *want, const char *what)
 
 	ok(p == NULL && strstr(e.msg, want) != NULL, "rejects %s: '%s' (%s)", what, want, e.msg);
 	policy_free(p);
+}
+
+/* One broken file per failure mode, each with its message: file:line:column, the key. */
+static const struct {
+	const char *yaml, *want, *what;
+} bads[] = {
+	{ "categories:\n  S10: {threshold: 1.7}\n", "p.yaml:2:20: categories.S10.threshold: 1.7 is outside [0, 1]",
+	  "a threshold outside [0, 1]" },
+	{ "default: {threshold: -0.1}\n", "p.yaml:1:22: default.threshold: -0.1 is outside [0, 1]", "a negative threshold" },
+	{ "default: {threshold: nan}\n", "default.threshold: 'nan' is not a number", "NaN" },
+	{ "name: x\nbogus: 1\n", "p.yaml:2:1: bogus: unknown key 'bogus' (name, on_error, default, categories, "
+	  "request, response, structure_spoof)", "an unknown top-level key, listing the valid ones" },
+	{ "categories:\n  S3: {colour: red}\n", "p.yaml:2:8: categories.S3.colour: unknown key 'colour' "
+	  "(name, description, exclude, threshold, action)", "an unknown category key" },
+	{ "request: {thresold: 0.2}\n", "p.yaml:1:11: request.thresold: unknown key 'thresold' "
+	  "(threshold, action, categories)", "an unknown role key" },
+	{ "response: {categories: {S2: {name: x}}}\n", "p.yaml:1:30: response.categories.S2.name: unknown key "
+	  "'name' (threshold, action, exclude)", "a name in a role override" },
+	{ "default: {exclude: true}\n", "p.yaml:1:11: default.exclude: unknown key 'exclude' (threshold, action)",
+	  "exclude under default" },
+	{ "structure_spoof: {threshold: 1}\n", "structure_spoof.threshold: unknown key 'threshold' (action)",
+	  "an unknown structure_spoof key" },
+	{ "categories:\n  X9: {exclude: true}\n", "p.yaml:2:3: categories.X9: 'X9' is not a category code",
+	  "a bad code" },
+	{ "categories:\n  S0: {name: z}\n", "'S0' is not a category code", "code S0" },
+	{ "categories:\n  S01: {name: z}\n", "'S01' is not a category code", "code S01" },
+	{ "categories:\n  S1000: {name: z}\n", "'S1000' is not a category code", "code S1000" },
+	{ "categories:\n  S20: {threshold: 0.2}\n", "p.yaml:2:8: categories.S20: a custom category needs a name",
+	  "a custom code without a name" },
+	{ "default: {action: destroy}\n", "p.yaml:1:19: default.action: 'destroy' is not one of block | flag | allow",
+	  "an unknown action" },
+	{ "on_error: flag\n", "p.yaml:1:11: on_error: 'flag' is not one of block | allow", "on_error flag" },
+	{ "default: {threshold: high}\n", "default.threshold: 'high' is not a number", "a non-number" },
+	{ "default: {threshold: [0.5]}\n", "default.threshold: expected a number: [0, 1]", "a list for a number" },
+	{ "categories:\n  S1: {exclude: maybe}\n", "categories.S1.exclude: 'maybe' is not true or false", "a non-bool" },
+	{ "categories: [S1, S2]\n", "p.yaml:1:13: categories: expected a mapping", "a list for a mapping" },
+	{ "[1, 2]\n", "p.yaml:1:1: expected a mapping", "a list for the document" },
+	{ "name: [a]\n", "p.yaml:1:7: name: expected a string", "a list for a string" },
+	{ "name: \"\"\n", "name: must not be empty", "an empty name" },
+	{ "name: \"a\\0b\"\n", "name: contains a NUL byte", "a NUL in a value" },
+	{ "\"a\\0b\": 1\n", "p.yaml:1:1: a: a key must not contain a NUL byte", "a NUL in a key" },
+	{ "[a]: 1\n", "p.yaml:1:1: keys must be plain strings", "a list as a key" },
+	{ "categories:\n  S1: {name: \"two\\nlines\"}\n", "categories.S1.name: must be one line", "a two-line name" },
+	{ "request: {categories: {S40: {threshold: 0.1}}}\n", "p.yaml:1:24: request.categories.S40: unknown category",
+	  "a role override of an undefined code" },
+	{ "name: a\nname: b\n", "p.yaml:2:1: name: duplicate key 'name' (first on line 1)", "a duplicate key" },
+	{ "categories:\n  S1: {exclude: true}\n  S1: {exclude: false}\n",
+	  "p.yaml:3:3: categories.S1: duplicate key 'S1' (first on line 2)", "a duplicate category" },
+	{ "categories:\n  S1: {threshold: 0.1, threshold: 0.2}\n",
+	  "p.yaml:2:24: categories.S1.threshold: duplicate key 'threshold'", "a duplicate key in a category" },
+	{ "response:\n  categories: {}\n  categories: {}\n",
+	  "p.yaml:3:3: response.categories: duplicate key 'categories'", "a duplicate key in a role" },
+	{ "response:\n  categories: {S1: {action: flag, action: flag}}\n",
+	  "p.yaml:2:35: response.categories.S1.action: duplicate key", "a duplicate key in a role's category" },
+	{ "name: [unclosed\n", "p.yaml:2:1: YAML:", "broken YAML syntax" },
+	{ "name: a\n---\nname: b\n", "p.yaml:2:1: YAML: more than one document", "a second document" },
+	{ "categories:\n  S1: {exclude: true}\n  S2: {exclude: true}\n  S3: {exclude: true}\n  S4: {exclude: true}\n"
+	  "  S5: {exclude: true}\n  S6: {exclude: true}\n  S7: {exclude: true}\n  S8: {exclude: true}\n"
+	  "  S9: {exclude: true}\n  S10: {exclude: true}\n  S11: {exclude: true}\n  S12: {exclude: true}\n"
+	  "  S13: {exclude: true}\n", "every category is excluded for user messages", "excluding everything" },
+};
+
+/* "a.b.c" and a value as flow mappings: "{a: {b: {c: v}}}", CODE as S1 */
+static void
+nest(char *out, size_t n, const char *path, const char *value)
+{
+	size_t used = 0;
+	int depth = 0;
+
+	for (const char *p = path; *p; depth++) {
+		size_t len = strcspn(p, ".");
+		if (len == 4 && strncmp(p, "CODE", 4) == 0)
+			used += (size_t)snprintf(out + used, n - used, "{S1: ");
+		else
+			used += (size_t)snprintf(out + used, n - used, "{%.*s: ", (int)len, p);
+		p += len + (p[len] == '.');
+	}
+	used += (size_t)snprintf(out + used, n - used, "%s", value);
+	while (depth--)
+		used += (size_t)snprintf(out + used, n - used, "}");
 }
 
 static const struct policy_category *
@@ -80,50 +161,63 @@ main(void)
 	ok(a && strcmp(policy_hash(a), policy_hash(d)) == 0, "an empty file is the default policy");
 	policy_free(a);
 
-	bad("categories:\n  S10: {threshold: 1.7}\n", "p.yaml:2:20: categories.S10.threshold: 1.7 is outside [0, 1]",
-	    "a threshold outside [0, 1]");
-	bad("name: x\nbogus: 1\n", "p.yaml:2:8: bogus: unknown key", "an unknown top-level key");
-	bad("categories:\n  S3: {colour: red}\n", "p.yaml:2:16: categories.S3.colour: unknown key", "an unknown category key");
-	bad("categories:\n  X9: {exclude: true}\n", "p.yaml:2:7: categories.X9: 'X9' is not a category code",
-	    "a bad code");
-	bad("categories:\n  S0: {name: z}\n", "'S0' is not a category code", "code S0");
-	bad("categories:\n  S20: {threshold: 0.2}\n", "categories.S20: a custom category needs a name",
-	    "a custom code without a name");
-	bad("default: {action: destroy}\n", "p.yaml:1:19: default.action: 'destroy' is not one of block, flag, allow",
-	    "an unknown action");
-	bad("on_error: flag\n", "on_error: 'flag' is not one of block, allow", "on_error flag");
-	bad("default: {threshold: high}\n", "default.threshold: 'high' is not a number", "a non-number");
-	bad("categories:\n  S1: {exclude: maybe}\n", "categories.S1.exclude: 'maybe' is not true or false", "a non-bool");
-	bad("categories: [S1, S2]\n", "p.yaml:1:13: categories: expected a mapping", "a list for a mapping");
-	bad("name: [a]\n", "name: expected a string", "a list for a string");
-	bad("categories:\n  S1: {name: \"two\\nlines\"}\n", "categories.S1.name: must be one line", "a two-line name");
-	bad("request: {categories: {S40: {threshold: 0.1}}}\n", "request.categories.S40: unknown category",
-	    "a role override of an undefined code");
-	bad("name: a\nname: b\n", "p.yaml:2:1: policy: duplicate key 'name'", "a duplicate key");
-	bad("name: [unclosed\n", "p.yaml:2:1: YAML:", "broken YAML syntax");
-	bad("categories:\n  S1: {exclude: true}\n  S2: {exclude: true}\n  S3: {exclude: true}\n  S4: {exclude: true}\n"
-	    "  S5: {exclude: true}\n  S6: {exclude: true}\n  S7: {exclude: true}\n  S8: {exclude: true}\n"
-	    "  S9: {exclude: true}\n  S10: {exclude: true}\n  S11: {exclude: true}\n  S12: {exclude: true}\n"
-	    "  S13: {exclude: true}\n", "every category is excluded", "excluding everything");
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
+		bad(bads[i].yaml, bads[i].want, bads[i].what);
 	struct err e2 = { "" };
 	ok(policy_load("/nonexistent/policy.yaml", &e2) == NULL && strstr(e2.msg, "/nonexistent/policy.yaml"),
 	    "a missing file names the path (%s)", e2.msg);
-	/* every key of the loader's table is documented in guard-policy(5) */
-	FILE *fp = fopen("man/guard-policy.5", "r");
-	char man[65536] = "";
-	size_t mn = fp ? fread(man, 1, sizeof(man) - 1, fp) : 0;
-	man[mn] = '\0';
-	if (fp)
-		fclose(fp);
+
+	/* role overrides may come before the categories they refer to */
+	a = parse("request: {categories: {S14: {threshold: 0.2}}}\ncategories: {S14: {name: Z.}}\n", &e);
+	ok(a && fabsf(cat(a, "S14")->threshold[ROLE_REQUEST] - 0.2f) < 1e-6 &&
+	    fabsf(cat(a, "S14")->threshold[ROLE_RESPONSE] - 0.5f) < 1e-6, "a role override before its category");
+	policy_free(a);
+	a = parse("a: &t 0.25\n", &e);
+	ok(a == NULL && strstr(e.msg, "a: unknown key"), "an anchor is fine, the key still checked (%s)", e.msg);
+	a = parse("default: {threshold: &t 0.25}\nrequest: {threshold: *t}\n", &e);
+	ok(a && fabsf(cat(a, "S3")->threshold[ROLE_REQUEST] - 0.25f) < 1e-6, "an alias is read as its value");
+	policy_free(a);
+
+	/* every key of the table is dispatched by the loader: a good value is taken, a bad one
+	 * refused with the key's path */
 	for (const struct policy_key *k = policy_keys; k->path; k++) {
-		const char *last = strrchr(k->path, '.');
-		last = last ? last + 1 : k->path;
-		if (strchr(last, '{'))
-			continue;
-		char want[64];
-		snprintf(want, sizeof(want), "Ic %s", last);
-		ok(strstr(man, want) != NULL, "guard-policy.5 documents '%s'", k->path);
+		char good[256], worse[256];
+		const char *gv = strcmp(k->type, "number") == 0 ? "0.25" : strcmp(k->type, "bool") == 0 ? "true" :
+		    strcmp(k->type, "action") == 0 ? "allow" : "Some text.";
+		const char *bv = strcmp(k->type, "string") == 0 ? "[a, list]" : "bogus";
+		nest(good, sizeof(good), k->path, gv);
+		nest(worse, sizeof(worse), k->path, bv);
+		char shown[128];
+		snprintf(shown, sizeof(shown), "%s: ", k->path);
+		for (char *c = strstr(shown, "CODE"); c; c = strstr(shown, "CODE"))
+			memmove(c + 2, c + 4, strlen(c + 4) + 1), c[0] = 'S', c[1] = '1';
+		struct err e3 = { "" };
+		a = parse(good, &e3);
+		ok(a != NULL, "table key %s: '%s' accepted (%s)", k->path, good, a ? "" : e3.msg);
+		policy_free(a);
+		a = parse(worse, &e3);
+		ok(a == NULL && strstr(e3.msg, shown) != NULL, "table key %s: '%s' refused, named (%s)", k->path,
+		    worse, e3.msg);
+		policy_free(a);
 	}
+	/* linear: many anchors are refused, not loaded in quadratic time */
+	struct buf big = { 0 };
+	buf_adds(&big, "name: x\nz:\n");
+	for (int i = 0; i < 20000; i++)
+		buf_printf(&big, "- &a%d x\n", i);
+	a = policy_parse(big.p, big.n, "p.yaml", &e);
+	ok(a == NULL && strstr(e.msg, "p.yaml:67:3: YAML: more than 64 anchors"), "20000 anchors: refused at the 65th (%s)",
+	    e.msg);
+	buf_free(&big);
+	/* linear: a mapping of 100000 keys is checked for duplicates with a hash set */
+	buf_adds(&big, "categories:\n");
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&big, "  k%d: 1\n", i);
+	buf_adds(&big, "  k77777: 2\n");
+	a = policy_parse(big.p, big.n, "p.yaml", &e);
+	ok(a == NULL && strstr(e.msg, "p.yaml:100002:3: categories.k77777: duplicate key 'k77777' (first on line 77779)"),
+	    "a duplicate among 100000 keys (%s)", e.msg);
+	buf_free(&big);
 	policy_free(p);
 	policy_free(d);
 	return done_testing();

@@ -9,6 +9,7 @@
 #include "core/gguf.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "util/strmap.h"
 #include "tap.h"
 
 static char dir[256];
@@ -40,6 +41,12 @@ struct opts {
 	int past_end;		/* ffn_down's offset beyond the data */
 	int bad_align;		/* general.alignment = 3 */
 	int q4k;		/* attn_v stored as Q4_K (not computed yet) */
+	int overlap;		/* attn_k's data starts where attn_q's does */
+	int bias;		/* an extra blk.0.attn_q.bias tensor */
+	int l31;		/* Llama 3.1 context and rope base ... */
+	int freqs;		/* ... with the rope_freqs.weight tensor */
+	const char *rope_type;	/* llama.rope.scaling.type */
+	float rope_factor;	/* llama.rope.scaling.factor (0: absent) */
 };
 
 static size_t
@@ -56,6 +63,13 @@ mini_gguf(struct buf *out, const struct opts *o)
 		{ "blk.0.ffn_down.weight", FF, D },
 	};
 	size_t nt = sizeof(t) / sizeof(t[0]);
+	struct spec_t extra[2];
+	size_t n_extra = 0;
+
+	if (o->bias)
+		extra[n_extra++] = (struct spec_t){ "blk.0.attn_q.bias", D, 0 };
+	if (o->freqs)
+		extra[n_extra++] = (struct spec_t){ "rope_freqs.weight", D / H / 2, 0 };
 
 #define KSTR(k, v) do { put_str(&kv, k); put_u32(&kv, GGUF_STR); put_str(&kv, v); n_kv++; } while (0)
 #define KU32(k, v) do { put_str(&kv, k); put_u32(&kv, GGUF_U32); put_u32(&kv, v); n_kv++; } while (0)
@@ -68,6 +82,22 @@ mini_gguf(struct buf *out, const struct opts *o)
 	KU32("llama.attention.head_count_kv", 1);
 	if (o->bad_align)
 		KU32("general.alignment", 3);
+	if (o->l31) {
+		KU32("llama.context_length", 131072);
+		put_str(&kv, "llama.rope.freq_base");
+		put_u32(&kv, GGUF_F32);
+		float base = 500000.0f;
+		put(&kv, &base, 4);
+		n_kv++;
+	}
+	if (o->rope_type)
+		KSTR("llama.rope.scaling.type", o->rope_type);
+	if (o->rope_factor != 0) {
+		put_str(&kv, "llama.rope.scaling.factor");
+		put_u32(&kv, GGUF_F32);
+		put(&kv, &o->rope_factor, 4);
+		n_kv++;
+	}
 	put_str(&kv, "llama.attention.layer_norm_rms_epsilon");
 	put_u32(&kv, GGUF_F32);
 	float eps = 1e-5f;
@@ -84,28 +114,37 @@ mini_gguf(struct buf *out, const struct opts *o)
 	n_kv++;
 #undef KSTR
 #undef KU32
-	for (size_t i = 0; i < nt; i++) {
+	uint64_t q_off = 0;
+	for (size_t j = 0; j < nt + n_extra; j++) {
+		const struct spec_t *tp = j < nt ? &t[j] : &extra[j - nt];
 		uint32_t type = 0;
-		uint64_t ne0 = t[i].ne0;
-		if (o->bad_shape && strcmp(t[i].name, "blk.0.attn_q.weight") == 0)
+		uint64_t ne0 = tp->ne0, at = off;
+		if (o->bad_shape && strcmp(tp->name, "blk.0.attn_q.weight") == 0)
 			ne0--;
-		if (o->bad_type && strcmp(t[i].name, "blk.0.attn_k.weight") == 0)
+		if (o->bad_type && strcmp(tp->name, "blk.0.attn_k.weight") == 0)
 			type = 99;
-		if (o->q4k && strcmp(t[i].name, "blk.0.attn_v.weight") == 0)
+		if (o->q4k && strcmp(tp->name, "blk.0.attn_v.weight") == 0)
 			type = GGML_TYPE_Q4_K;
-		put_str(&ti, t[i].name);
-		put_u32(&ti, t[i].ne1 ? 2 : 1);
+		if (strcmp(tp->name, "blk.0.attn_q.weight") == 0)
+			q_off = off;
+		if (o->past_end && strcmp(tp->name, "blk.0.ffn_down.weight") == 0)
+			at = off + 4096;
+		if (o->overlap && strcmp(tp->name, "blk.0.attn_k.weight") == 0)
+			at = q_off;
+		put_str(&ti, tp->name);
+		put_u32(&ti, tp->ne1 ? 2 : 1);
 		put_u64(&ti, type == GGML_TYPE_Q4_K ? 256 : ne0);
-		if (t[i].ne1)
-			put_u64(&ti, t[i].ne1);
+		if (tp->ne1)
+			put_u64(&ti, tp->ne1);
 		put_u32(&ti, type);
-		put_u64(&ti, o->past_end && strcmp(t[i].name, "blk.0.ffn_down.weight") == 0 ? off + 4096 : off);
-		off += (ne0 * (t[i].ne1 ? t[i].ne1 : 1) * 4 + 31) / 32 * 32;
+		put_u64(&ti, at);
+		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
+		off += (bytes + 31) / 32 * 32;
 	}
 	memset(out, 0, sizeof(*out));
 	put_u32(out, 0x46554747u);
 	put_u32(out, 3);
-	put_u64(out, nt);
+	put_u64(out, nt + n_extra);
 	put_u64(out, n_kv);
 	put(out, kv.p, kv.n);
 	put(out, ti.p, ti.n);
@@ -113,7 +152,7 @@ mini_gguf(struct buf *out, const struct opts *o)
 	while (out->n % 32)
 		put(out, "", 1);
 	for (uint64_t i = 0; i < off / 4; i++) {
-		float f = 0.01f * (float)(i % 7);
+		float f = 0.01f * (float)(1 + i % 7);	/* positive: rope_freqs must be */
 		put(out, &f, 4);
 	}
 	buf_free(&kv);
@@ -201,12 +240,37 @@ gguf_cases(void)
 		{ { .past_end = 1 }, "offset past the end", "past end of data section" },
 		{ { .bad_align = 1 }, "alignment not a power of two", "general.alignment" },
 		{ { .q4k = 1 }, "unsupported tensor type", "type Q4_K is not supported" },
+		{ { .overlap = 1 }, "overlapping tensors", "tensors 'blk.0.attn_q.weight' [704, 1728) "
+		    "and 'blk.0.attn_k.weight' [704, 1216) overlap" },
+		{ { .bias = 1 }, "a bias tensor", "tensor 'blk.0.attn_q.bias' is not part of a Llama "
+		    "model" },
+		{ { .rope_type = "llama3" }, "llama3 scaling without rope_freqs",
+		    "llama.rope.scaling.type is 'llama3' but the file has no rope_freqs.weight" },
+		{ { .rope_type = "yarn" }, "yarn scaling", "llama.rope.scaling.type 'yarn' is not supported" },
+		{ { .rope_factor = 8 }, "a scaling factor without a type",
+		    "llama.rope.scaling.factor 8 without a scaling type" },
+		{ { .l31 = 1 }, "Llama 3.1 without rope_freqs",
+		    "llama.context_length 131072 with llama.rope.freq_base 500000 is a Llama 3.1+ model" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char name[64];
 		mini_gguf(&b, &cases[i].o);
 		snprintf(name, sizeof(name), "case%zu.gguf", i);
 		expect_model(cases[i].what, write_file(name, b.p, b.n), cases[i].want);
+		buf_free(&b);
+	}
+	/* the same Llama 3.1 signature with its rope_freqs tensor, with or without the type */
+	struct opts fine[] = { { .l31 = 1, .freqs = 1 }, { .l31 = 1, .freqs = 1, .rope_type = "llama3" },
+		{ .rope_type = "none" } };
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		char name[64];
+		mini_gguf(&b, &fine[i]);
+		snprintf(name, sizeof(name), "fine%zu.gguf", i);
+		struct model *mm = model_open(write_file(name, b.p, b.n), &e);
+		ok(mm != NULL && model_hparams(mm)->rope_llama3 == (fine[i].freqs != 0),
+		    "rope variant %zu opens (llama3 scaling %s) %s", i, fine[i].freqs ? "on" : "off",
+		    mm ? "" : e.msg);
+		model_close(mm);
 		buf_free(&b);
 	}
 	expect_model("empty file", write_file("empty.gguf", "", 0), "magic");
@@ -263,6 +327,11 @@ safetensors_cases(void)
 	expect_st("duplicate name", st_file("dup.safetensors",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
 	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "duplicate");
+	expect_st("overlapping tensors", st_file("overlap.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	    "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
+	    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12),
+	    "tensors 'a' [0, 8) and 'b' [4, 12) overlap");
 	uint64_t hl = 1ull << 40;
 	char raw[16];
 	memcpy(raw, &hl, 8);
@@ -294,6 +363,92 @@ safetensors_cases(void)
 	fprintf(fp, "{\"model_type\": \"gpt2\"}");
 	fclose(fp);
 	expect_model("another architecture", d, "model_type 'gpt2' is not supported");
+	static const struct { const char *extra, *want; } opt[] = {
+		{ "\"hidden_act\": \"gelu\"", "hidden_act 'gelu' is not supported" },
+		{ "\"hidden_act\": 7", "hidden_act '(not a string)' is not supported" },
+		{ "\"attention_bias\": true", "'attention_bias' is set: bias terms are not supported" },
+		{ "\"mlp_bias\": true", "'mlp_bias' is set: bias terms are not supported" },
+	};
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+		fp = fopen(path, "w");
+		fprintf(fp, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"num_attention_heads\": 2, "
+		    "\"num_hidden_layers\": 1, \"intermediate_size\": 32, \"vocab_size\": 8, %s}",
+		    opt[i].extra);
+		fclose(fp);
+		expect_model(opt[i].extra, d, opt[i].want);
+	}
+
+	/* a sharded set where the second shard repeats a tensor of the first */
+	snprintf(d, sizeof(d), "%s/shards", dir);
+	mkdir(d, 0755);
+	st_file("shards/s1.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+	st_file("shards/s2.safetensors",
+	    "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", d);
+	fp = fopen(path, "w");
+	fprintf(fp, "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\"}}");
+	fclose(fp);
+	s = st_open_dir(d, &e);
+	ok(s == NULL && strstr(e.msg, "s2.safetensors: tensor 'a' appears twice") != NULL,
+	    "a tensor in two shards: refused (%s)", s ? "opened!" : e.msg);
+	st_close(s);
+}
+
+/* --- cost: duplicate and overlap checks must be linear (n log n), not pairwise ---------- */
+
+static const char *
+many_gguf(const char *name, uint64_t n)
+{
+	struct buf b = { 0 };
+	char k[32];
+
+	put_u32(&b, 0x46554747u);
+	put_u32(&b, 3);
+	put_u64(&b, n);
+	put_u64(&b, n);
+	for (uint64_t i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "key.%08llu", (unsigned long long)i);
+		put_str(&b, k);
+		put_u32(&b, GGUF_U8);
+		put(&b, "", 1);
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "t.%08llu", (unsigned long long)i);
+		put_str(&b, k);
+		put_u32(&b, 1);
+		put_u64(&b, 1);
+		put_u32(&b, GGML_TYPE_F32);
+		put_u64(&b, 32 * (n - 1 - i));	/* reverse order: the sort has work to do */
+	}
+	while (b.n % 32)
+		put(&b, "", 1);
+	for (uint64_t i = 0; i < n; i++)
+		put(&b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 32);
+	const char *p = write_file(name, b.p, b.n);
+	buf_free(&b);
+	return p;
+}
+
+static void
+cost_cases(void)
+{
+	/* the duplicate checks go through the hash set (one insert and one lookup per key and
+	 * per tensor) and it stays ~1 slot per operation on sequential names, where a weak hash
+	 * clusters them into long runs. (A CPU-time ratio was tried: the cache makes it
+	 * superlinear on this hardware even for the hash set.) */
+	const char *p = many_gguf("many.gguf", 40000);
+	const unsigned long long ops = 2 * 2 * 40000ull;
+	struct err e;
+	unsigned long long before = strmap_probes();
+	struct gguf *g = gguf_open(p, &e);
+	unsigned long long used = strmap_probes() - before;
+	ok(g != NULL && used >= ops && used < 2 * ops, "40000 keys and 40000 tensors: %llu slots "
+	    "visited for %llu inserts and lookups (%.2f each, pairwise would be %.0f)", used, ops,
+	    (double)used / (double)ops, 2 * 40000.0 * 39999.0 / 2 / ops);
+	gguf_close(g);
+	unlink(p);
 }
 
 int
@@ -306,6 +461,7 @@ main(void)
 	}
 	gguf_cases();
 	safetensors_cases();
+	cost_cases();
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

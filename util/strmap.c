@@ -1,19 +1,47 @@
 /* strmap.c - the tokenizers' hash maps (linear probing, power-of-two tables). */
 #include "util/strmap.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* Keys come from model files and requests: a per-process random basis keeps anyone from
+ * precomputing a set of colliding names that would make every probe walk the whole table. */
+static uint64_t seed = 0xcbf29ce484222325ull;
+static _Atomic unsigned long long probes;	/* slots visited by every lookup: tests read it */
+
+unsigned long long strmap_probes(void) { return probes; }
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void
+seed_init(void)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&r;
+	seed ^= r;
+}
 
 static uint64_t
 hash_bytes(const char *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = seed;
 
 	for (size_t i = 0; i < n; i++) {
 		h ^= (unsigned char)p[i];
 		h *= 0x100000001b3ull;
 	}
-	return h ^ (h >> 29);
+	/* FNV's low bits mix poorly (names like "blk.7.x" cluster): finish with murmur3's
+	 * avalanche so the table index (the low bits) depends on every input bit */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
 }
 
 static size_t
@@ -29,6 +57,7 @@ table_size(size_t expect)
 int
 strmap_init(struct strmap *m, size_t expect)
 {
+	pthread_once(&seed_once, seed_init);
 	m->cap = table_size(expect);
 	m->n = 0;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
@@ -61,16 +90,21 @@ strmap_grow(struct strmap *m)
 int
 strmap_put(struct strmap *m, const char *key, size_t len, int32_t val)
 {
+	if (len > UINT32_MAX)
+		return -1;
 	if ((m->n + 1) * 2 > m->cap && strmap_grow(m) == -1)
 		return -1;
-	size_t i = hash_bytes(key, len) & (m->cap - 1);
+	size_t i = hash_bytes(key, len) & (m->cap - 1), n = 1;
 	while (m->slots[i].key != NULL) {
 		if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0) {
 			m->slots[i].val = val;
+			atomic_fetch_add_explicit(&probes, n, memory_order_relaxed);
 			return 0;
 		}
 		i = (i + 1) & (m->cap - 1);
+		n++;
 	}
+	atomic_fetch_add_explicit(&probes, n, memory_order_relaxed);
 	/* an empty key needs a non-NULL pointer to mark the slot used */
 	m->slots[i].key = key ? key : "";
 	m->slots[i].len = (uint32_t)len;
@@ -82,15 +116,20 @@ strmap_put(struct strmap *m, const char *key, size_t len, int32_t val)
 int32_t
 strmap_get(const struct strmap *m, const char *key, size_t len)
 {
-	if (m->cap == 0)
+	if (m->cap == 0 || len > UINT32_MAX)
 		return -1;
-	size_t i = hash_bytes(key, len) & (m->cap - 1);
+	size_t i = hash_bytes(key, len) & (m->cap - 1), n = 1;
+	int32_t v = -1;
 	while (m->slots[i].key != NULL) {
-		if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0)
-			return m->slots[i].val;
+		if (m->slots[i].len == len && memcmp(m->slots[i].key, key, len) == 0) {
+			v = m->slots[i].val;
+			break;
+		}
 		i = (i + 1) & (m->cap - 1);
+		n++;
 	}
-	return -1;
+	atomic_fetch_add_explicit(&probes, n, memory_order_relaxed);
+	return v;
 }
 
 static uint64_t
@@ -102,6 +141,7 @@ pair_key(int32_t a, int32_t b)
 static size_t
 pair_slot(uint64_t k, size_t cap)
 {
+	k ^= seed;
 	k ^= k >> 33;
 	k *= 0xff51afd7ed558ccdull;
 	k ^= k >> 33;
@@ -111,6 +151,7 @@ pair_slot(uint64_t k, size_t cap)
 int
 pairmap_init(struct pairmap *m, size_t expect)
 {
+	pthread_once(&seed_once, seed_init);
 	m->cap = table_size(expect);
 	m->n = 0;
 	m->slots = calloc(m->cap, sizeof(*m->slots));

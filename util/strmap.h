@@ -22,6 +22,10 @@ int strmap_put(struct strmap *m, const char *key, size_t len, int32_t val);
 /* Returns the value or -1 when absent. */
 int32_t strmap_get(const struct strmap *m, const char *key, size_t len);
 
+/* Slots visited by all strmap lookups and inserts so far, process-wide (tests check that
+ * lookups stay O(1) on real key sets). */
+unsigned long long strmap_probes(void);
+
 struct pairmap {
 	struct pairmap_slot {
 		uint64_t key;	/* (left << 32 | right) + 1; 0 marks empty */

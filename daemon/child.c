@@ -1,0 +1,152 @@
+/* child.c - the inference process: drops privileges first, then maps the model, computes
+ * the policy prefixes and serves the inherited socket until drained. It never sees the
+ * policy files or the log file, only what the parent passes it. */
+#include "daemon/priv.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "classifier/classifier.h"
+#include "core/model.h"
+#include "daemon/chan.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "policy/policy.h"
+
+static int
+drop_privileges(const struct config *cfg)
+{
+	uid_t uid;
+	gid_t gid;
+	char msg[256];
+
+	if (priv_user(cfg, &uid, &gid, msg, sizeof(msg)) == -1) {
+		log_warnx("%s", msg);
+		return -1;
+	}
+	if (uid == (uid_t)-1)
+		return 0;
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1) {
+		log_warn("cannot drop privileges to '%s'", cfg->user);
+		return -1;
+	}
+	/* no way back: a check that fails loudly rather than serve as root */
+	if (setuid(0) != -1 || geteuid() == 0) {
+		log_warnx("privileges could be regained after dropping them");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+release(struct server *s)
+{
+	classifier_free(s->cls);
+	for (int i = 0; i < s->n_pol; i++)
+		policy_free(s->pol[i]);
+	model_close(s->model);
+	vlog_close(&s->vlog);
+	chan_free(s->chan);
+}
+
+int
+child_main(struct priv_start *ps)
+{
+	struct server s;
+	struct err e;
+
+	memset(&s, 0, sizeof(s));
+	s.t_start = now_ms();
+	s.cfg = (struct config *)ps->cfg;
+	s.listen_fd = ps->listen_fd;
+	s.activated = ps->activated;
+	s.parent_pid = ps->parent_pid;
+	s.restarts = ps->restarts;
+	s.n_pol = ps->cfg->n_policies;
+	s.chan = chan_new(ps->chan_fd);
+	vlog_init(&s.vlog, ps->cfg->log_path, ps->log_fd, ps->cfg->log_content);
+	/* if the parent dies, so do we (gracefully) */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != ps->parent_pid)
+		return EX_SOFTWARE;
+	if (drop_privileges(ps->cfg) == -1) {
+		release(&s);
+		return EX_NOPERM;
+	}
+
+	/* now, unprivileged: the policies, the model, the classifier (threads start here) */
+	for (int i = 0; i < s.n_pol; i++) {
+		const char *path = ps->cfg->policy[i].path;
+		s.pol[i] = path ? policy_parse(ps->text[i], ps->text_len[i], path, &e) :
+		    policy_default();
+		if (s.pol[i] == NULL) {
+			log_warnx("%s", e.msg);
+			release(&s);
+			return EX_CONFIG;
+		}
+	}
+	priv_free_policies(ps->text, CONFIG_MAX_POLICIES);
+	if ((s.model = model_open(ps->cfg->model, &e)) == NULL) {
+		log_warnx("%s", e.msg);
+		release(&s);
+		return EX_NOINPUT;
+	}
+	struct classifier_params cp = classifier_params_default();
+	cp.n_threads = s.cfg->threads;
+	cp.max_batch = s.cfg->batch;
+	cp.n_ctx = s.cfg->context;
+	if ((s.cls = classifier_new(s.model, &cp, &e)) == NULL) {
+		log_warnx("classifier: %s", e.msg);
+		release(&s);
+		return EX_SOFTWARE;
+	}
+	for (int i = 0; i < s.n_pol; i++)
+		if (classifier_add_policy(s.cls, s.pol[i], &e) != i) {
+			log_warnx("policy '%s': %s", s.cfg->policy[i].name, e.msg);
+			release(&s);
+			return EX_CONFIG;
+		}
+
+	/* serve */
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	TAILQ_INIT(&s.queue);
+	TAILQ_INIT(&s.done);
+	TAILQ_INIT(&s.conns);
+	if ((s.base = event_base_new()) == NULL || conn_listen(&s) == -1 ||
+	    worker_start(&s) == -1) {
+		log_warnx("cannot start serving");
+		release(&s);
+		return EX_OSERR;
+	}
+	control_start(&s);
+	if (chan_send(s.chan, CHAN_READY, NULL, 0, -1) == -1)
+		log_warn("telling the privileged process we are ready");
+	log_info("ready: %s (model %.16s, %d %s, pid %d)", s.activated ? "socket from systemd" :
+	    s.cfg->listen, model_hash(s.model), s.n_pol, s.n_pol == 1 ? "policy" : "policies",
+	    (int)getpid());
+	event_base_dispatch(s.base);
+
+	/* drained (or the parent is gone): close everything */
+	worker_stop(&s);
+	request_completions(&s);
+	conn_close_all(&s);
+	control_stop(&s);
+	if (s.lis)
+		evconnlistener_free(s.lis);
+	event_base_free(s.base);
+	close(s.done_fd);
+	release(&s);
+	return 0;
+}

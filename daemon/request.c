@@ -1,0 +1,177 @@
+/* request.c - what each decoded request asks: ping, stats and reload are answered on the
+ * loop thread (all cheap); classify becomes a job for the worker. Completions come back
+ * here to be answered and logged. */
+#include "daemon/server.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "classifier/classifier.h"
+#include "core/model.h"
+#include "daemon/log.h"
+#include "policy/policy.h"
+#include "util/sha256.h"
+
+static void
+classify(struct conn *c, struct request *r)
+{
+	struct server *s = c->s;
+	int k = r->policy[0] ? config_policy(s->cfg, r->policy) : 0;
+	char msg[128];
+
+	if (k < 0) {
+		snprintf(msg, sizeof(msg), "no policy named '%s'", r->policy);
+		conn_send_error(c, r, PROTO_UNKNOWN_POLICY, msg);
+		proto_request_free(r);
+		return;
+	}
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		conn_send_error(c, r, PROTO_INTERNAL, "out of memory");
+		proto_request_free(r);
+		return;
+	}
+	j->kind = JOB_CLASSIFY;
+	j->conn = c;
+	j->req = *r;
+	j->pol = k;
+	j->t_arrive = now_ms();
+	j->deadline = j->t_arrive + (r->deadline_ms && r->deadline_ms < s->cfg->deadline_ms ?
+	    r->deadline_ms : s->cfg->deadline_ms);
+	if (worker_submit(s, j, 0) == -1) {
+		s->st.busy++;
+		conn_send_error(c, r, PROTO_BUSY, "the queue is full, try again later");
+		job_free(j);
+		return;
+	}
+	c->refs++;
+	c->inflight++;
+}
+
+void
+request_handle(struct conn *c, struct request *r)
+{
+	struct server *s = c->s;
+
+	s->st.by_op[r->op]++;
+	if (s->draining) {
+		conn_send_error(c, r, PROTO_SHUTTING_DOWN, "the daemon is shutting down");
+		proto_request_free(r);
+		return;
+	}
+	switch (r->op) {
+	case OP_PING: {
+		json_t *b = json_pack("{s:i, s:s}", "protocol", PROTO_VERSION, "model",
+		    model_hash(s->model));
+		conn_send_ok(c, r, "pong", b);
+		json_decref(b);
+		break;
+	}
+	case OP_STATS: {
+		json_t *b = stats_json(s);
+		conn_send_ok(c, r, "stats", b);
+		json_decref(b);
+		break;
+	}
+	case OP_RELOAD:
+		control_reload_request(s, c, r);	/* takes r */
+		return;
+	case OP_CLASSIFY:
+		classify(c, r);	/* takes r */
+		return;
+	}
+	proto_request_free(r);
+}
+
+/* the log line of one verdict */
+static void
+log_verdict(struct server *s, struct job *j, json_t *v)
+{
+	json_t *o = json_deep_copy(v);
+	char ts[64];
+	struct timespec now;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "request_id", proto_id_json(&j->req));
+	json_object_set_new(o, "peer", json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)j->conn->uid,
+	    "gid", (json_int_t)j->conn->gid, "pid", (json_int_t)j->conn->pid));
+	json_object_set_new(o, "policy_name", json_string(s->cfg->policy[j->pol].name));
+	if (s->vlog.content != LOG_CONTENT_NONE) {
+		json_t *msgs = json_array();
+		for (size_t i = 0; i < j->req.conv.n; i++) {
+			const struct conv_msg *m = &j->req.conv.msg[i];
+			json_t *parts = json_array();
+			for (size_t k = 0; k < m->n_parts; k++)
+				json_array_append_new(parts, json_stringn(m->parts[k], m->part_len[k]));
+			json_array_append_new(msgs, json_pack("{s:s, s:o}", "role",
+			    m->assistant ? "assistant" : "user", "content", parts));
+		}
+		if (s->vlog.content == LOG_CONTENT_FULL)
+			json_object_set_new(o, "messages", msgs);
+		else {
+			char *txt = json_dumps(msgs, JSON_COMPACT);
+			char hex[65];
+			sha256_hex(txt, strlen(txt), hex);
+			json_object_set_new(o, "content_sha256", json_string(hex));
+			free(txt);
+			json_decref(msgs);
+		}
+	}
+	vlog_write(&s->vlog, o);
+	json_decref(o);
+}
+
+static void
+answer(struct server *s, struct job *j)
+{
+	struct conn *c = j->conn;
+
+	if (j->dropped) {
+		s->st.dropped++;
+	} else if (j->status != PROTO_OK) {
+		if (j->status == PROTO_TIMEOUT)
+			s->st.timeouts++;
+		conn_send_error(c, &j->req, j->status, j->err_msg);
+	} else {
+		json_t *v = verdict_to_json(&j->v, s->pol[j->pol], model_hash(s->model));
+		conn_send_ok(c, &j->req, "verdict", v);
+		log_verdict(s, j, v);
+		json_decref(v);
+		s->st.decisions[j->v.decision]++;
+		stats_latency(&s->st, now_ms() - j->t_arrive);
+	}
+	conn_job_done(c);
+	conn_release(c);
+}
+
+void
+request_completions(struct server *s)
+{
+	struct jobq list;
+	struct job *j;
+
+	TAILQ_INIT(&list);
+	pthread_mutex_lock(&s->mu);
+	TAILQ_CONCAT(&list, &s->done, link);
+	pthread_mutex_unlock(&s->mu);
+	while ((j = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, j, link);
+		if (j->kind == JOB_RELOAD)
+			control_reload_done(s, j);
+		else
+			answer(s, j);
+		job_free(j);
+	}
+	if (s->draining)
+		control_check_drained(s);
+}
