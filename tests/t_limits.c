@@ -205,8 +205,8 @@ test_duplicate_keys(const struct daemon_t *d)
 		"op twice" };
 	for (int i = 0; i < 4; i++) {
 		r = cl_recv(&c, 10);
-		ok(is_err(r, "bad_request") && json_integer_value(json_object_get(r, "id")) == 41 + i,
-		    "duplicate keys, %s: bad_request with the id (%s: %s)", what[i], r ? err_code(r) ? err_code(r) :
+		ok(is_err(r, "bad_request") && json_integer_value(json_object_get(r, "id")) == 41 + i &&
+		    strstr(err_msg(r), "duplicate"), "duplicate keys, %s: bad_request with the id, saying so (%s: %s)", what[i], r ? err_code(r) ? err_code(r) :
 		    "not an error" : "no answer", err_msg(r));
 		json_decref(r);
 	}
