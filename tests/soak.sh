@@ -44,6 +44,8 @@ printf '%s\n' "$out" | grep -q '^ok 2 ' ; ok $? "$(printf '%s\n' "$out" | grep '
 is "$rc" 0 "soak: loadgen exits 0"
 ./guard ping --socket $S > /dev/null 2>&1; ok $? "soak: guardd still answers a ping"
 st=$(./guard stats --socket $S --json)
+is "$(printf '%s' "$st" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["process"]["restarts"])' 2>&1)" 0 \
+    "soak: the inference process never crashed (process.restarts)"
 echo "# stats: $(printf '%s' "$st" | /usr/bin/python3 -c '
 import json, sys
 s = json.load(sys.stdin)

@@ -364,6 +364,8 @@ main(int argc, char **argv)
 	json_decref(r);
 	cl_close(&c);
 	ok(alive(&d) && pong(d.sock), "after all that the daemon is alive and answers");
+	long long restarts = stat_int(d.sock, "process.restarts");
+	ok(restarts == 0, "and its inference process never crashed (process.restarts %lld)", restarts);
 
 	/* stats, and the verdict log */
 	r = request(d.sock, "stats");

@@ -422,6 +422,8 @@ main(int argc, char **argv)
 		test_half_close(&d);
 		test_duplicate_keys(&d);
 		test_flood(&d);
+		long long restarts = stat_int(d.sock, "process.restarts");
+		ok(restarts == 0, "the inference process never crashed (process.restarts %lld)", restarts);
 		ok(stop(&d) == 0, "guardd stops cleanly");
 	}
 	test_timeouts();
