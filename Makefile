@@ -130,6 +130,10 @@ demo: guard models
 bench: tests-build
 	BUILD=$(BUILD) sh tests/bench.sh
 
+# the long soak (64 clients x 1000 requests, 20 hostile ones; minutes): not part of check
+soak: tests-build models
+	BUILD=$(BUILD) sh tests/soak.sh 64 1000 20
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(ETCDIR)
@@ -148,5 +152,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz guard guardd
 
-.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench install clean tests-build models
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)
