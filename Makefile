@@ -43,11 +43,12 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUIL
 
 all: guard guardd
 
+# copied by rename, so a running daemon's binary ("text file busy") is no obstacle
 guard: $(BUILD)/guard
-	cp $(BUILD)/guard guard
+	cp $(BUILD)/guard guard.tmp && mv -f guard.tmp guard
 
 guardd: $(BUILD)/guardd
-	cp $(BUILD)/guardd guardd
+	cp $(BUILD)/guardd guardd.tmp && mv -f guardd.tmp guardd
 
 $(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
@@ -132,6 +133,10 @@ demo: guard models
 bench: tests-build
 	BUILD=$(BUILD) sh tests/bench.sh
 
+# the long soak (64 clients x 1000 requests, 20 hostile ones; minutes): not part of check
+soak: tests-build models
+	BUILD=$(BUILD) sh tests/soak.sh 64 1000 20
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(ETCDIR)
@@ -150,5 +155,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz guard guardd
 
-.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench install clean tests-build models
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)

@@ -1,7 +1,9 @@
 /* loadgen.c - load on guardd for `make bench`: C clients, each sending R classify requests
  * one after another on its own connection; prints requests/s and latency percentiles.
  * Figures only: nothing here asserts a time.
- *   loadgen SOCKET CLIENTS REQUESTS_PER_CLIENT MESSAGE */
+ *   loadgen SOCKET CLIENTS REQUESTS_PER_CLIENT MESSAGE
+ * With --soak, the soak test of tests/soakgen.h (make soak; a small one in make check):
+ *   loadgen --soak SOCKET CLIENTS REQUESTS_PER_CLIENT HOSTILE_CLIENTS */
 #include <msgpack.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "mpclient.h"
+#include "soakgen.h"
 
 static const char *sock, *msg;
 static int per;
@@ -75,8 +78,11 @@ cmp(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
+	if (argc == 6 && strcmp(argv[1], "--soak") == 0)
+		return soak_main(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
 	if (argc != 5) {
-		fprintf(stderr, "usage: loadgen socket clients requests-per-client message\n");
+		fprintf(stderr, "usage: loadgen socket clients requests-per-client message\n"
+		    "       loadgen --soak socket clients requests-per-client hostile-clients\n");
 		return 2;
 	}
 	sock = argv[1];

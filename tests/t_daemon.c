@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <jansson.h>
 #include <msgpack.h>
@@ -20,250 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mpclient.h"
-#include "tap.h"
+#include "dharness.h"
 
-static const char *guardd, *rig, *slow, *policy;
-static char dir[256];
-
-/* --- a daemon ---------------------------------------------------------------------------- */
-
-struct daemon_t {
-	pid_t pid;
-	char sock[300], conf[300], log[300];
-};
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "w");
-
-	if (fp == NULL || fputs(text, fp) == EOF || fclose(fp) != 0) {
-		printf("Bail out! %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
-
-/* starts guardd -f with this configuration; waits (bounded) until it accepts */
-static int
-start(struct daemon_t *d, const char *name, const char *extra)
-{
-	char text[4096];
-
-	snprintf(d->sock, sizeof(d->sock), "%s/%s.sock", dir, name);
-	snprintf(d->conf, sizeof(d->conf), "%s/%s.yaml", dir, name);
-	snprintf(d->log, sizeof(d->log), "%s/%s.jsonl", dir, name);
-	snprintf(text, sizeof(text), "listen: %s\nsocket_mode: \"0600\"\nthreads: 2\n"
-	    "log: {path: %s, content: sha256}\n%s", d->sock, d->log, extra);
-	write_file(d->conf, text);
-	if ((d->pid = fork()) == 0) {
-		char errpath[320];
-		snprintf(errpath, sizeof(errpath), "%s/%s.stderr", dir, name);
-		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 2);
-		execl(guardd, guardd, "-f", "-c", d->conf, (char *)NULL);
-		_exit(127);
-	}
-	for (double t0 = now(); now() - t0 < 30;) {
-		int fd = try_connect(d->sock);
-		if (fd >= 0) {
-			close(fd);
-			return 0;
-		}
-		int st;
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
-			return -1;
-		poll(NULL, 0, 20);
-	}
-	return -1;
-}
-
-static int
-alive(const struct daemon_t *d)
-{
-	return kill(d->pid, 0) == 0 && waitpid(d->pid, NULL, WNOHANG) == 0;
-}
-
-/* waits (bounded) for the daemon to exit; its status, or -1 */
-static int
-wait_exit(struct daemon_t *d, double limit)
-{
-	int st;
-
-	for (double t0 = now(); now() - t0 < limit; poll(NULL, 0, 20))
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, &st, 0);
-	return -1;
-}
-
-/* --- a client ---------------------------------------------------------------------------- */
-
-struct cl {
-	int fd;
-	msgpack_unpacker up;
-};
-
-static int
-cl_open(struct cl *c, const char *sock)
-{
-	if ((c->fd = try_connect(sock)) < 0)
-		return -1;
-	msgpack_unpacker_init(&c->up, 65536);
-	return 0;
-}
-
-static void
-cl_close(struct cl *c)
-{
-	close(c->fd);
-	msgpack_unpacker_destroy(&c->up);
-}
-
-static int
-cl_send(struct cl *c, const void *p, size_t n)
-{
-	const char *b = p;
-
-	while (n > 0) {
-		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
-		if (w < 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static json_t *
-obj_json(const msgpack_object *o)
-{
-	json_t *j;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER: return json_integer((json_int_t)o->via.u64);
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-	case MSGPACK_OBJECT_STR: return json_stringn(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_ARRAY:
-		j = json_array();
-		for (uint32_t i = 0; i < o->via.array.size; i++)
-			json_array_append_new(j, obj_json(&o->via.array.ptr[i]));
-		return j;
-	case MSGPACK_OBJECT_MAP:
-		j = json_object();
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			char k[128];
-			snprintf(k, sizeof(k), "%.*s", (int)o->via.map.ptr[i].key.via.str.size,
-			    o->via.map.ptr[i].key.via.str.ptr);
-			json_object_set_new(j, k, obj_json(&o->via.map.ptr[i].val));
-		}
-		return j;
-	default: return json_null();
-	}
-}
-
-/* the next answer, NULL on EOF or after `limit` seconds */
-static json_t *
-cl_recv(struct cl *c, double limit)
-{
-	msgpack_unpacked r;
-	double t0 = now();
-
-	msgpack_unpacked_init(&r);
-	for (;;) {
-		if (msgpack_unpacker_next(&c->up, &r) == MSGPACK_UNPACK_SUCCESS) {
-			json_t *j = obj_json(&r.data);
-			msgpack_unpacked_destroy(&r);
-			return j;
-		}
-		struct pollfd pf = { c->fd, POLLIN, 0 };
-		int left = (int)((limit - (now() - t0)) * 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0)
-			break;
-		msgpack_unpacker_reserve_buffer(&c->up, 65536);
-		ssize_t n = recv(c->fd, msgpack_unpacker_buffer(&c->up), 65536, 0);
-		if (n <= 0)
-			break;
-		msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
-	}
-	msgpack_unpacked_destroy(&r);
-	return NULL;
-}
-
-/* the peer closed: recv returns 0 (bounded wait) */
-static int
-cl_closed(struct cl *c, double limit)
-{
-	char b[4096];
-	double t0 = now();
-
-	for (;;) {
-		struct pollfd pf = { c->fd, POLLIN, 0 };
-		int left = (int)((limit - (now() - t0)) * 1000);
-		if (left <= 0 || poll(&pf, 1, left) <= 0)
-			return 0;
-		ssize_t n = recv(c->fd, b, sizeof(b), 0);
-		if (n <= 0)
-			return 1;
-	}
-}
-
-static void
-pack_op(msgpack_sbuffer *sb, long id, const char *op)
-{
-	msgpack_packer pk;
-
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
-	pstr(&pk, "id");
-	msgpack_pack_int64(&pk, id);
-	pstr(&pk, "op");
-	pstr(&pk, op);
-}
-
-static json_t *
-request(const char *sock, const char *op)
-{
-	struct cl c;
-	msgpack_sbuffer sb;
-	json_t *r = NULL;
-
-	if (cl_open(&c, sock) == -1)
-		return NULL;
-	msgpack_sbuffer_init(&sb);
-	pack_op(&sb, 1, op);
-	cl_send(&c, sb.data, sb.size);
-	r = cl_recv(&c, 10);
-	msgpack_sbuffer_destroy(&sb);
-	cl_close(&c);
-	return r;
-}
-
-static const char *
-err_code(json_t *r)
-{
-	return json_string_value(json_object_get(json_object_get(r, "error"), "code"));
-}
-
-static const char *
-decision(json_t *r)
-{
-	return json_string_value(json_object_get(json_object_get(r, "verdict"), "decision"));
-}
-
-static int
-pong(const char *sock)
-{
-	json_t *r = request(sock, "ping");
-	int okk = r && json_is_true(json_object_get(r, "ok")) && json_object_get(r, "pong");
-
-	json_decref(r);
-	return okk;
-}
+static const char *rig, *slow, *policy;
 
 /* --- 16 concurrent clients ---------------------------------------------------------------- */
 
@@ -301,6 +61,110 @@ client_thread(void *a)
 	return NULL;
 }
 
+/* --- peers by credentials: a client running as nobody ------------------------------------ */
+
+/* runs `guard ARGS` as nobody (setpriv); its exit status, its stdout+stderr in out */
+static int
+guard_as_nobody(const char *args, char *out, size_t n)
+{
+	char cmd[1200], gpath[600];
+	const char *slash = strrchr(guardd, '/');
+
+	snprintf(gpath, sizeof(gpath), "%.*s/guard", (int)(slash - guardd), guardd);
+	snprintf(cmd, sizeof(cmd), "setpriv --reuid=nobody --regid=nogroup --clear-groups %s %s 2>&1", gpath, args);
+	FILE *fp = popen(cmd, "r");
+	size_t k = fp ? fread(out, 1, n - 1, fp) : 0;
+	out[k] = '\0';
+	if (k > 0 && out[k - 1] == '\n')
+		out[k - 1] = '\0';
+	int rc = fp ? pclose(fp) : -1;
+	return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* a forked client running as nobody. what 'F': it sends nothing and must be refused with
+ * forbidden; 'R': `reload` then `ping` on one connection, forbidden then pong. 0: as expected;
+ * 1: no connection; 2: not forbidden; 3: no pong after the refused reload */
+static int
+as_nobody(const char *sock, int what)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		struct cl c;
+		msgpack_sbuffer sb;
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(9);
+		if (cl_open(&c, sock) == -1)
+			_exit(1);
+		if (what == 'F')
+			_exit(is_err(cl_recv(&c, 10), "forbidden") ? 0 : 2);
+		msgpack_sbuffer_init(&sb);
+		pack_op(&sb, 1, "reload");
+		pack_op(&sb, 2, "ping");
+		cl_send(&c, sb.data, sb.size);
+		json_t *r = cl_recv(&c, 10);
+		if (!is_err(r, "forbidden") || json_integer_value(json_object_get(r, "id")) != 1)
+			_exit(2);
+		r = cl_recv(&c, 10);
+		_exit(r && json_object_get(r, "pong") ? 0 : 3);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void
+test_peers(void)
+{
+	struct daemon_t p;
+	char extra[1024], out[1024], args[600];
+	int rc;
+	json_t *r;
+
+	chmod(dir, 0755);	/* nobody may reach the sockets; their own modes decide */
+	snprintf(extra, sizeof(extra), "model: %s\n", rig);
+	if (ok(start(&p, "p0600", extra) == 0, "peers: a guardd with a 0600 socket starts")) {
+		snprintf(args, sizeof(args), "ping --socket %s", p.sock);
+		rc = guard_as_nobody(args, out, sizeof(out));
+		ok(rc != 0 && strstr(out, strerror(EACCES)), "nobody on a 0600 root socket: connect fails with "
+		    "EACCES (exit %d: %s)", rc, out);
+		stop(&p);
+	}
+	snprintf(extra, sizeof(extra), "model: %s\nsocket_mode: \"0666\"\nallow_uids: [0]\n", rig);
+	if (ok(start(&p, "pdeny", extra) == 0, "peers: a guardd with a 0666 socket and allow_uids [0] starts")) {
+		rc = as_nobody(p.sock, 'F');
+		ok(rc == 0, "nobody, not in allow_uids: refused with forbidden (%d)", rc);
+		ok(pong(p.sock), "root, in allow_uids: served");
+		stop(&p);
+	}
+	snprintf(extra, sizeof(extra), "model: %s\nsocket_mode: \"0666\"\nallow_uids: [0, 65534]\n", rig);
+	if (ok(start(&p, "pallow", extra) == 0, "peers: a guardd with allow_uids [0, 65534] starts")) {
+		snprintf(args, sizeof(args), "ping --socket %s", p.sock);
+		rc = guard_as_nobody(args, out, sizeof(out));
+		ok(rc == 0 && strstr(out, "pong (protocol"), "nobody, in allow_uids: ping answered (exit %d: %s)", rc, out);
+		snprintf(args, sizeof(args), "reload --socket %s", p.sock);
+		rc = guard_as_nobody(args, out, sizeof(out));
+		ok(rc != 0 && strstr(out, "forbidden"), "nobody, a client but not in control_uids: reload is forbidden "
+		    "(exit %d: %s)", rc, out);
+		rc = as_nobody(p.sock, 'R');
+		ok(rc == 0, "nobody's reload: forbidden, and the same connection still answers a ping (%d)", rc);
+		int done_ok = 0;
+		for (double t0 = now(); now() - t0 < 10 && !done_ok; poll(NULL, 0, 20)) {
+			r = request(p.sock, "reload");	/* "already running" is a fair answer: retry */
+			done_ok = r && json_is_true(json_object_get(r, "ok"));
+			if (!done_ok)
+				diag("root's reload: %s: %s", err_code(r) ? err_code(r) : "no answer", err_msg(r));
+			json_decref(r);
+		}
+		ok(done_ok, "root's reload on the same daemon: done");
+		long long n = stat_int(p.sock, "reloads.ok");
+		ok(n == 1, "stats: exactly one reload was done (root's), none for nobody (%lld)", n);
+		stop(&p);
+	}
+	chmod(dir, 0700);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -315,14 +179,10 @@ main(int argc, char **argv)
 	if (access(argv[2], R_OK) != 0 || access(argv[3], R_OK) != 0)
 		skip_all("test models not built (../shared absent)");
 	/* absolute: the configuration's relative paths are taken from its own directory */
-	guardd = realpath(argv[1], NULL);
+	harness_init(argv[1]);
 	rig = realpath(argv[2], NULL);
 	slow = realpath(argv[3], NULL);
 	policy = realpath(argv[4], NULL);
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "/tmp/guardd-t-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return 1;
 	char pol[320];
 	snprintf(pol, sizeof(pol), "%s/policy.yaml", dir);
 	write_file(pol, "name: test\ncategories: {S10: {threshold: 0.3}}\n");
@@ -504,6 +364,8 @@ main(int argc, char **argv)
 	json_decref(r);
 	cl_close(&c);
 	ok(alive(&d) && pong(d.sock), "after all that the daemon is alive and answers");
+	long long restarts = stat_int(d.sock, "process.restarts");
+	ok(restarts == 0, "and its inference process never crashed (process.restarts %lld)", restarts);
 
 	/* stats, and the verdict log */
 	r = request(d.sock, "stats");
@@ -558,34 +420,45 @@ main(int argc, char **argv)
 	ok(changed, "SIGHUP with a fixed policy: the new hash is in force");
 	ok(pong(d.sock) && alive(&d), "and the daemon serves on");
 
-	/* SIGTERM: in-flight work is answered, the socket goes, exit 0 */
+	/* SIGTERM: in-flight work is answered with real verdicts (the drain bound, 10 s by
+	 * default, is far away), the socket goes, exit 0 */
 	cl_open(&c, d.sock);
 	msgpack_sbuffer_clear(&sb);
 	for (int i = 0; i < 8; i++)
 		pack_classify(&sb, 200 + i, "a bomb, again", 0);
 	cl_send(&c, sb.data, sb.size);
 	r = cl_recv(&c, 10);	/* the first answer: the rest is queued or in flight */
-	json_decref(r);
+	unsigned got8 = 0;
+	int verdicts = 0, others = 0;
 	kill(d.pid, SIGTERM);
-	int answered = 1;
-	while ((r = cl_recv(&c, 10)) != NULL) {
-		answered++;
+	do {
+		long id = r ? (long)json_integer_value(json_object_get(r, "id")) - 200 : -1;
+		if (r && id >= 0 && id < 8 && !(got8 & (1u << id)) && decision(r) && strcmp(decision(r), "block") == 0) {
+			got8 |= 1u << id;
+			verdicts++;
+		} else if (r) {
+			others++;
+			diag("SIGTERM: not a verdict: %s", err_code(r) ? err_code(r) : "?");
+		}
 		json_decref(r);
-	}
+	} while ((r = cl_recv(&c, 10)) != NULL);
+	int eof = cl_why == CL_EOF;
 	cl_close(&c);
 	int code = wait_exit(&d, 20);
-	ok(answered == 8, "SIGTERM: all 8 in-flight requests were answered (%d)", answered);
+	ok(verdicts == 8 && others == 0, "SIGTERM: all 8 requests in flight got real block verdicts, each id once "
+	    "(%d verdicts, %d other answers)", verdicts, others);
+	ok(eof, "SIGTERM: then the connection is closed");
 	ok(code == 0, "SIGTERM: exit status 0 (%d)", code);
 	ok(access(d.sock, F_OK) != 0, "SIGTERM: the socket is removed");
 
 	/* a slow model: a full queue says busy, deadlines give timeout, vanished clients */
 	snprintf(extra, sizeof(extra), "model: %s\npolicy: %s\nbatch: 1\nlimits: {max_queue: 2, "
-	    "max_request_bytes: 1048576}\n", slow, policy);
+	    "max_request_bytes: 1048576, drain_ms: 300}\n", slow, policy);
 	if (ok(start(&s2, "slow", extra) == 0, "a second guardd with a slower model and a queue of 2")) {
 		char *longmsg = malloc(20001);
 		for (int i = 0; i < 20000; i++)
 			longmsg[i] = "abcdefgh "[i % 9];
-		longmsg[20000] = '\0';
+		longmsg[3000] = '\0';	/* fits the context: the model really runs (~1000 tokens) */
 		cl_open(&c, s2.sock);
 		msgpack_sbuffer_clear(&sb);
 		for (int i = 0; i < 12; i++)
@@ -624,32 +497,55 @@ main(int argc, char **argv)
 			json_decref(r);
 		}
 		ok(dropped, "their queued work was dropped, not computed");
+		/* SIGTERM past the drain bound (300 ms): each request still gets one answer, a verdict
+		 * if it was done in time, else shutting_down */
+		for (double tt = now(); now() - tt < 30 && (stat_int(s2.sock, "queue.depth") > 0 ||
+		    stat_int(s2.sock, "queue.working") > 0); poll(NULL, 0, 20))
+			;
+		cl_open(&c, s2.sock);
+		msgpack_sbuffer_clear(&sb);
+		for (int i = 0; i < 2; i++)	/* the queue holds 2 */
+			pack_classify(&sb, 600 + i, longmsg, 0);
+		cl_send(&c, sb.data, sb.size);
+		for (double tt = now(); now() - tt < 10 && stat_int(s2.sock, "queue.working") == 0; poll(NULL, 0, 10))
+			;
 		kill(s2.pid, SIGTERM);
-		ok(wait_exit(&s2, 30) == 0, "the second daemon stops cleanly");
+		unsigned seen3 = 0;
+		int verd = 0, shut = 0, bad = 0;
+		while ((r = cl_recv(&c, 30)) != NULL) {
+			long id = (long)json_integer_value(json_object_get(r, "id")) - 600;
+			if (id < 0 || id > 1 || (seen3 & (1u << id)))
+				bad++;
+			else if (decision(r))
+				verd++;
+			else if (is_err(r, "shutting_down"))
+				shut++;
+			else {
+				bad++;
+				diag("drain: id %ld: %s: %s", id + 600, err_code(r) ? err_code(r) : "?", err_msg(r));
+			}
+			if (id >= 0 && id <= 1)
+				seen3 |= 1u << id;
+			json_decref(r);
+		}
+		cl_close(&c);
+		ok(seen3 == 3 && bad == 0, "SIGTERM with a 300 ms drain bound: each of 2 requests answered once "
+		    "(%d verdicts done in time, %d shutting_down past the bound, %d wrong)", verd, shut, bad);
+		ok(wait_exit(&s2, 30) == 0, "the second daemon stops cleanly (exit 0)");
 		free(longmsg);
 	}
 
-	/* started as root: drop to the configured user after binding; the socket's group */
+	/* started as root: the serving process drops to the configured user; the parent keeps
+	 * root (it owns the socket and the log); the socket's group and mode */
 	if (geteuid() == 0) {
 		snprintf(extra, sizeof(extra), "model: %s\nuser: nobody\nsocket_group: nogroup\n"
 		    "limits: {max_connections: 2}\n", rig);
 		if (ok(start(&s2, "priv", extra) == 0, "a guardd configured with user nobody starts")) {
-			char path[64], line[256];
-			unsigned uid = 0;
-			/* privilege separation: the serving (inference) process is the child */
-			json_t *sr = request(s2.sock, "stats");
-			long cpid = (long)json_integer_value(json_object_get(json_object_get(
-			    json_object_get(sr, "stats"), "process"), "pid"));
-			json_decref(sr);
-			snprintf(path, sizeof(path), "/proc/%ld/status", cpid);
-			FILE *st_fp = fopen(path, "r");
-			while (st_fp && fgets(line, sizeof(line), st_fp))
-				if (sscanf(line, "Uid:\t%u", &uid) == 1)
-					break;
-			if (st_fp)
-				fclose(st_fp);
-			ok(cpid > 0 && cpid != (long)s2.pid && uid == 65534,
-			    "its inference process %ld runs as nobody (uid %u)", cpid, uid);
+			pid_t child = serving_pid(&s2);
+			long cuid = proc_status_kb(child, "Uid"), puid = proc_status_kb(s2.pid, "Uid");
+			ok(cuid == 65534, "the serving process (pid %d) runs as nobody (uid %ld)", (int)child, cuid);
+			ok(child != s2.pid && puid == 0, "privilege separation: the parent (pid %d) keeps root (uid %ld), "
+			    "the child (pid %d) serves", (int)s2.pid, puid, (int)child);
 			struct stat sst;
 			struct group *ng = getgrnam("nogroup");
 			ok(stat(s2.sock, &sst) == 0 && ng && sst.st_gid == ng->gr_gid && (sst.st_mode & 0777) == 0600,
@@ -660,8 +556,7 @@ main(int argc, char **argv)
 			cl_open(&b, s2.sock);
 			cl_open(&x, s2.sock);
 			r = cl_recv(&x, 10);
-			ok(r && err_code(r) && strcmp(err_code(r), "too_many_connections") == 0,
-			    "a third connection over max_connections 2: too_many_connections");
+			ok(is_err(r, "too_many_connections"), "a third connection over max_connections 2: too_many_connections");
 			json_decref(r);
 			cl_close(&x);
 			msgpack_sbuffer_clear(&sb);
@@ -672,21 +567,21 @@ main(int argc, char **argv)
 			json_decref(r);
 			cl_close(&a);
 			cl_close(&b);
-			kill(s2.pid, SIGTERM);
-			ok(wait_exit(&s2, 20) == 0, "and it stops cleanly");
+			ok(stop(&s2) == 0, "and it stops cleanly");
 		}
-	}
+		test_peers();
+	} else
+		ok(1, "# skip not root: the privilege and peer-credential tests need root");
 
-	/* who may connect */
+	/* who may connect (root is not in the list either) */
 	snprintf(extra, sizeof(extra), "model: %s\nallow_uids: [4242]\nallow_gids: [4242]\n", rig);
-	if (start(&s2, "acl", extra) == 0) {
+	if (ok(start(&s2, "acl", extra) == 0, "a guardd with allow_uids/allow_gids [4242] starts")) {
 		cl_open(&c, s2.sock);
 		r = cl_recv(&c, 10);
-		ok(r && err_code(r) && strcmp(err_code(r), "forbidden") == 0, "allow_uids/allow_gids: others are refused");
+		ok(is_err(r, "forbidden"), "allow_uids/allow_gids: others are refused with forbidden");
 		json_decref(r);
 		cl_close(&c);
-		kill(s2.pid, SIGTERM);
-		wait_exit(&s2, 20);
+		stop(&s2);
 	}
 
 	/* systemd socket activation: the socket arrives as fd 3 (LISTEN_FDS, LISTEN_PID) */
