@@ -87,10 +87,13 @@ $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard
 # only the objects it uses. New inputs go to build-fuzz/corpus/T (the committed corpus in
 # tests/fuzz/corpus/T is read as seeds, never written). FUZZ_ARGS: libFuzzer flags, e.g.
 # FUZZ_ARGS="-runs=1000000 -max_len=4096". make fuzz-merge T=x minimises both into the
-# committed corpus (-merge=1 into a fresh dir); make fuzz-all runs every target in turn.
+# committed corpus (-merge=1 into a fresh dir, FUZZ_MERGE_ARGS); make fuzz-all runs every
+# target in turn; tests/fuzz/campaign.sh is the recorded campaign (tests/fuzz/CAMPAIGN.md).
 FUZZ_CC ?= clang
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_ARGS ?=
+# merge on edges only (no hit counts): every edge the campaign reached, in far fewer files
+FUZZ_MERGE_ARGS ?= -use_counters=0
 fuzz-build:
 	@test -n "$(T)" || { echo "usage: make fuzz T=target ($(FUZZ))"; exit 2; }
 	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
@@ -104,8 +107,8 @@ fuzz: fuzz-build
 
 fuzz-merge: fuzz-build
 	rm -rf build-fuzz/merged-$(T) && mkdir -p build-fuzz/merged-$(T) build-fuzz/corpus/$(T)
-	./build-fuzz/fuzz-$(T) -merge=1 $(FUZZ_ARGS) build-fuzz/merged-$(T) tests/fuzz/corpus/$(T) \
-		build-fuzz/corpus/$(T)
+	./build-fuzz/fuzz-$(T) -merge=1 $(FUZZ_MERGE_ARGS) $(FUZZ_ARGS) build-fuzz/merged-$(T) \
+		tests/fuzz/corpus/$(T) build-fuzz/corpus/$(T)
 	rm -rf tests/fuzz/corpus/$(T) && cp -r build-fuzz/merged-$(T) tests/fuzz/corpus/$(T)
 
 fuzz-all:
