@@ -43,11 +43,12 @@ TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUIL
 
 all: guard guardd
 
+# copied by rename, so a running daemon's binary ("text file busy") is no obstacle
 guard: $(BUILD)/guard
-	cp $(BUILD)/guard guard
+	cp $(BUILD)/guard guard.tmp && mv -f guard.tmp guard
 
 guardd: $(BUILD)/guardd
-	cp $(BUILD)/guardd guardd
+	cp $(BUILD)/guardd guardd.tmp && mv -f guardd.tmp guardd
 
 $(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
@@ -81,7 +82,7 @@ $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/driver.c $(FUZZ_DOBJ) $(BUILD)/libguard.a \
 		$(DPKG_LIBS) $(LDLIBS)
 
-# real coverage-guided fuzzing (libFuzzer + ASan + UBSan, clang from Debian): make fuzz T=proto
+# real coverage-guided fuzzing (libFuzzer + ASan + UBSan, clang from Debian): make fuzz T=request
 # The libraries are built with clang in build-fuzz/ and linked as archives, so a target takes
 # only the objects it uses. New inputs go to build-fuzz/corpus/T (the committed corpus in
 # tests/fuzz/corpus/T is read as seeds, never written). FUZZ_ARGS: libFuzzer flags, e.g.

@@ -1,7 +1,7 @@
 /* classifier.c - the classification pipeline for a batch:
  *   1. prompt bodies; each conversation's sequence starts as a restored snapshot of its
  *      role's prefix (per policy slot)
- *   2. one prefill of every body plus the "\n\n" (271) the model writes first
+ *   2. one prefill of every body plus the "\n\n" the model writes first
  *   3. unsafe_score = P("unsafe") at the next position, over the full vocabulary
  *   4. greedy decoding of the answer (bounded, stops at <|eot_id|>, or after "safe")
  *   5. when unsafe_score reaches a category threshold but the answer gave no category line,
@@ -24,7 +24,11 @@
 
 #define MAX_ANSWER 24		/* tokens of the model's answer */
 
-enum { T_NN = 271, T_SAFE = 19193, T_UNSAFE = 39257, T_NL = 198, T_S = 50 };
+/* the answer's tokens, looked up by text in the model's vocabulary (Llama 3: 271, 19193,
+ * 39257, 198, 50) */
+enum { T_NN, T_SAFE, T_UNSAFE, T_NL, T_S, T_N };
+static const char *const T_TEXT[T_N] = { "\n\n", "safe", "unsafe", "\n", "S" };
+static const char *const T_SHOW[T_N] = { "\\n\\n", "safe", "unsafe", "\\n", "S" };
 
 /* a policy and its prefix caches */
 struct slot {
@@ -42,6 +46,8 @@ struct classifier {
 	struct slot *slots;
 	int n_slots;
 	int32_t eot;
+	int32_t t[T_N];		/* ids of T_TEXT */
+	int32_t forced[3];	/* "unsafe\nS" */
 	/* the slot of the batch being run */
 	const struct policy *pol;
 	const int32_t *num_tok;
@@ -133,6 +139,32 @@ fail:
 	return -1;
 }
 
+/* The answer tokens by text: each must be exactly one token, or this is not a Llama Guard
+ * vocabulary and the scores would be read off the wrong tokens. */
+static int
+find_tokens(struct classifier *c, struct err *e)
+{
+	if ((c->eot = tok_special(c->tok, "<|eot_id|>")) < 0)
+		return err_set(e, "%s: the vocabulary has no <|eot_id|> token: not a Llama Guard 3 "
+		    "model", model_path(c->m));
+	for (int i = 0; i < T_N; i++) {
+		struct tokvec v = { 0 };
+		struct err e2;
+		int rc = tok_encode(c->tok, T_TEXT[i], strlen(T_TEXT[i]), 0, &v, &e2);
+		size_t n = v.n;
+		c->t[i] = n == 1 ? v.v[0] : -1;
+		tokvec_free(&v);
+		if (rc == -1 || n != 1)
+			return err_set(e, "%s: the vocabulary has no single token for \"%s\" (it encodes "
+			    "to %zu tokens): not a Llama Guard 3 model", model_path(c->m), T_SHOW[i],
+			    rc == -1 ? (size_t)0 : n);
+	}
+	c->forced[0] = c->t[T_UNSAFE];
+	c->forced[1] = c->t[T_NL];
+	c->forced[2] = c->t[T_S];
+	return 0;
+}
+
 struct classifier *
 classifier_new(const struct model *m, const struct classifier_params *params, struct err *e)
 {
@@ -153,7 +185,8 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 		err_set(e, "%s: Llama Guard 3 needs the Llama 3 tokenizer", model_path(m));
 		goto fail;
 	}
-	c->eot = tok_special(c->tok, "<|eot_id|>");
+	if (find_tokens(c, e) == -1)
+		goto fail;
 	cp.n_threads = c->p.n_threads;
 	cp.n_ctx = c->p.n_ctx;
 	cp.n_seq = c->p.max_batch;
@@ -375,7 +408,7 @@ decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t 
 			tokvec_push(&it[i].ans, nx);
 			/* a first token other than "unsafe" decides the answer's first line ("safe",
 			 * or malformed): nothing after it changes the verdict, so it is not fed */
-			if (it[i].ans.n == 1 && nx != T_UNSAFE && !it[i].cats_at) {
+			if (it[i].ans.n == 1 && nx != c->t[T_UNSAFE] && !it[i].cats_at) {
 				it[i].active = 0;
 				continue;
 			}
@@ -394,7 +427,8 @@ decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t 
 			const float *l = logits_of(c, it, i);
 			it[i].next = argmax(l, nv);
 			const struct tokvec *a = &it[i].ans;
-			if (a->n == 3 && a->v[0] == T_UNSAFE && a->v[1] == T_NL && a->v[2] == T_S) {
+			if (a->n == 3 && a->v[0] == c->t[T_UNSAFE] && a->v[1] == c->t[T_NL] &&
+			    a->v[2] == c->t[T_S]) {
 				cat_scores(c, &v[i], l);
 				it[i].cats_at = 1;
 			}
@@ -457,7 +491,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			continue;
 		}
 		buf_free(&text);
-		tokvec_push(&c->body[i], T_NN);	/* the model's first token, taken as given */
+		tokvec_push(&c->body[i], c->t[T_NN]);	/* the model's first token, taken as given */
 		const struct tokvec *pre = &sl->prefix[v->role];
 		size_t total = pre->n + c->body[i].n + MAX_ANSWER + 4;
 		if (total > (size_t)c->p.n_ctx) {
@@ -521,7 +555,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			while (it[i].seq != c->bseq[j])
 				i++;
 			const float *l = ctx_logits(c->work, row++);
-			out[i].unsafe_score = prob(l, nv, T_UNSAFE);
+			out[i].unsafe_score = prob(l, nv, c->t[T_UNSAFE]);
 			it[i].next = argmax(l, nv);
 			it[i].base_len = ctx_seq_len(c->work, it[i].seq);
 		}
@@ -530,7 +564,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 	if (decode_answers(c, it, out, n, &e) == -1)
 		goto batch_fail;
 	/* forced category line where the score is high enough but the answer had none */
-	static const int32_t forced[3] = { T_UNSAFE, T_NL, T_S };
+	const int32_t *forced = c->forced;
 	int need = 0, forced_run[64] = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		struct verdict *v = &out[i];

@@ -5,7 +5,6 @@
 #include "classifier/prompt.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "classifier/conv.h"
 #include "core/tok.h"
@@ -176,78 +175,4 @@ prompt_body(const struct conv *c, const struct tok *t, struct buf *text, struct 
 out:
 	buf_free(&seg);
 	return rc;
-}
-
-static int
-has_ci(const char *s, size_t n, const char *needle)
-{
-	size_t k = strlen(needle);
-
-	for (size_t i = 0; i + k <= n; i++)
-		if (strncasecmp(s + i, needle, k) == 0)
-			return 1;
-	return 0;
-}
-
-/* a line (after leading blanks) that starts like a conversation or category line */
-static int
-line_starts(const char *s, size_t n, const char *what)
-{
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && (s[j] == ' ' || s[j] == '\t'))
-			j++;
-		if (strcmp(what, "S<n>:") == 0) {
-			size_t d = j + 1;
-			if (j < n && s[j] == 'S') {
-				while (d < n && s[d] >= '0' && s[d] <= '9')
-					d++;
-				if (d > j + 1 && d < n && s[d] == ':')
-					return 1;
-			}
-		} else if (n - j >= strlen(what) && strncasecmp(s + j, what, strlen(what)) == 0)
-			return 1;
-		const char *nl = memchr(s + i, '\n', n - i);
-		if (nl == NULL)
-			break;
-		i = (size_t)(nl - s) + 1;
-	}
-	return 0;
-}
-
-int
-prompt_spoof(const struct conv *c, const char **reasons, int max)
-{
-	static const char *const tags[] = {
-		"<BEGIN CONVERSATION>", "<END CONVERSATION>", "<BEGIN UNSAFE CONTENT CATEGORIES>",
-		"<END UNSAFE CONTENT CATEGORIES>", "Provide your safety assessment",
-		"First line must read", "list of violated categories", "<|begin_of_text|>",
-		"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>",
-		"<|end_of_text|>", "<|python_tag|>", "<|reserved_special_token",
-	};
-	static const char *const lines[] = { "User:", "Agent:", "S<n>:" };
-	int n = 0;
-
-	for (size_t i = 0; i < c->n; i++)
-		for (size_t k = 0; k < c->msg[i].n_parts; k++) {
-			const char *s = c->msg[i].parts[k];
-			size_t len = c->msg[i].part_len[k];
-			for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
-				if (has_ci(s, len, tags[t])) {
-					int dup = 0;
-					for (int r = 0; r < n; r++)
-						dup |= reasons[r] == tags[t];
-					if (!dup && n < max)
-						reasons[n++] = tags[t];
-				}
-			for (size_t t = 0; t < sizeof(lines) / sizeof(lines[0]); t++)
-				if (line_starts(s, len, lines[t])) {
-					int dup = 0;
-					for (int r = 0; r < n; r++)
-						dup |= reasons[r] == lines[t];
-					if (!dup && n < max)
-						reasons[n++] = lines[t];
-				}
-		}
-	return n;
 }

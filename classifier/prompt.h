@@ -20,7 +20,8 @@ int prompt_prefix(const struct policy *p, enum role r, const struct tok *t, stru
 int prompt_body(const struct conv *c, const struct tok *t, struct buf *text, struct tokvec *ids,
     enum role *role, struct err *e);
 
-/* Does message text imitate the prompt's scaffolding? Fills up to `max` short reasons. */
+/* Does message text imitate the prompt's scaffolding (after folding look-alikes, see
+ * classifier/spoof.h)? Fills up to `max` short reasons; implemented in spoof.c. */
 int prompt_spoof(const struct conv *c, const char **reasons, int max);
 
 /* Python's str.strip(): the span of s without leading/trailing Unicode white space. */

@@ -16,7 +16,7 @@
 #include "cli/guard_cli.h"
 #include "proto/proto.h"
 
-#define WINDOW 32	/* filter: requests in flight */
+#define WINDOW 32	/* filter: lines in flight */
 
 struct client {
 	int fd;
@@ -106,23 +106,30 @@ to_json(const msgpack_object *o)
 	}
 }
 
-/* the next response as JSON; NULL when the connection ends or stalls */
-static json_t *
-recv_one(struct client *c, int timeout_ms)
+/* The next response as JSON in *out: 1; 0 when nothing came within timeout_ms; -1 when the
+ * connection ended or failed (said on stderr). */
+static int
+recv_next(struct client *c, int timeout_ms, json_t **out)
 {
 	msgpack_unpacked res;
+	int rc = -1;
 
 	msgpack_unpacked_init(&res);
 	for (;;) {
 		if (msgpack_unpacker_next(&c->up, &res) == MSGPACK_UNPACK_SUCCESS) {
-			json_t *j = to_json(&res.data);
-			msgpack_unpacked_destroy(&res);
-			return j;
+			*out = to_json(&res.data);
+			rc = 1;
+			break;
 		}
 		struct pollfd pf = { c->fd, POLLIN, 0 };
 		int pr = poll(&pf, 1, timeout_ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
 		if (pr <= 0) {
-			warnx_(pr == 0 ? "no answer from guardd" : "poll: %s", strerror(errno));
+			if (pr == 0)
+				rc = 0;
+			else
+				warnx_("poll: %s", strerror(errno));
 			break;
 		}
 		if (!msgpack_unpacker_reserve_buffer(&c->up, 65536))
@@ -137,7 +144,19 @@ recv_one(struct client *c, int timeout_ms)
 		msgpack_unpacker_buffer_consumed(&c->up, (size_t)r);
 	}
 	msgpack_unpacked_destroy(&res);
-	return NULL;
+	return rc;
+}
+
+/* the next response as JSON; NULL when the connection ends or stalls */
+static json_t *
+recv_one(struct client *c, int timeout_ms)
+{
+	json_t *j = NULL;
+	int r = recv_next(c, timeout_ms, &j);
+
+	if (r == 0)
+		warnx_("no answer from guardd");
+	return r == 1 ? j : NULL;
 }
 
 static void
@@ -284,7 +303,112 @@ int cmd_ping(int argc, char **argv) { return control(argc, argv, "ping"); }
 int cmd_stats(int argc, char **argv) { return control(argc, argv, "stats"); }
 int cmd_reload(int argc, char **argv) { return control(argc, argv, "reload"); }
 
-/* filter through the daemon: up to WINDOW requests in flight, output in input order */
+/* filter through the daemon: up to WINDOW lines in flight, output in input order. A `busy`
+ * answer (the daemon's queue is full) is retried with exponential back-off, at most
+ * busy_retries() times per request; then, like any other error answer, it makes that line an
+ * error record. Every line is written exactly once. The number of requests in flight adapts
+ * to what the daemon takes: halved on each busy answer, one more for each verdict. */
+#define BUSY_FIRST_MS 10.0
+#define BUSY_MAX_MS 1000.0
+#define ANSWER_TIMEOUT_MS 600000
+
+struct slot {
+	struct line l;
+	int pending;		/* requests of the line without a final answer */
+	int done[2];		/* a final answer came for this half */
+	int tries[2];		/* busy answers so far */
+	double retry_at[2];	/* > 0: resend at that time */
+};
+
+/* GUARD_BUSY_RETRIES (0..100) or 8 */
+static int
+busy_retries(void)
+{
+	const char *s = getenv("GUARD_BUSY_RETRIES");
+	char *end;
+	long v = s ? strtol(s, &end, 10) : 8;
+
+	return s && (*s == '\0' || *end != '\0' || v < 0 || v > 100) ? 8 : (int)v;
+}
+
+static int
+send_half(struct client *c, long ln, int k, const char *policy, const struct conv *cv)
+{
+	msgpack_sbuffer sb;
+	int r;
+
+	msgpack_sbuffer_init(&sb);
+	/* id: line index times two, plus the verdict's slot */
+	pack_request(&sb, ln * 2 + k, "classify", policy, cv);
+	r = send_all(c, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+static void
+finish_line(struct slot *s, const struct copts *o, const struct policy *p, struct tally *t)
+{
+	if (s->l.err[0])	/* an error record replaces whatever verdicts came */
+		for (int k = 0; k < 2; k++) {
+			json_decref(s->l.vj[k]);
+			s->l.vj[k] = NULL;
+		}
+	emit_line(&s->l, o, p, t);
+	line_free(&s->l);
+}
+
+/* one answer: a verdict, a busy to retry, or an error for the line */
+static void
+take_answer(struct slot *ring, long first, long next_line, json_t *r, int max_tries, int *limit)
+{
+	json_t *idj = json_object_get(r, "id");
+	long id = json_is_integer(idj) ? (long)json_integer_value(idj) : -1;
+	long ln = id >= 0 ? id / 2 : -1;
+	int k = (int)(id % 2);
+	struct slot *s = ln >= first && ln < next_line ? &ring[ln % WINDOW] : NULL;
+
+	if (s == NULL || k >= s->l.n_cv || s->done[k] || s->retry_at[k] > 0) {
+		warnx_("guardd answered an unknown id %ld", id);
+		return;
+	}
+	if (json_is_true(json_object_get(r, "ok"))) {
+		if (*limit < 2 * WINDOW)
+			(*limit)++;
+		if (s->l.err[0] == '\0')
+			s->l.vj[k] = json_incref(json_object_get(r, "verdict"));
+	} else {
+		const char *code = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+		int busy = code && strcmp(code, "busy") == 0;
+		if (busy && *limit > 1)
+			*limit /= 2;
+		if (busy && s->tries[k] < max_tries) {
+			/* back-off doubling from BUSY_FIRST_MS, spread by line so retries do not
+			 * arrive together */
+			double ms = BUSY_FIRST_MS * (double)(1L << s->tries[k]);
+			ms = (ms < BUSY_MAX_MS ? ms : BUSY_MAX_MS) * (0.75 + 0.05 * (double)(ln % 10));
+			s->tries[k]++;
+			s->retry_at[k] = now_s() + ms / 1000.0;
+			return;
+		}
+		if (s->l.err[0] == '\0') {
+			snprintf(s->l.err, sizeof(s->l.err), "guardd: %s", error_text(r));
+			if (busy && s->tries[k] > 0) {
+				size_t n = strlen(s->l.err);
+				snprintf(s->l.err + n, sizeof(s->l.err) - n, " (gave up after %d tries)",
+				    s->tries[k] + 1);
+			}
+		}
+	}
+	s->done[k] = 1;
+	s->pending--;
+	for (int q = 0; q < s->l.n_cv && s->l.err[0]; q++)
+		if (s->retry_at[q] > 0) {	/* the line is an error already: no need to retry */
+			s->retry_at[q] = 0;
+			s->done[q] = 1;
+			s->pending--;
+		}
+}
+
 int
 client_filter(const char *sock, const char *policy, const struct copts *oin,
     const struct policy *p)
@@ -301,23 +425,22 @@ client_filter(const char *sock, const char *policy, const struct copts *oin,
 		o->remote_flag_errors = !json_is_false(json_object_get(pe, "on_error_blocks"));
 	}
 	struct tally t = { 0 };
-	struct line *ring = calloc(WINDOW, sizeof(*ring));
-	int *pending = calloc(WINDOW, sizeof(int));
+	struct slot *ring = calloc(WINDOW, sizeof(*ring));
 	long next_line = 0, first = 0;	/* lines [first, next_line) are in the ring */
 	char *buf = NULL;
 	size_t cap = 0;
-	int eof = 0, broken = 0;
+	int eof = 0, broken = 0, max_tries = busy_retries();
+	int inflight = 0, limit = 2 * WINDOW;	/* requests sent and not answered; the most */
 	double t0 = now_s();
 
-	if (client_open(&c, sock) == -1) {
+	if (ring == NULL || client_open(&c, sock) == -1) {
 		free(ring);
-		free(pending);
 		json_decref(st);
 		return ST_ERROR;
 	}
 	while (!eof || first < next_line) {
 		/* fill the window */
-		while (!eof && next_line - first < WINDOW) {
+		while (!eof && next_line - first < WINDOW && inflight < limit) {
 			ssize_t r = getline(&buf, &cap, stdin);
 			if (r < 0) {
 				eof = 1;
@@ -327,68 +450,64 @@ client_filter(const char *sock, const char *policy, const struct copts *oin,
 				r--;
 			if (r > 0 && buf[r - 1] == '\r')
 				r--;
-			struct line *l = &ring[next_line % WINDOW];
-			memset(l, 0, sizeof(*l));
-			l->no = next_line + 1;
-			l->text = strndup(buf, (size_t)r);
-			l->len = (size_t)r;
-			line_parse(l);
-			pending[next_line % WINDOW] = l->err[0] ? 0 : l->n_cv;
-			for (int k = 0; k < l->n_cv && !broken; k++) {
-				msgpack_sbuffer sb;
-				msgpack_sbuffer_init(&sb);
-				/* id: line index times two, plus the verdict's slot */
-				pack_request(&sb, next_line * 2 + k, "classify", policy, &l->cv[k]);
-				broken = send_all(&c, sb.data, sb.size) == -1;
-				msgpack_sbuffer_destroy(&sb);
-			}
+			struct slot *s = &ring[next_line % WINDOW];
+			memset(s, 0, sizeof(*s));
+			s->l.no = next_line + 1;
+			s->l.text = strndup(buf, (size_t)r);
+			s->l.len = (size_t)r;
+			line_parse(&s->l);
+			s->pending = s->l.err[0] ? 0 : s->l.n_cv;
+			for (int k = 0; k < s->pending && !broken; k++, inflight++)
+				broken = send_half(&c, next_line, k, policy, &s->l.cv[k]) == -1;
 			next_line++;
 		}
 		/* write every finished line at the head of the window */
-		while (first < next_line && pending[first % WINDOW] == 0) {
-			emit_line(&ring[first % WINDOW], o, p, &t);
-			line_free(&ring[first % WINDOW]);
+		while (first < next_line && ring[first % WINDOW].pending == 0) {
+			finish_line(&ring[first % WINDOW], o, p, &t);
 			first++;
 		}
 		if (first == next_line)
 			continue;
 		if (broken)
 			break;
-		json_t *r = recv_one(&c, 600000);
-		if (r == NULL) {
+		/* resend the busy requests that are due; wait no longer than the next one */
+		double now = now_s(), due = 0;
+		for (long ln = first; ln < next_line && !broken; ln++)
+			for (int k = 0; k < 2 && !broken; k++) {
+				struct slot *s = &ring[ln % WINDOW];
+				if (s->retry_at[k] <= 0)
+					continue;
+				if (s->retry_at[k] <= now) {
+					if (inflight >= limit)
+						continue;	/* due, but the daemon is full: wait for an answer */
+					s->retry_at[k] = 0;
+					inflight++;
+					broken = send_half(&c, ln, k, policy, &s->l.cv[k]) == -1;
+				} else if (due == 0 || s->retry_at[k] < due)
+					due = s->retry_at[k];
+			}
+		if (broken)
+			break;
+		json_t *r = NULL;
+		int got = recv_next(&c, due > 0 ? (int)((due - now) * 1000) + 1 : ANSWER_TIMEOUT_MS, &r);
+		if (got == 0 && due > 0)
+			continue;	/* a retry is due */
+		if (got <= 0) {
+			if (got == 0)
+				warnx_("no answer from guardd");
 			broken = 1;
 			break;
 		}
-		long id = (long)json_integer_value(json_object_get(r, "id"));
-		long ln = id / 2;
-		int k = (int)(id % 2);
-		if (ln < first || ln >= next_line || k >= ring[ln % WINDOW].n_cv ||
-		    ring[ln % WINDOW].vj[k] != NULL) {
-			warnx_("guardd answered an unknown id %ld", id);
-			json_decref(r);
-			continue;
-		}
-		struct line *l = &ring[ln % WINDOW];
-		if (json_is_true(json_object_get(r, "ok")))
-			l->vj[k] = json_incref(json_object_get(r, "verdict"));
-		else {
-			/* a protocol error (busy, timeout...) stands in as an error verdict */
-			snprintf(l->err, sizeof(l->err), "guardd: %s", error_text(r));
-			for (int q = 0; q < l->n_cv; q++) {
-				json_decref(l->vj[q]);
-				l->vj[q] = NULL;
-			}
-			pending[ln % WINDOW] = 1;
-		}
+		inflight--;
+		take_answer(ring, first, next_line, r, max_tries, &limit);
 		json_decref(r);
-		pending[ln % WINDOW]--;
 	}
 	if (broken)
 		while (first < next_line) {	/* what never came back is an error */
-			struct line *l = &ring[first % WINDOW];
-			snprintf(l->err, sizeof(l->err), "no answer from guardd");
-			emit_line(l, o, p, &t);
-			line_free(l);
+			struct slot *s = &ring[first % WINDOW];
+			if (s->l.err[0] == '\0')
+				snprintf(s->l.err, sizeof(s->l.err), "no answer from guardd");
+			finish_line(s, o, p, &t);
 			first++;
 		}
 	double el = now_s() - t0;
@@ -397,7 +516,6 @@ client_filter(const char *sock, const char *policy, const struct copts *oin,
 	    el > 0 ? t.lines / el : 0.0);
 	free(buf);
 	free(ring);
-	free(pending);
 	client_close(&c);
 	json_decref(st);
 	return o->exit_zero ? EXIT_OK : (broken ? ST_ERROR : t.status);

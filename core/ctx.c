@@ -2,8 +2,11 @@
 #include "core/ctx_int.h"
 
 #include <cblas.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/matmul.h"
 #include "core/pool.h"
@@ -25,55 +28,121 @@ alloc_f(size_t n, int *fail)
 	return p;
 }
 
+/* saturating size arithmetic: SIZE_MAX stands for "overflowed" and stays so */
+static size_t
+mul(size_t a, size_t b)
+{
+	return a == SIZE_MAX || b == SIZE_MAX || (a != 0 && b > SIZE_MAX / a) ? SIZE_MAX : a * b;
+}
+
+static size_t
+add(size_t a, size_t b)
+{
+	return a == SIZE_MAX || b > SIZE_MAX - a ? SIZE_MAX : a + b;
+}
+
+static size_t
+max3(size_t a, size_t b, size_t c)
+{
+	return a > b ? (a > c ? a : c) : (b > c ? b : c);
+}
+
+/* element counts of every buffer, checked before anything is allocated */
+struct sizes {
+	size_t q_dim, kv_dim, cache, x, xn, q, kv, ff, s, xo, logits, mm_m, mm_k, total;
+};
+
+static int
+plan(const struct hparams *h, const struct ctx_params *p, struct sizes *z, struct err *e)
+{
+	size_t nb = (size_t)p->n_batch, no = (size_t)p->n_outputs;
+
+	z->q_dim = mul((size_t)h->n_head, (size_t)h->head_dim);
+	z->kv_dim = mul((size_t)h->n_head_kv, (size_t)h->head_dim);
+	z->cache = mul(mul(mul((size_t)h->n_layer, (size_t)p->n_seq), (size_t)p->n_ctx), z->kv_dim);
+	z->x = mul(nb, (size_t)h->n_embd);
+	z->xn = mul(nb, z->q_dim > (size_t)h->n_embd ? z->q_dim : (size_t)h->n_embd);
+	z->q = mul(nb, z->q_dim);
+	z->kv = mul(nb, z->kv_dim);
+	z->ff = mul(nb, (size_t)h->n_ff);
+	z->s = mul((size_t)p->n_threads, (size_t)p->n_ctx);
+	z->xo = mul(no, (size_t)h->n_embd);
+	z->logits = mul(no, (size_t)h->n_vocab);
+	z->mm_m = nb > no ? nb : no;
+	z->mm_k = max3((size_t)h->n_ff, (size_t)h->n_embd, z->q_dim);
+	/* floats: k and v caches, x, xn, q, kb, vb, att, g, u, s, xo, logits */
+	size_t fl = add(mul(z->cache, 2), add(add(z->x, z->xn), add(mul(z->q, 2), mul(z->kv, 2))));
+	fl = add(fl, add(add(mul(z->ff, 2), z->s), add(z->xo, z->logits)));
+	z->total = add(mul(fl, sizeof(float)), mul(nb, sizeof(struct run)));
+	z->total = add(z->total, add(mul(mul(z->mm_m, z->mm_k), sizeof(uint16_t)), 64));
+	z->total = add(z->total, mul((size_t)p->n_seq, sizeof(int)));
+	if (z->q_dim > INT_MAX || z->kv_dim > INT_MAX || z->mm_m > INT_MAX ||
+	    z->mm_k > INT64_MAX || z->total == SIZE_MAX)
+		return err_set(e, "context: the buffer sizes overflow (n_ctx %d, n_seq %d, n_batch %d, "
+		    "n_outputs %d, %d threads; model: %d layers, kv_dim %zu, ffn %d, vocab %d)",
+		    p->n_ctx, p->n_seq, p->n_batch, p->n_outputs, p->n_threads, h->n_layer,
+		    z->kv_dim, h->n_ff, h->n_vocab);
+	/* calloc may promise more than there is: ask for no more than the machine holds */
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	size_t phys = pages > 0 && psz > 0 ? mul((size_t)pages, (size_t)psz) : SIZE_MAX;
+	if (z->total > phys)
+		return err_set(e, "context: needs %zu MiB (KV cache %zu MiB for n_ctx %d x n_seq %d), "
+		    "more than this machine's %zu MiB of memory", z->total >> 20,
+		    mul(z->cache, 2 * sizeof(float)) >> 20, p->n_ctx, p->n_seq, phys >> 20);
+	return 0;
+}
+
 struct ctx *
 ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 {
 	const struct hparams *h = &m->hp;
-	struct ctx *c = calloc(1, sizeof(*c));
+	struct ctx_params cp = *p;
+	struct sizes z;
 	int fail = 0;
 
+	if (cp.n_threads <= 0)
+		cp.n_threads = pool_default_threads();
+	if (cp.n_ctx <= 0 || cp.n_ctx > (1 << 20) || cp.n_seq <= 0 || cp.n_seq > 4096 ||
+	    cp.n_batch <= 0 || cp.n_outputs <= 0 || cp.n_threads > 1024) {
+		err_set(e, "context: n_ctx %d (1..%d), n_seq %d (1..4096), n_batch %d, n_outputs %d "
+		    "(positive), threads %d (at most 1024): out of range", cp.n_ctx, 1 << 20,
+		    cp.n_seq, cp.n_batch, cp.n_outputs, cp.n_threads);
+		return NULL;
+	}
+	if (plan(h, &cp, &z, e) == -1)
+		return NULL;
+	struct ctx *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		err_set(e, "out of memory");
 		return NULL;
 	}
 	c->m = m;
-	c->p = *p;
-	if (c->p.n_threads <= 0)
-		c->p.n_threads = pool_default_threads();
-	if (c->p.n_ctx <= 0 || c->p.n_seq <= 0 || c->p.n_batch <= 0 || c->p.n_outputs <= 0 ||
-	    c->p.n_ctx > (1 << 20) || c->p.n_seq > 4096 || c->p.n_threads > 1024) {
-		err_set(e, "context: n_ctx, n_seq, n_batch and n_outputs must be positive");
-		free(c);
-		return NULL;
-	}
+	c->p = cp;
 	/* our pool is the only parallelism: OpenBLAS runs single-threaded inside it */
 	openblas_set_num_threads(1);
-	c->q_dim = h->n_head * h->head_dim;
-	c->kv_dim = h->n_head_kv * h->head_dim;
-	size_t cache = (size_t)h->n_layer * c->p.n_seq * c->p.n_ctx * c->kv_dim;
+	c->q_dim = (int)z.q_dim;
+	c->kv_dim = (int)z.kv_dim;
 	size_t nb = (size_t)c->p.n_batch;
-	c->k = alloc_f(cache, &fail);
-	c->v = alloc_f(cache, &fail);
+	c->k = alloc_f(z.cache, &fail);
+	c->v = alloc_f(z.cache, &fail);
 	c->len = calloc((size_t)c->p.n_seq, sizeof(int));
-	c->x = alloc_f(nb * h->n_embd, &fail);
-	c->xn = alloc_f(nb * (h->n_embd > c->q_dim ? h->n_embd : c->q_dim), &fail);
-	c->q = alloc_f(nb * c->q_dim, &fail);
-	c->kb = alloc_f(nb * c->kv_dim, &fail);
-	c->vb = alloc_f(nb * c->kv_dim, &fail);
-	c->att = alloc_f(nb * c->q_dim, &fail);
-	c->g = alloc_f(nb * h->n_ff, &fail);
-	c->u = alloc_f(nb * h->n_ff, &fail);
-	c->s = alloc_f((size_t)c->p.n_threads * c->p.n_ctx, &fail);
+	c->x = alloc_f(z.x, &fail);
+	c->xn = alloc_f(z.xn, &fail);
+	c->q = alloc_f(z.q, &fail);
+	c->kb = alloc_f(z.kv, &fail);
+	c->vb = alloc_f(z.kv, &fail);
+	c->att = alloc_f(z.q, &fail);
+	c->g = alloc_f(z.ff, &fail);
+	c->u = alloc_f(z.ff, &fail);
+	c->s = alloc_f(z.s, &fail);
 	c->runs = calloc(nb, sizeof(struct run));
-	int64_t kmax = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
-	kmax = kmax > c->q_dim ? kmax : c->q_dim;
-	size_t mm = matmul_scratch_size(c->p.n_batch > c->p.n_outputs ? c->p.n_batch : c->p.n_outputs, kmax);
-	c->mm = malloc(mm);
-	c->xo = alloc_f((size_t)c->p.n_outputs * h->n_embd, &fail);
-	c->logits = alloc_f((size_t)c->p.n_outputs * h->n_vocab, &fail);
+	c->mm = malloc(matmul_scratch_size((int)z.mm_m, (int64_t)z.mm_k));
+	c->xo = alloc_f(z.xo, &fail);
+	c->logits = alloc_f(z.logits, &fail);
 	c->pool = pool_new(c->p.n_threads);
 	if (fail || c->len == NULL || c->runs == NULL || c->mm == NULL || c->pool == NULL) {
-		err_set(e, "context: out of memory (KV cache %zu MiB)", cache * 8 >> 20);
+		err_set(e, "context: out of memory (%zu MiB, KV cache %zu MiB)", z.total >> 20,
+		    z.cache * 2 * sizeof(float) >> 20);
 		ctx_free(c);
 		return NULL;
 	}

@@ -261,7 +261,7 @@ check_overlap(struct gguf *g, struct err *e)
 
 	if (g->n_t < 2)
 		return 0;
-	if ((sp = malloc(g->n_t * sizeof(*sp))) == NULL)
+	if ((sp = reallocarray(NULL, g->n_t, sizeof(*sp))) == NULL)
 		return err_set(e, "out of memory");
 	for (size_t i = 0; i < g->n_t; i++)
 		sp[i] = (struct span){ g->t[i].offset, g->t[i].offset + g->t[i].nbytes, i };
@@ -400,6 +400,7 @@ gguf_close(struct gguf *g)
 }
 
 const char *gguf_path(const struct gguf *g) { return g->map.path; }
+const struct mapfile *gguf_map(const struct gguf *g) { return &g->map; }
 uint32_t gguf_version(const struct gguf *g) { return g->version; }
 size_t gguf_n_tensors(const struct gguf *g) { return g->n_t; }
 

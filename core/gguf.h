@@ -42,6 +42,9 @@ struct gguf_tensor {
 struct gguf *gguf_open(const char *path, struct err *e);
 void gguf_close(struct gguf *g);
 const char *gguf_path(const struct gguf *g);
+struct mapfile;
+/* The mapping of the whole file (for its content hash). */
+const struct mapfile *gguf_map(const struct gguf *g);
 uint32_t gguf_version(const struct gguf *g);
 
 /* Metadata lookups. The _get_ functions fail with a message naming the key when it is

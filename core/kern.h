@@ -15,8 +15,25 @@ void kern_f32_avx512(const float *w, int64_t k, int64_t r0, int64_t r1,
 /* x (n floats) to bfloat16, round to nearest even. */
 void kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n);
 
-int kern_have_avx512bf16(void);
-int kern_have_avx512f(void);
+/* Kernel families, each needing the one before: generic C; AVX2+FMA+F16C; AVX-512
+ * F/BW/VL; plus AVX512_BF16. Every family sums each output in an order that depends only on
+ * the row length, never on the batch around it, so results are identical batch or not. */
+enum kern_set { KERN_GENERIC, KERN_AVX2, KERN_AVX512, KERN_AVX512BF16 };
+/* What this CPU runs and its OS has enabled (cpuid + XGETBV). */
+enum kern_set kern_cpu_set(void);
+/* The family in use: kern_cpu_set() capped by the environment variable GUARD_KERNELS
+ * (generic | avx2 | avx512f | avx512bf16), read once at first use. */
+enum kern_set kern_set(void);
+const char *kern_set_name(enum kern_set s);
+
+/* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
+ * BF16 and F16 weights are widened to float32; x stays float32. */
+void kern_bf16_avx2(const uint16_t *w, int64_t k, int64_t r0, int64_t r1,
+    const float *x, int m, float *y, int64_t ldy);
+void kern_f16_avx2(const uint16_t *w, int64_t k, int64_t r0, int64_t r1,
+    const float *x, int m, float *y, int64_t ldy);
+void kern_f32_avx2(const float *w, int64_t k, int64_t r0, int64_t r1,
+    const float *x, int m, float *y, int64_t ldy);
 
 
 /* Elementwise and row kernels (AVX-512 F; float exp accurate to ~2 ulp). */

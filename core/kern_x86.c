@@ -1,6 +1,6 @@
 /* kern_x86.c - AVX-512 matmul kernels (BF16 dot products with avx512_bf16, F16 via F16C
  * conversion and FP32 FMA). Compiled for those targets per function, called only after a
- * run-time CPU check, so the binary still runs on any x86-64. */
+ * run-time CPU check (cpu.c), so the binary still runs on any x86-64. */
 #include "core/kern.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -14,22 +14,6 @@
  * (MB tokens x KB columns, ~256-512 KB) stream from L2. KB bounds that block for long rows
  * (ffn_down), partial sums over k blocks are added into Y. */
 enum { RN = 4, MT = 6, MB = 96, KB_BF16 = 2048, KB_F16 = 1024 };
-
-int
-kern_have_avx512bf16(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512bf16");
-}
-
-int
-kern_have_avx512f(void)
-{
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
-}
 
 T_BF16 static inline __attribute__((always_inline)) void
 tile_bf16(const uint16_t *w, int64_t ldw, int rn, const uint16_t *x, int64_t ldx, const int mt,
@@ -375,8 +359,6 @@ kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *
 
 #else	/* not x86-64 with GCC-compatible intrinsics: the portable kernels run instead */
 
-int kern_have_avx512bf16(void) { return 0; }
-int kern_have_avx512f(void) { return 0; }
 void kern_bf16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xb,
     int m, float *y, int64_t ldy) { (void)w; (void)k; (void)r0; (void)r1; (void)xb; (void)m; (void)y; (void)ldy; }
 void kern_f16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const float *x,

@@ -64,7 +64,8 @@ parse_config(struct model *m, const char *dir, struct err *e)
 	int rc = -1;
 
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	if ((c = json_load_file(path, 0, &je)) == NULL)
+	/* a key given twice has no one meaning: refused, as everywhere else */
+	if ((c = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
 		return err_set(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
 	const char *mt = json_string_value(json_object_get(c, "model_type"));
 	if (mt == NULL || strcmp(mt, "llama") != 0) {
@@ -214,6 +215,10 @@ load_hf(struct model *m, const char *dir, struct err *e)
 
 	if (parse_config(m, dir, e) == -1)
 		return -1;
+	/* the layer table is allocated from this count: bound it before (as model_finish does) */
+	if (h->n_layer <= 0 || h->n_layer > 1024)
+		return err_set(e, "%s/config.json: num_hidden_layers %d is out of range (1 to 1024)",
+		    dir, h->n_layer);
 	if (h->n_head_kv == 0 || h->n_head % h->n_head_kv != 0)
 		return err_set(e, "%s/config.json: num_attention_heads %d is not a multiple of "
 		    "num_key_value_heads %d", dir, h->n_head, h->n_head_kv);

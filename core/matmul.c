@@ -1,8 +1,8 @@
-/* matmul.c - dispatch of y = x W^T by weight type: OpenBLAS SGEMM for F32, our kernels for
- * F16/BF16 (AVX-512 when the CPU has it, portable C otherwise), split over the pool by rows. */
+/* matmul.c - dispatch of y = x W^T by weight type to our kernels (AVX-512, AVX2 or portable C,
+ * whichever family cpu.c chose), split over the pool by rows. No BLAS: its SGEMM may sum a row
+ * differently depending on the batch shape, and every result here must not depend on it. */
 #include "core/matmul.h"
 
-#include <cblas.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -15,34 +15,16 @@ static atomic_int force_generic;
 
 void matmul_force_generic(int on) { atomic_store(&force_generic, on); }
 
-static int
-use_bf16_kernel(void)
+static enum kern_set
+level(void)
 {
-	static int have = -1;
-
-	if (have < 0)
-		have = kern_have_avx512bf16();
-	return have && !atomic_load(&force_generic);
-}
-
-static int
-use_f16_kernel(void)
-{
-	static int have = -1;
-
-	if (have < 0)
-		have = kern_have_avx512f();
-	return have && !atomic_load(&force_generic);
+	return atomic_load(&force_generic) ? KERN_GENERIC : kern_set();
 }
 
 const char *
 matmul_kernel_name(void)
 {
-	if (use_bf16_kernel())
-		return "avx512bf16";
-	if (use_f16_kernel())
-		return "avx512f";
-	return "generic";
+	return kern_set_name(level());
 }
 
 int
@@ -164,6 +146,39 @@ run_f32(void *arg, int ith, int nth)
 }
 
 static void
+run_f32_avx2(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_f32_avx2(j->w->data, j->w->cols, r0, r1, j->x, j->m, j->y, j->w->rows);
+}
+
+static void
+run_f16_avx2(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_f16_avx2(j->w->data, j->w->cols, r0, r1, j->x, j->m, j->y, j->w->rows);
+}
+
+static void
+run_bf16_avx2(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_bf16_avx2(j->w->data, j->w->cols, r0, r1, j->x, j->m, j->y, j->w->rows);
+}
+
+static void
 run_to_bf16(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
@@ -178,28 +193,23 @@ matmul(struct pool *p, const struct weight *w, const float *x, int m, float *y, 
 {
 	struct job j = { w, x, NULL, m, y };
 
+	enum kern_set lv = level();
+	pool_fn fn = run_generic;
+
 	if (m <= 0)
 		return;
-	if (w->type == GGML_TYPE_F32 && use_f16_kernel() && w->cols % 16 == 0) {
-		pool_run(p, run_f32, &j);
-		return;
-	}
-	if (w->type == GGML_TYPE_F32 && !atomic_load(&force_generic)) {
-		/* without AVX-512, OpenBLAS is far faster than portable C; it may sum a row
-		 * differently depending on the batch shape, which the SIMD kernels never do */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)w->rows, (int)w->cols,
-		    1.0f, x, (int)w->cols, w->data, (int)w->cols, 0.0f, y, (int)w->rows);
-		return;
-	}
-	if (w->type == GGML_TYPE_BF16 && use_bf16_kernel() && w->cols % 32 == 0) {
+	if (lv >= KERN_AVX512BF16 && w->type == GGML_TYPE_BF16 && w->cols % 32 == 0) {
 		j.xb = scratch;
 		pool_run(p, run_to_bf16, &j);
 		pool_run(p, run_bf16, &j);
 		return;
 	}
-	if (w->type == GGML_TYPE_F16 && use_f16_kernel() && w->cols % 16 == 0) {
-		pool_run(p, run_f16, &j);
-		return;
-	}
-	pool_run(p, run_generic, &j);
+	if (lv >= KERN_AVX512 && w->cols % 16 == 0 && w->type == GGML_TYPE_F32)
+		fn = run_f32;
+	else if (lv >= KERN_AVX512 && w->cols % 16 == 0 && w->type == GGML_TYPE_F16)
+		fn = run_f16;
+	else if (lv >= KERN_AVX2 && w->cols % 8 == 0)
+		fn = w->type == GGML_TYPE_F32 ? run_f32_avx2 : w->type == GGML_TYPE_F16 ?
+		    run_f16_avx2 : run_bf16_avx2;
+	pool_run(p, fn, &j);
 }

@@ -6,16 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/gguf.h"
 #include "core/half.h"
 #include "core/safetensors.h"
 #include "core/tok.h"
+#include "util/filehash.h"
+#include "util/mapfile.h"
+#include "util/sha256.h"
 
 float *
 vec_to_f32(const void *data, int type, int64_t n)
 {
-	float *v = malloc((size_t)n * sizeof(float));
+	float *v = n < 0 ? NULL : reallocarray(NULL, (size_t)n, sizeof(float));
 
 	if (v == NULL)
 		return NULL;
@@ -44,7 +48,7 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 		    h->n_head_kv, h->head_dim, h->n_ff, h->n_vocab);
 	if (!(h->eps > 0) || !(h->rope_theta > 0))
 		return err_set(e, "%s: rms eps and rope theta must be positive", m->path);
-	if ((m->rope_inv = malloc((size_t)half * sizeof(float))) == NULL)
+	if ((m->rope_inv = reallocarray(NULL, (size_t)half, sizeof(float))) == NULL)
 		return err_set(e, "out of memory");
 	for (int i = 0; i < half; i++) {
 		/* as Hugging Face: float32 base^(-2i/d), scaled in float32 */
@@ -66,25 +70,84 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 	return 0;
 }
 
-static void
-compute_hash(struct model *m)
-{
-	/* FNV-1a over the hyper-parameters and 4 KiB samples of each matrix: cheap at load,
-	 * different for different weights in practice, identical for one file */
-	uint64_t h = 0xcbf29ce484222325ull;
-	const struct weight *ws[4] = { &m->tok_embd, &m->output, &m->layers[0].wq,
-		&m->layers[m->hp.n_layer - 1].down };
+/* The model hash (model.h): a GGUF file's SHA-256; for a Hugging Face directory, the SHA-256
+ * of the text `sha256sum` prints for the files the loader reads (config.json, tokenizer.json
+ * when present, model.safetensors or model.safetensors.index.json and its shards), sorted by
+ * name in byte order: "<hex>  <name>\n" per file. Each file's digest is cached in a sidecar
+ * beside it (util/filehash.h). */
+struct named {
+	char name[256];
+	char hex[65];
+};
 
-#define MIX(p, n) for (size_t _i = 0; _i < (n); _i++) { h ^= ((const unsigned char *)(p))[_i]; h *= 0x100000001b3ull; }
-	MIX(&m->hp, sizeof(m->hp));
-	for (int i = 0; i < 4; i++) {
-		size_t bytes = (size_t)ws[i]->rows * (size_t)ws[i]->cols *
-		    (ws[i]->type == GGML_TYPE_F32 ? 4 : 2);
-		for (size_t off = 0; off < bytes; off += bytes / 16 + 1)
-			MIX((const char *)ws[i]->data + off, bytes - off < 4096 ? bytes - off : 4096);
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+static int
+hash_hf(struct model *m, struct err *e)
+{
+	static const char *const small[] = { "config.json", "tokenizer.json",
+		"model.safetensors.index.json" };
+	size_t nf = st_n_files(m->st), n = 0;
+	struct named *f = calloc(nf + 3, sizeof(*f));
+	char path[4200];
+	int all_cached = 1, c;
+
+	if (f == NULL)
+		return err_set(e, "out of memory");
+	for (size_t i = 0; i < 3; i++) {
+		struct mapfile mf;
+		struct err ig;
+		snprintf(path, sizeof(path), "%s/%s", m->path, small[i]);
+		if (access(path, F_OK) != 0 && i > 0)
+			continue;	/* optional ones; config.json was read, so it is there */
+		if (mapfile_open(&mf, path, i == 0 ? e : &ig) == -1) {
+			if (i > 0)
+				continue;
+			free(f);
+			return -1;
+		}
+		snprintf(f[n].name, sizeof(f[n].name), "%s", small[i]);
+		filehash_sha256(&mf, f[n++].hex, &c);
+		all_cached &= c;
+		mapfile_close(&mf);
 	}
-#undef MIX
-	snprintf(m->hash, sizeof(m->hash), "%016llx", (unsigned long long)h);
+	for (size_t i = 0; i < nf; i++) {
+		const struct mapfile *mf = st_file_map(m->st, i);
+		const char *base = strrchr(mf->path, '/');
+		snprintf(f[n].name, sizeof(f[n].name), "%s", base ? base + 1 : mf->path);
+		filehash_sha256(mf, f[n++].hex, &c);
+		all_cached &= c;
+	}
+	qsort(f, n, sizeof(*f), by_name);
+	struct sha256 h;
+	unsigned char d[32];
+	sha256_init(&h);
+	for (size_t i = 0; i < n; i++) {
+		sha256_update(&h, f[i].hex, 64);
+		sha256_update(&h, "  ", 2);
+		sha256_update(&h, f[i].name, strlen(f[i].name));
+		sha256_update(&h, "\n", 1);
+	}
+	sha256_final(&h, d);
+	for (int i = 0; i < 32; i++)
+		snprintf(m->hash + 2 * i, 3, "%02x", d[i]);
+	m->hash_cached = all_cached;
+	free(f);
+	return 0;
+}
+
+static int
+compute_hash(struct model *m, struct err *e)
+{
+	if (m->gguf != NULL) {
+		filehash_sha256(gguf_map(m->gguf), m->hash, &m->hash_cached);
+		return 0;
+	}
+	return hash_hf(m, e);
 }
 
 struct model *
@@ -115,7 +178,10 @@ model_open(const char *path, struct err *e)
 		model_close(m);
 		return NULL;
 	}
-	compute_hash(m);
+	if (compute_hash(m, e) == -1) {
+		model_close(m);
+		return NULL;
+	}
 	return m;
 }
 
@@ -145,3 +211,4 @@ const char *model_weight_type(const struct model *m) { return ggml_type_name((ui
 const char *model_path(const struct model *m) { return m->path; }
 const char *model_format(const struct model *m) { return m->format; }
 const char *model_hash(const struct model *m) { return m->hash; }
+int model_hash_cached(const struct model *m) { return m->hash_cached; }

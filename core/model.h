@@ -31,7 +31,15 @@ const char *model_weight_type(const struct model *m);
 const char *model_path(const struct model *m);
 /* "gguf" or "hf". */
 const char *model_format(const struct model *m);
-/* A short stable fingerprint of hyper-parameters and tensor bytes sampled across the file. */
+/* The model's content hash, 64 hex digits: a GGUF file's SHA-256 (what `sha256sum FILE`
+ * prints); for a Hugging Face directory, the SHA-256 of what `sha256sum` prints for the files
+ * the loader reads, sorted by name in byte order (LC_ALL=C):
+ *   cd DIR && sha256sum config.json model.safetensors tokenizer.json | sha256sum
+ * (with model.safetensors.index.json and the shards instead of model.safetensors when
+ * sharded; tokenizer.json only when present). Computed at model_open; each file's digest is
+ * cached in "<file>.sha256" beside it, keyed by size, mtime, ctime, inode and device. */
 const char *model_hash(const struct model *m);
+/* 1 when model_open took every digest from its sidecar (nothing was read in full). */
+int model_hash_cached(const struct model *m);
 
 #endif

@@ -23,7 +23,8 @@ struct model {
 	int wtype;
 	char *path;
 	const char *format;
-	char hash[20];
+	char hash[65];		/* hex SHA-256: see model_hash */
+	int hash_cached;	/* every digest came from a sidecar */
 	struct gguf *gguf;
 	struct st_set *st;
 	struct tok *tok;

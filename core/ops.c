@@ -5,14 +5,11 @@
 
 #include "core/kern.h"
 
+/* the AVX-512 row kernels; the portable ones otherwise (both batch-independent) */
 static int
 simd(void)
 {
-	static int have = -1;
-
-	if (have < 0)
-		have = kern_have_avx512f();
-	return have;
+	return kern_set() >= KERN_AVX512;
 }
 
 void

@@ -57,7 +57,7 @@ add_tensor(struct st_set *s, const char *file, const char *name, json_t *info,
 		return err_set(e, "tensor '%s': 'data_offsets' must be [begin, end]", name);
 	if (s->n_t == s->cap_t) {
 		size_t nc = s->cap_t ? s->cap_t * 2 : 64;
-		struct st_tensor *nt = realloc(s->t, nc * sizeof(*nt));
+		struct st_tensor *nt = reallocarray(s->t, nc, sizeof(*nt));
 		if (nt == NULL)
 			return err_set(e, "out of memory");
 		s->t = nt;
@@ -122,7 +122,7 @@ check_overlap(const struct st_set *s, size_t first, const char *path, struct err
 
 	if (n < 2)
 		return 0;
-	if ((sp = malloc(n * sizeof(*sp))) == NULL)
+	if ((sp = reallocarray(NULL, n, sizeof(*sp))) == NULL)
 		return err_set(e, "out of memory");
 	for (size_t k = 0; k < n; k++) {
 		const struct st_tensor *t = &s->t[first + k];
@@ -174,8 +174,9 @@ load_file(struct st_set *s, const char *path, struct err *e)
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
 		if (st_find(s, key) != NULL) {
-			json_decref(root);
-			return err_set(e, "%s: tensor '%s' appears twice", path, key);
+			err_set(e, "%s: tensor '%s' appears twice", path, key);
+			json_decref(root);	/* key lives in root: formatted first */
+			return -1;
 		}
 		if (add_tensor(s, m->path, key, val, buf, bufsize, e) == -1) {
 			json_decref(root);
@@ -301,3 +302,5 @@ st_find(const struct st_set *s, const char *name)
 
 size_t st_count(const struct st_set *s) { return s->n_t; }
 const struct st_tensor *st_at(const struct st_set *s, size_t i) { return i < s->n_t ? &s->t[i] : NULL; }
+size_t st_n_files(const struct st_set *s) { return s->n_maps; }
+const struct mapfile *st_file_map(const struct st_set *s, size_t i) { return i < s->n_maps ? &s->maps[i] : NULL; }

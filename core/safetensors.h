@@ -28,6 +28,10 @@ struct st_set *st_open_dir(const char *dir, struct err *e);
 void st_close(struct st_set *s);
 const struct st_tensor *st_find(const struct st_set *s, const char *name);
 size_t st_count(const struct st_set *s);
+struct mapfile;
+/* The mapped files (one, or every shard), in the order they were opened. */
+size_t st_n_files(const struct st_set *s);
+const struct mapfile *st_file_map(const struct st_set *s, size_t i);
 const struct st_tensor *st_at(const struct st_set *s, size_t i);
 
 #endif

@@ -34,8 +34,8 @@ sampler_new(const struct sampler_params *p, int n_vocab)
 	s->p = *p;
 	s->n = n_vocab;
 	s->state = p->seed;
-	s->c = malloc((size_t)n_vocab * sizeof(*s->c));
-	s->w = malloc((size_t)n_vocab * sizeof(*s->w));
+	s->c = reallocarray(NULL, (size_t)n_vocab, sizeof(*s->c));
+	s->w = reallocarray(NULL, (size_t)n_vocab, sizeof(*s->w));
 	if (s->c == NULL || s->w == NULL)
 		goto fail;
 	return s;

@@ -1,6 +1,7 @@
 /* tok.c - what both tokenizers share: tables, special-token splitting, decoding. */
 #include "core/tok_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,21 +33,27 @@ bytelevel_encode_byte(unsigned char b, char out[2])
 	return 2;
 }
 
+/* code point -> byte, built once for the process: concurrent first calls would otherwise
+ * race on the table (a data race even when they write the same values) */
+static int16_t inv[512];
+static pthread_once_t inv_once = PTHREAD_ONCE_INIT;
+
+static void
+inv_init(void)
+{
+	for (int j = 0; j < 512; j++)
+		inv[j] = -1;
+	for (unsigned b = 0; b < 256; b++)
+		inv[byte_to_cp(b)] = (int16_t)b;
+}
+
 int
 bytelevel_decode(const char *s, size_t n, char *out, size_t *outn)
 {
-	static int16_t inv[512];
-	static int ready;
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, o = 0;
 
-	if (!ready) {	/* idempotent: concurrent first calls write the same values */
-		for (int j = 0; j < 512; j++)
-			inv[j] = -1;
-		for (unsigned b = 0; b < 256; b++)
-			inv[byte_to_cp(b)] = (int16_t)b;
-		ready = 1;
-	}
+	pthread_once(&inv_once, inv_init);
 	while (i < n) {
 		uint32_t cp;
 		if (p[i] < 0x80)

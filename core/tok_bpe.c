@@ -81,11 +81,11 @@ work_reserve(struct work *w, size_t n)
 	free(w->next);
 	free(w->heap);
 	w->cap = n;
-	w->id = malloc(n * sizeof(int32_t));
-	w->prev = malloc(n * sizeof(int32_t));
-	w->next = malloc(n * sizeof(int32_t));
+	w->id = reallocarray(NULL, n, sizeof(int32_t));
+	w->prev = reallocarray(NULL, n, sizeof(int32_t));
+	w->next = reallocarray(NULL, n, sizeof(int32_t));
 	/* each merge pushes at most two candidates */
-	w->heap = malloc(3 * n * sizeof(struct cand));
+	w->heap = n > SIZE_MAX / 3 ? NULL : reallocarray(NULL, 3 * n, sizeof(struct cand));
 	return (w->id && w->prev && w->next && w->heap) ? 0 : -1;
 }
 

@@ -100,8 +100,8 @@ spm_encode_text(const struct tok *t, const char *s, size_t n, int prefix, struct
 	if (esc.n == 0)
 		return 0;
 	w.text = esc.p;
-	w.sym = malloc(esc.n * sizeof(*w.sym));
-	w.heap = malloc(3 * esc.n * sizeof(*w.heap));
+	w.sym = reallocarray(NULL, esc.n, sizeof(*w.sym));
+	w.heap = esc.n > SIZE_MAX / 3 ? NULL : reallocarray(NULL, 3 * esc.n, sizeof(*w.heap));
 	if (w.sym == NULL || w.heap == NULL)
 		goto oom;
 	for (size_t i = 0; i < esc.n;) {

@@ -21,6 +21,7 @@
 #include "daemon/chan.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/sigbus.h"
 #include "policy/policy.h"
 
 static int
@@ -102,6 +103,8 @@ child_main(struct priv_start *ps)
 		release(&s);
 		return EX_NOINPUT;
 	}
+	if (sigbus_guard(ps->cfg->model) == -1)
+		log_warnx("%s: cannot guard its mapping against truncation", ps->cfg->model);
 	struct classifier_params cp = classifier_params_default();
 	cp.n_threads = s.cfg->threads;
 	cp.max_batch = s.cfg->batch;
@@ -148,5 +151,5 @@ child_main(struct priv_start *ps)
 	event_base_free(s.base);
 	close(s.done_fd);
 	release(&s);
-	return 0;
+	return s.exit_code;
 }

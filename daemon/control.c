@@ -270,10 +270,17 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			chan_send(s->chan, CHAN_RELOAD, &(uint64_t){ 0 }, 8, -1);
 		return;
 	}
+	control_shutdown(s, 0, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void
+control_shutdown(struct server *s, int code, const char *why)
+{
 	if (s->draining)
 		return;
-	log_info("%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_info("%s: draining", why);
 	s->draining = 1;
+	s->exit_code = code;
 	s->t_drain = now_ms();
 	if (s->lis) {
 		evconnlistener_free(s->lis);

@@ -15,6 +15,7 @@
 #include "daemon/listen.h"
 #include "daemon/log.h"
 #include "daemon/priv.h"
+#include "daemon/sigfwd.h"
 #include "policy/policy.h"
 
 #ifndef GUARDD_CONF
@@ -84,13 +85,13 @@ main(int argc, char **argv)
 	struct err e;
 	sigset_t set;
 
-	/* from the first instruction: SIGHUP/SIGTERM wait until the loop takes them */
+	/* from the start of main: SIGHUP/SIGTERM wait until the loop takes them (sigfwd.h) */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfwd_install(&set);
 	signal(SIGPIPE, SIG_IGN);
 
 	while ((ch = getopt(argc, argv, "c:ft")) != -1)

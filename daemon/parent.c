@@ -24,6 +24,7 @@
 #include "daemon/chan.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
+#include "daemon/sigfwd.h"
 #include "daemon/vlog.h"
 #include "proto/proto.h"
 #include "util/mapfile.h"
@@ -130,6 +131,7 @@ start_child(struct parent *p)
 		return -1;
 	}
 	if (pid == 0) {
+		sigfwd_retarget();
 		close(sv[0]);
 		close(p->sigfd);
 		chan_free(p->chan);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,6 +173,9 @@ request_completions(struct server *s)
 			answer(s, j);
 		job_free(j);
 	}
+	if (atomic_load(&s->broken))
+		control_shutdown(s, EX_TEMPFAIL, "the model file changed under us (SIGBUS), "
+		    "restarting on the file as it is now");
 	if (s->draining)
 		control_check_drained(s);
 }

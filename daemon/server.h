@@ -122,6 +122,8 @@ struct server {
 	uint64_t reload_gen;		/* reloads asked of the parent so far */
 	TAILQ_HEAD(, waiter) waiters;
 	int draining;
+	int exit_code;			/* of the child: 0, or EX_TEMPFAIL to be restarted */
+	atomic_int broken;		/* the model's pages faulted (sigbus.h): restart */
 	double t_start, t_drain;
 	struct stats st;
 	struct vlog vlog;
@@ -163,5 +165,8 @@ void control_stop(struct server *s);
 void control_reload_request(struct server *s, struct conn *c, struct request *r);
 void control_reload_done(struct server *s, struct job *j);
 void control_check_drained(struct server *s);
+/* Stops accepting, finishes what is queued (bounded by drain_ms), then leaves the loop;
+ * the child then exits with code. */
+void control_shutdown(struct server *s, int code, const char *why);
 
 #endif

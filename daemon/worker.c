@@ -12,6 +12,7 @@
 
 #include "classifier/classifier.h"
 #include "daemon/log.h"
+#include "daemon/sigbus.h"
 #include "policy/policy.h"
 
 #define MAX_BATCH 64
@@ -159,6 +160,15 @@ run_batch(struct server *s, struct job **jobs, int n)
 	classifier_set_cancel(s->cls, cancel_cb, &bc);
 	classifier_run(s->cls, jobs[0]->pol, convs, (size_t)m, vs);
 	classifier_set_cancel(s->cls, NULL, NULL);
+	if (sigbus_tripped()) {	/* the weights were garbage for part of this batch */
+		for (int i = 0; i < m; i++) {
+			verdict_free(&vs[i]);
+			fail(live[i], PROTO_INTERNAL, "%s", "the model file was truncated under the "
+			    "daemon; the inference process restarts");
+		}
+		atomic_store(&s->broken, 1);
+		return;
+	}
 	t = now_ms();
 	for (int i = 0; i < m; i++) {
 		struct job *j = live[i];

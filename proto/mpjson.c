@@ -167,7 +167,10 @@ map(struct dec *d, size_t at, uint64_t count)
 		int r = read_str(d, kat, h, l, &k, &klen);
 		d->path[d->depth - 1].key = r == 0 ? k : "(key)";
 		d->path[d->depth - 1].klen = r == 0 ? klen : 5;
-		if (r == 0 && json_object_getn(o, k, klen) != NULL) {
+		if (r == 0 && memchr(k, 0, klen) != NULL) {	/* JSON fronts cannot carry it */
+			fail(d, kat, "a key with a NUL byte");
+			r = -1;
+		} else if (r == 0 && json_object_getn(o, k, klen) != NULL) {
 			fail(d, kat, "duplicate key");
 			r = -1;
 		}

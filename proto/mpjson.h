@@ -2,8 +2,9 @@
  * so that the JSON and msgpack front ends accept the same documents: map keys are strings,
  * a key repeated in any map is refused, strings are valid UTF-8, integers fit in int64,
  * floats are finite, binary and extension values are refused, nesting is at most
- * MP_MAX_DEPTH. Every count is checked against the bytes present before anything is
- * allocated; cost is linear in the input. Errors name the path and the byte offset, e.g.
+ * MP_MAX_DEPTH, keys hold no NUL byte (as in JSON text read by jansson). Every count is
+ * checked against the bytes present before anything is allocated; cost is linear in the
+ * input. Errors name the path and the byte offset, e.g.
  * "messages[1].role: duplicate key at byte 57". */
 #ifndef GUARDD_MPJSON_H
 #define GUARDD_MPJSON_H

@@ -43,7 +43,7 @@ proto_status_code(enum proto_status s)
 }
 
 void
-proto_error_code(msgpack_sbuffer *sb, const struct request *r, const char *code, const char *msg)
+proto_error(msgpack_sbuffer *sb, const struct request *r, enum proto_status s, const char *msg)
 {
 	msgpack_packer pk;
 
@@ -55,16 +55,9 @@ proto_error_code(msgpack_sbuffer *sb, const struct request *r, const char *code,
 	pack_str(&pk, "error");
 	msgpack_pack_map(&pk, 2);
 	pack_str(&pk, "code");
-	pack_str(&pk, code);
+	pack_str(&pk, proto_status_code(s));
 	pack_str(&pk, "message");
 	pack_str(&pk, msg);
-}
-
-/* (parenthesised: proto_error is also the transitional macro of proto.h) */
-void
-(proto_error)(msgpack_sbuffer *sb, const struct request *r, enum proto_status s, const char *msg)
-{
-	proto_error_code(sb, r, proto_status_code(s), msg);
 }
 
 static void

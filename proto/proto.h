@@ -62,29 +62,6 @@ void proto_request_free(struct request *r);
 void proto_error(struct msgpack_sbuffer *sb, const struct request *r, enum proto_status s,
     const char *msg);
 
-/* ---- transitional: the old API, kept until the daemon has moved to the one above ---- */
-#define ERR_BAD_REQUEST "bad_request"
-#define ERR_TOO_LARGE "too_large"
-#define ERR_UNKNOWN_OP "unknown_op"
-#define ERR_UNKNOWN_POLICY "unknown_policy"
-#define ERR_BUSY "busy"
-#define ERR_TIMEOUT "timeout"
-#define ERR_SHUTTING_DOWN "shutting_down"
-#define ERR_FORBIDDEN "forbidden"
-#define ERR_TOO_MANY "too_many_connections"
-#define ERR_RELOAD_FAILED "reload_failed"
-#define ERR_INTERNAL "internal"
-/* proto_decode_msgpack with no size limit; -1 on error (an unknown op's message starts
- * with "op: unknown"). */
-int proto_decode(const unsigned char *p, size_t n, int max_messages, struct request *r,
-    struct err *e);
-void proto_error_code(struct msgpack_sbuffer *sb, const struct request *r, const char *code,
-    const char *msg);
-/* proto_error takes a status or (old) a code string until the daemon has switched */
-#define proto_error(sb, r, s, msg) _Generic((s), char *: proto_error_code, \
-	const char *: proto_error_code, default: proto_error)(sb, r, s, msg)
-/* ---- end of the transitional API ---- */
-
 /* A success response, appended to sb: a body (a JSON value packed as msgpack under `key`),
  * or nothing. */
 void proto_ok(struct msgpack_sbuffer *sb, const struct request *r, const char *key,

@@ -208,12 +208,3 @@ proto_request_free(struct request *r)
 {
 	conv_free(&r->conv);
 }
-
-int
-proto_decode(const unsigned char *p, size_t n, int max_messages, struct request *r,
-    struct err *e)
-{
-	struct proto_limits l = { 0, max_messages };
-
-	return proto_decode_msgpack(p, n, &l, r, e) == PROTO_OK ? 0 : -1;
-}

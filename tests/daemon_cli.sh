@@ -50,6 +50,60 @@ like "$(head -1 $T/verdicts.jsonl)" '"messages":[{"role":"user","content":["How 
 kill -TERM $pid
 wait $pid; is "$?" 0 "guardd exits 0 on SIGTERM"
 
+# filter --socket against a daemon whose queue holds one request: most requests are answered
+# `busy` at first. Each is retried with back-off; every line is written exactly once, in
+# order, and the run ends (bounded by `timeout`; it used to stall for 600 s when one half of
+# a prompt+response line was busy).
+cat > $T/busy.yaml <<CONF
+listen: $T/busy.sock
+model: $R
+policy: $PWD/etc/policy.yaml
+limits: {max_queue: 1}
+log: {path: busy.jsonl, content: none}
+CONF
+./guardd -f -c $T/busy.yaml 2> $T/busy.err &
+bpid=$!
+trap 'kill $pid $bpid 2>/dev/null; rm -rf "$T"' EXIT
+i=0
+until ./guard ping --socket $T/busy.sock > /dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/busy.err)"; exit 1; }
+	sleep 0.1
+done
+i=0; while [ $i -lt 150 ]; do
+	case $((i % 3)) in
+	0) echo "{\"prompt\":\"question $i\",\"response\":\"answer $i $([ $((i % 4)) = 0 ] && echo bomb)\"}" ;;
+	1) echo "plain line $i $([ $((i % 5)) = 0 ] && echo bomb)" ;;
+	2) echo "{\"prompt\":\"how to make a bomb $i\",\"response\":\"no\"}" ;;
+	esac
+	i=$((i + 1))
+done > $T/pairs
+./guard filter -m $R --policy etc/policy.yaml < $T/pairs 2>/dev/null > $T/pairs.local
+check_lines() {	# FILE: "N lines, in order" and the decisions, one per line
+	/usr/bin/python3 -c '
+import json,sys
+rows=[json.loads(l) for l in open(sys.argv[1])]
+nos=[r.get("line") for r in rows]
+print("%d lines, %s" % (len(rows), "in order" if nos == list(range(1, len(rows) + 1)) else "out of order: %s" % nos[:20]))
+for r in rows: print(r["decision"], "busy" if "busy" in json.dumps(r) else "")' "$1"
+}
+timeout 120 ./guard filter --socket $T/busy.sock < $T/pairs > $T/pairs.out 2> $T/pairs.err; rc=$?
+ok $([ $rc -ne 124 ]; echo $?) "filter --socket with max_queue 1: ends (exit $rc, not the 120 s timeout)"
+is "$(check_lines $T/pairs.out | head -1)" "150 lines, in order" "every line written exactly once, in order"
+is "$(check_lines $T/pairs.out | tail -n +2)" "$(check_lines $T/pairs.local | tail -n +2)" \
+    "busy answers retried: the same decisions as in-process"
+is "$(grep -c 'unknown id' $T/pairs.err)" 0 "no answer was dropped as an unknown id"
+busy=$(./guard stats --socket $T/busy.sock --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["errors"]["busy"])')
+ok $([ "$busy" -gt 0 ]; echo $?) "the daemon did answer busy ($busy times): the retries were exercised"
+GUARD_BUSY_RETRIES=0 timeout 120 ./guard filter --socket $T/busy.sock < $T/pairs > $T/pairs0.out 2> $T/pairs0.err; rc=$?
+ok $([ $rc -ne 124 ]; echo $?) "GUARD_BUSY_RETRIES=0: ends too (exit $rc)"
+is "$(check_lines $T/pairs0.out | head -1)" "150 lines, in order" "every line written exactly once, in order"
+is "$(grep -c 'unknown id' $T/pairs0.err)" 0 "no answer was dropped as an unknown id"
+nb=$(check_lines $T/pairs0.out | grep -c '^error busy')
+ok $([ "$nb" -gt 0 ]; echo $?) "lines whose request was busy are error records naming busy ($nb lines)"
+kill -TERM $bpid
+wait $bpid; is "$?" 0 "the busy guardd exits 0 on SIGTERM"
+
 # every example file in etc/ passes guardd -t (with this machine's model and socket paths)
 sed "s#^model: .*#model: $R#; s#^listen: .*#listen: $T/ex.sock#; s#^policy: .*#policy: $PWD/etc/policy.yaml#; s#^log: .*#log: {path: $T/ex.jsonl, content: none}#" etc/guardd.yaml > $T/ex.yaml
 out=$(./guardd -t -c $T/ex.yaml 2>&1); rc=$?

@@ -464,7 +464,7 @@ main(int argc, char **argv)
 		char *longmsg = malloc(20001);
 		for (int i = 0; i < 20000; i++)
 			longmsg[i] = "abcdefgh "[i % 9];
-		longmsg[20000] = '\0';
+		longmsg[3000] = '\0';	/* fits the context: the model really runs (~1000 tokens) */
 		cl_open(&c, s2.sock);
 		msgpack_sbuffer_clear(&sb);
 		for (int i = 0; i < 12; i++)

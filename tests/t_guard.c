@@ -1,7 +1,7 @@
 /* t_guard.c - the classifier on real models: decisions of the rigged model (which answers
  * like Llama Guard), the prefix cache and batching equal to the plain path bit for bit,
  * long and hostile inputs, and a policy swap.
- *   t_guard RIG_MODEL RANDOM_MODEL */
+ *   t_guard RIG_MODEL RANDOM_MODEL [NO_UNSAFE_MODEL NO_NEWLINES_MODEL] */
 #include <math.h>
 
 #include "classifier/classifier.h"
@@ -62,7 +62,7 @@ main(int argc, char **argv)
 {
 	struct err e;
 
-	if (argc != 3)
+	if (argc != 3 && argc != 5)
 		return 2;
 	struct model *rig = model_open(argv[1], &e), *rnd = model_open(argv[2], &e);
 	if (rig == NULL || rnd == NULL) {
@@ -243,6 +243,21 @@ main(int argc, char **argv)
 	verdict_free(&w);
 	classifier_free(cr);
 	classifier_free(crn);
+
+	/* vocabularies without an answer token (tests/dropvocab.py): refused, the text named */
+	static const char *const missing[2] = { "\"unsafe\"", "\"\\n\\n\"" };
+	for (int k = 0; k < 2; k++) {
+		if (argc != 5) {
+			printf("ok %d # skip no model without the answer token %s given\n", ++tap_n, missing[k]);
+			continue;
+		}
+		struct model *mv = model_open(argv[3 + k], &e);
+		struct classifier *cv = mv ? classifier_new(mv, &cp, &e) : NULL;
+		ok(mv != NULL && cv == NULL && strstr(e.msg, missing[k]) && strstr(e.msg, "single token"),
+		    "a vocabulary without %s is refused (%s)", missing[k], e.msg);
+		classifier_free(cv);
+		model_close(mv);
+	}
 
 	conv_free(&cake); conv_free(&bomb); conv_free(&weak); conv_free(&resp);
 	conv_free(&spoof); conv_free(&huge); conv_free(&empty);

@@ -3,6 +3,7 @@
  * all give the same logits, bit for bit:
  * every kernel computes a row the same way whatever the batch around it.
  *   t_kv MODEL */
+#include <limits.h>
 #include <math.h>
 
 #include "core/ctx.h"
@@ -149,6 +150,25 @@ main(int argc, char **argv)
 	struct batch nb = { 3, t2, s3, NULL };
 	ok(ctx_decode(c, &nb, &e) == -1 && strstr(e.msg, "contiguous"), "interleaved sequences are refused");
 	(void)s2;
+
+	/* absurd sizes are refused before anything is allocated, with a message */
+	struct ctx_params big = p;
+	big.n_ctx = 1 << 20;
+	big.n_seq = 4096;
+	ok(ctx_new(m, &big, &e) == NULL && strstr(e.msg, "more than this machine's") &&
+	    strstr(e.msg, "n_ctx 1048576 x n_seq 4096"), "a KV cache of 2^32 positions is refused (%s)", e.msg);
+	big = p;
+	big.n_batch = INT_MAX;
+	big.n_outputs = INT_MAX;
+	big.n_threads = 1024;
+	ok(ctx_new(m, &big, &e) == NULL && strstr(e.msg, "context: needs"),
+	    "n_batch and n_outputs of 2^31-1 are refused (%s)", e.msg);
+	big = p;
+	big.n_seq = 5000;
+	ok(ctx_new(m, &big, &e) == NULL && strstr(e.msg, "n_seq 5000"), "n_seq out of range (%s)", e.msg);
+	big = p;
+	big.n_ctx = -1;
+	ok(ctx_new(m, &big, &e) == NULL && strstr(e.msg, "n_ctx -1"), "a negative n_ctx (%s)", e.msg);
 	ctx_free(c2);
 	ctx_free(c);
 	free(ref);

@@ -1,6 +1,8 @@
 /* t_ref.c - logits parity with Hugging Face transformers (float64) on the hash-noise
  * reference models: every case's last-position logits within a tolerance over the whole
- * vocabulary, the argmax at every position, and the greedy continuation.
+ * vocabulary, the argmax at every position, and the greedy continuation. Near ties are not
+ * skipped: the reference's token must be within 2 d of our top logit (what
+ * |ours - reference| <= d implies), d the deviation measured at the last position (x2).
  *   t_ref SPEC MODEL TOLERANCE   (SPEC: tiny-l3 | tiny-l2; MODEL: .gguf or HF directory) */
 #include <jansson.h>
 #include <math.h>
@@ -100,37 +102,49 @@ main(int argc, char **argv)
 			maxd = fmax(maxd, fabs((double)got[i] - want_l[i]));
 		ok(want_l != NULL && maxd <= tol, "%s/%s: max |dlogit| %.3g <= %g over %d logits", spec,
 		    name, maxd, tol, nv);
-		/* argmax at every position, where the winner is clear at this precision */
-		int agree = 1, checked = 0;
+		/* argmax at every position. Where our logits are within d of the reference's, the
+		 * reference's winner is within 2 d of our top logit: checkable everywhere, near
+		 * ties included (where the margin exceeds 2 d it is the strict argmax test, counted
+		 * as decided). Every position is checked; none is skipped. d is the deviation
+		 * measured at the last position with 2x headroom for the others, at most tol. */
+		double d = fmin(2 * maxd, tol);
+		int agree = 0, decided = 0;
+		double worst = 0;
 		for (int i = 0; i < n; i++) {
 			const float *l = ctx_logits(cx, i);
-			if (margin(l, nv) <= 2 * tol)
-				continue;
-			checked++;
-			if (sample_greedy(l, nv) != json_integer_value(json_array_get(argmax, (size_t)i)))
-				agree = 0;
+			int32_t r = (int32_t)json_integer_value(json_array_get(argmax, (size_t)i));
+			int32_t me = sample_greedy(l, nv);
+			double gap = r >= 0 && r < nv ? (double)l[me] - l[r] : INFINITY;
+			worst = fmax(worst, gap);
+			agree += gap <= 2 * d;
+			decided += me == r && margin(l, nv) > 2 * d;
 		}
-		ok(agree, "%s/%s: argmax at all %d positions with a clear winner", spec, name, checked);
-		/* greedy continuation, token by token through the KV cache */
-		int steps = 0, same = 1;
+		ok(n > 0 && agree == n && json_array_size(argmax) == (size_t)n,
+		    "%s/%s: argmax at %d of %d positions within 2*%.2g of ours (worst gap %.3g; %d "
+		    "decided strictly, the rest near ties)", spec, name, agree, n, d, worst, decided);
+		/* greedy continuation through the KV cache, fed the reference's tokens so every step
+		 * sees the reference's context: each reference token within 2 d of our top */
+		int steps = 0, strict = 0, gsize = (int)json_array_size(greedy);
+		double gworst = 0;
 		const float *l = got;
-		for (size_t g = 0; g < json_array_size(greedy); g++) {
-			if (margin(l, nv) <= 2 * tol)
-				break;	/* a near tie: this precision cannot decide it */
-			int32_t next = sample_greedy(l, nv);
-			if (next != json_integer_value(json_array_get(greedy, g))) {
-				same = 0;
+		for (int g = 0; g < gsize; g++) {
+			int32_t next = (int32_t)json_integer_value(json_array_get(greedy, (size_t)g));
+			int32_t me = sample_greedy(l, nv);
+			double gap = next >= 0 && next < nv ? (double)l[me] - l[next] : INFINITY;
+			gworst = fmax(gworst, gap);
+			if (gap > 2 * d)
 				break;
-			}
+			strict += me == next && margin(l, nv) > 2 * d;
 			steps++;
-			if (ctx_eval(cx, 0, &next, 1, &e) == -1) {
-				same = 0;
+			if (g + 1 < gsize && ctx_eval(cx, 0, &next, 1, &e) == -1) {
+				diag("%s", e.msg);
 				break;
 			}
 			l = ctx_logits(cx, 0);
 		}
-		ok(same, "%s/%s: greedy tokens match (%d of %zu decided at this precision)", spec, name,
-		    steps, json_array_size(greedy));
+		ok(gsize > 0 && steps == gsize, "%s/%s: greedy tokens: %d of %d within 2*%.2g of our top "
+		    "(worst gap %.3g; %d decided strictly, the rest near ties)", spec, name, steps, gsize,
+		    d, gworst, strict);
 		free(want_l);
 		ctx_free(cx);
 		free(tok);

@@ -2,6 +2,7 @@
  * names the problem (and no crash: this also runs under ASan/UBSan). The files are made
  * here: a valid miniature Llama GGUF and safetensors directory, then damaged copies. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ struct opts {
 	int bad_align;		/* general.alignment = 3 */
 	int q4k;		/* attn_v stored as Q4_K (not computed yet) */
 	int overlap;		/* attn_k's data starts where attn_q's does */
+	int huge;		/* attn_q of 2^40 x 2^40 elements: the count overflows 64 bits */
 	int bias;		/* an extra blk.0.attn_q.bias tensor */
 	int l31;		/* Llama 3.1 context and rope base ... */
 	int freqs;		/* ... with the rope_freqs.weight tensor */
@@ -127,6 +129,9 @@ mini_gguf(struct buf *out, const struct opts *o)
 			type = GGML_TYPE_Q4_K;
 		if (strcmp(tp->name, "blk.0.attn_q.weight") == 0)
 			q_off = off;
+		uint64_t ne1 = tp->ne1;
+		if (o->huge && strcmp(tp->name, "blk.0.attn_q.weight") == 0)
+			ne0 = ne1 = 1ull << 40;
 		if (o->past_end && strcmp(tp->name, "blk.0.ffn_down.weight") == 0)
 			at = off + 4096;
 		if (o->overlap && strcmp(tp->name, "blk.0.attn_k.weight") == 0)
@@ -135,10 +140,11 @@ mini_gguf(struct buf *out, const struct opts *o)
 		put_u32(&ti, tp->ne1 ? 2 : 1);
 		put_u64(&ti, type == GGML_TYPE_Q4_K ? 256 : ne0);
 		if (tp->ne1)
-			put_u64(&ti, tp->ne1);
+			put_u64(&ti, ne1);
 		put_u32(&ti, type);
 		put_u64(&ti, at);
-		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
+		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne1 == 1ull << 40 ? 0 :
+		    ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
 		off += (bytes + 31) / 32 * 32;
 	}
 	memset(out, 0, sizeof(*out));
@@ -242,6 +248,7 @@ gguf_cases(void)
 		{ { .q4k = 1 }, "unsupported tensor type", "type Q4_K is not supported" },
 		{ { .overlap = 1 }, "overlapping tensors", "tensors 'blk.0.attn_q.weight' [704, 1728) "
 		    "and 'blk.0.attn_k.weight' [704, 1216) overlap" },
+		{ { .huge = 1 }, "element count past 64 bits", "blk.0.attn_q.weight': element count overflows" },
 		{ { .bias = 1 }, "a bias tensor", "tensor 'blk.0.attn_q.bias' is not part of a Llama "
 		    "model" },
 		{ { .rope_type = "llama3" }, "llama3 scaling without rope_freqs",
@@ -327,6 +334,9 @@ safetensors_cases(void)
 	expect_st("duplicate name", st_file("dup.safetensors",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
 	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "duplicate");
+	expect_st("element count past 64 bits", st_file("huge.safetensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],"
+	    "\"data_offsets\":[0,4]}}", 4), "tensor 'a': element count overflows");
 	expect_st("overlapping tensors", st_file("overlap.safetensors",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
 	    "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
@@ -364,15 +374,17 @@ safetensors_cases(void)
 	fclose(fp);
 	expect_model("another architecture", d, "model_type 'gpt2' is not supported");
 	static const struct { const char *extra, *want; } opt[] = {
-		{ "\"hidden_act\": \"gelu\"", "hidden_act 'gelu' is not supported" },
-		{ "\"hidden_act\": 7", "hidden_act '(not a string)' is not supported" },
-		{ "\"attention_bias\": true", "'attention_bias' is set: bias terms are not supported" },
-		{ "\"mlp_bias\": true", "'mlp_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1073741824", "num_hidden_layers 1073741824 is out of range" },
+		{ "\"num_hidden_layers\": 1, \"hidden_act\": \"gelu\"", "hidden_act 'gelu' is not supported" },
+		{ "\"num_hidden_layers\": 1, \"hidden_act\": 7", "hidden_act '(not a string)' is not supported" },
+		{ "\"num_hidden_layers\": 1, \"attention_bias\": true", "'attention_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1, \"mlp_bias\": true", "'mlp_bias' is set: bias terms are not supported" },
+		{ "\"num_hidden_layers\": 1, \"num_hidden_layers\": 2", "duplicate object key" },
 	};
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
 		fp = fopen(path, "w");
 		fprintf(fp, "{\"model_type\": \"llama\", \"hidden_size\": 16, \"num_attention_heads\": 2, "
-		    "\"num_hidden_layers\": 1, \"intermediate_size\": 32, \"vocab_size\": 8, %s}",
+		    "\"intermediate_size\": 32, \"vocab_size\": 8, %s}",
 		    opt[i].extra);
 		fclose(fp);
 		expect_model(opt[i].extra, d, opt[i].want);
@@ -451,8 +463,124 @@ cost_cases(void)
 	unlink(p);
 }
 
+/* --- the model hash: a real SHA-256, cached in a sidecar ------------------------------- */
+
+static void
+shell_hash(const char *cmd, char out[65])
+{
+	FILE *fp = popen(cmd, "r");
+
+	out[0] = '\0';
+	if (fp != NULL) {
+		if (fscanf(fp, "%64s", out) != 1)
+			out[0] = '\0';
+		pclose(fp);
+	}
+}
+
+/* opens path; returns its hash in h and whether the sidecar served it */
+static int
+open_hash(const char *path, char h[65], int *cached)
+{
+	struct err e;
+	struct model *m = model_open(path, &e);
+
+	if (m == NULL) {
+		diag("%s", e.msg);
+		h[0] = '\0';
+		*cached = -1;
+		return -1;
+	}
+	snprintf(h, 65, "%s", model_hash(m));
+	*cached = model_hash_cached(m);
+	model_close(m);
+	return 0;
+}
+
+static void
+hash_cases(const char *models)
+{
+	struct buf b;
+	struct opts o = { 0 };
+	char want[65], h[65], h2[65], cmd[1200], side[600];
+	int cached;
+
+	mini_gguf(&b, &o);
+	const char *p0 = write_file("hash.gguf", b.p, b.n);
+	char path[512];
+	snprintf(path, sizeof(path), "%s", p0);
+	snprintf(side, sizeof(side), "%s.sha256", path);
+	snprintf(cmd, sizeof(cmd), "sha256sum '%s'", path);
+	shell_hash(cmd, want);
+	open_hash(path, h, &cached);
+	ok(strlen(want) == 64 && strcmp(h, want) == 0 && cached == 0,
+	    "GGUF: model_hash is sha256sum's digest (%.16s...), computed", h);
+	ok(access(side, F_OK) == 0, "a sidecar %s.sha256 is written", "hash.gguf");
+	open_hash(path, h, &cached);
+	ok(strcmp(h, want) == 0 && cached == 1, "a second open takes it from the sidecar");
+
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	utimensat(AT_FDCWD, path, ts, 0);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, want) == 0 && cached == 0, "touched (new mtime): rehashed, same digest");
+	open_hash(path, h, &cached);
+	ok(cached == 1, "and cached again");
+
+	/* new content, mtime put back: the ctime still tells */
+	((unsigned char *)b.p)[b.n - 1] ^= 1;
+	FILE *fp = fopen(path, "r+b");
+	fseek(fp, (long)b.n - 1, SEEK_SET);
+	fputc(((unsigned char *)b.p)[b.n - 1], fp);
+	fclose(fp);
+	utimensat(AT_FDCWD, path, ts, 0);
+	shell_hash(cmd, h2);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && strcmp(h, want) != 0 && cached == 0,
+	    "one byte changed, mtime restored: rehashed to the new sha256sum (%.16s...)", h);
+
+	fp = fopen(side, "w");
+	fputs("sha256 not-a-digest\n", fp);
+	fclose(fp);
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && cached == 0, "a corrupt sidecar is ignored");
+	open_hash(path, h, &cached);
+	ok(strcmp(h, h2) == 0 && cached == 1, "and rewritten");
+
+	/* a sidecar that cannot be written (its name is taken by a directory) */
+	unlink(side);
+	mkdir(side, 0755);
+	int r1 = open_hash(path, h, &cached);
+	int c1 = cached;
+	open_hash(path, h, &cached);
+	ok(r1 == 0 && strcmp(h, h2) == 0 && c1 == 0 && cached == 0,
+	    "sidecar not writable: the model opens, hashed each time");
+	rmdir(side);
+	buf_free(&b);
+
+	/* Hugging Face directories: sha256 over `sha256sum` of the files read, sorted by name */
+	static const char *const dirs[] = { "tiny-l3", "tiny-l3-sharded" };
+	for (int i = 0; i < 2; i++) {
+		char d[600];
+		snprintf(d, sizeof(d), "%s/%s", models ? models : "", dirs[i]);
+		if (models == NULL || access(d, F_OK) != 0) {
+			printf("ok %d # skip no %s (built by make models from ../shared)\n", ++tap_n, d);
+			continue;
+		}
+		snprintf(cmd, sizeof(cmd), "cd '%s' && sha256sum $(ls config.json tokenizer.json "
+		    "model.safetensors.index.json *.safetensors 2>/dev/null | LC_ALL=C sort -u) | "
+		    "sha256sum", d);
+		shell_hash(cmd, want);
+		open_hash(d, h, &cached);
+		int c0 = cached;
+		open_hash(d, h2, &cached);
+		ok(strlen(want) == 64 && strcmp(h, want) == 0 && strcmp(h2, want) == 0 && cached == 1,
+		    "%s: model_hash = sha256 of sha256sum's listing (%.16s...), then from sidecars "
+		    "(first open %s)", dirs[i], h, c0 ? "cached" : "computed");
+	}
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	snprintf(dir, sizeof(dir), "/tmp/guardd-reject-XXXXXX");
 	if (mkdtemp(dir) == NULL) {
@@ -462,6 +590,7 @@ main(void)
 	gguf_cases();
 	safetensors_cases();
 	cost_cases();
+	hash_cases(argc > 1 ? argv[1] : NULL);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

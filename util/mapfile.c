@@ -24,6 +24,10 @@ mapfile_open(struct mapfile *m, const char *path, struct err *e)
 		return err_set(e, "%s: not a regular file", path);
 	}
 	m->size = (size_t)st.st_size;
+	m->dev = (uint64_t)st.st_dev;
+	m->ino = (uint64_t)st.st_ino;
+	m->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	m->ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
 	if (m->size > 0) {
 		void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED) {

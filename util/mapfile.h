@@ -3,12 +3,15 @@
 #define GUARDD_MAPFILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "util/err.h"
 
 struct mapfile {
 	const unsigned char *data;
 	size_t size;
 	char *path;
+	/* identity of the mapped file when it was opened (fstat of the mapped descriptor) */
+	uint64_t dev, ino, mtime_ns, ctime_ns;
 };
 
 /* Maps path read-only. An empty file maps to data == NULL, size 0. */

@@ -18,9 +18,9 @@ static const uint32_t K[64] = {
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
 static void
-compress(struct sha256 *s, const unsigned char *b)
+compress_c(uint32_t h[8], const unsigned char *b)
 {
-	uint32_t w[64], a[8];
+	uint32_t w[64];
 
 	for (int i = 0; i < 16; i++)
 		w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
@@ -30,20 +30,128 @@ compress(struct sha256 *s, const unsigned char *b)
 		uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
 		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
-	memcpy(a, s->h, sizeof(a));
+	uint32_t a = h[0], b_ = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
 	for (int i = 0; i < 64; i++) {
-		uint32_t S1 = ROR(a[4], 6) ^ ROR(a[4], 11) ^ ROR(a[4], 25);
-		uint32_t ch = (a[4] & a[5]) ^ (~a[4] & a[6]);
-		uint32_t t1 = a[7] + S1 + ch + K[i] + w[i];
-		uint32_t S0 = ROR(a[0], 2) ^ ROR(a[0], 13) ^ ROR(a[0], 22);
-		uint32_t mj = (a[0] & a[1]) ^ (a[0] & a[2]) ^ (a[1] & a[2]);
-		uint32_t t2 = S0 + mj;
-		memmove(a + 1, a, 7 * sizeof(uint32_t));
-		a[4] += t1;
-		a[0] = t1 + t2;
+		uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+		    K[i] + w[i];
+		uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b_) ^ (a & c) ^ (b_ & c));
+		hh = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b_;
+		b_ = a;
+		a = t1 + t2;
 	}
-	for (int i = 0; i < 8; i++)
-		s->h[i] += a[i];
+	h[0] += a;
+	h[1] += b_;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+	h[5] += f;
+	h[6] += g;
+	h[7] += hh;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* The SHA extensions (Intel's reference sequence): ~10x the portable code, which matters
+ * when a multi-gigabyte model is hashed at its first start. Chosen once, by cpuid. */
+#define T_SHA __attribute__((target("sha,sse4.1,ssse3")))
+
+T_SHA static void
+compress_ni(uint32_t h[8], const unsigned char *b, size_t nblocks)
+{
+	const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bull, 0x0405060700010203ull);
+	__m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
+	__m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
+
+	tmp = _mm_shuffle_epi32(tmp, 0xb1);		/* CDAB */
+	st1 = _mm_shuffle_epi32(st1, 0x1b);		/* EFGH */
+	__m128i st0 = _mm_alignr_epi8(tmp, st1, 8);	/* ABEF */
+	st1 = _mm_blend_epi16(st1, tmp, 0xf0);		/* CDGH */
+	for (; nblocks > 0; nblocks--, b += 64) {
+		__m128i save0 = st0, save1 = st1, m[4];
+		/* unrolled, the m[i % 4] become registers */
+		_Pragma("GCC unroll 16")
+		for (int i = 0; i < 16; i++) {
+			if (i < 4)
+				m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * i)), mask);
+			__m128i msg = _mm_add_epi32(m[i % 4], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+			st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+			if (i >= 3 && i <= 14) {
+				__m128i t = _mm_alignr_epi8(m[i % 4], m[(i + 3) % 4], 4);
+				m[(i + 1) % 4] = _mm_sha256msg2_epu32(_mm_add_epi32(m[(i + 1) % 4], t),
+				    m[i % 4]);
+			}
+			st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(msg, 0x0e));
+			if (i >= 1 && i <= 12)
+				m[(i + 3) % 4] = _mm_sha256msg1_epu32(m[(i + 3) % 4], m[i % 4]);
+		}
+		st0 = _mm_add_epi32(st0, save0);
+		st1 = _mm_add_epi32(st1, save1);
+	}
+	tmp = _mm_shuffle_epi32(st0, 0x1b);		/* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xb1);		/* DCHG */
+	st0 = _mm_blend_epi16(tmp, st1, 0xf0);		/* DCBA */
+	st1 = _mm_alignr_epi8(st1, tmp, 8);		/* ABEF */
+	_mm_storeu_si128((__m128i *)&h[0], st0);
+	_mm_storeu_si128((__m128i *)&h[4], st1);
+}
+
+static int have_ni;
+static pthread_once_t ni_once = PTHREAD_ONCE_INIT;
+static _Atomic int portable;	/* tests compare both paths */
+
+
+static void
+ni_detect(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
+	__cpuid_count(7, 0, a, b, c, d);
+	have_ni = sse41 && ssse3 && ((b >> 29) & 1);
+}
+
+int sha256_force_portable(int on) { pthread_once(&ni_once, ni_detect); portable = on; return have_ni; }
+
+static void
+compress_blocks(struct sha256 *s, const unsigned char *b, size_t n)
+{
+	pthread_once(&ni_once, ni_detect);
+	if (have_ni && !portable) {
+		compress_ni(s->h, b, n);
+		return;
+	}
+	for (; n > 0; n--, b += 64)
+		compress_c(s->h, b);
+}
+
+#else
+
+int sha256_force_portable(int on) { (void)on; return 0; }
+
+static void
+compress_blocks(struct sha256 *s, const unsigned char *b, size_t n)
+{
+	for (; n > 0; n--, b += 64)
+		compress_c(s->h, b);
+}
+
+#endif
+
+static void
+compress(struct sha256 *s, const unsigned char *b)
+{
+	compress_blocks(s, b, 1);
 }
 
 void
@@ -63,6 +171,12 @@ sha256_update(struct sha256 *s, const void *p, size_t n)
 	const unsigned char *b = p;
 
 	s->len += n;
+	/* whole blocks straight from the input (a mapped model file is gigabytes) */
+	if (s->fill == 0 && n >= 64) {
+		compress_blocks(s, b, n / 64);
+		b += n / 64 * 64;
+		n %= 64;
+	}
 	while (n > 0) {
 		size_t k = 64 - s->fill < n ? 64 - s->fill : n;
 		memcpy(s->block + s->fill, b, k);

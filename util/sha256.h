@@ -18,4 +18,8 @@ void sha256_final(struct sha256 *s, unsigned char out[32]);
 /* Hex digest of one buffer into out (65 bytes with the NUL). */
 void sha256_hex(const void *p, size_t n, char out[65]);
 
+/* Tests: 1 makes every digest use the portable code even where the CPU's SHA extensions
+ * would run; returns whether those extensions are available. */
+int sha256_force_portable(int on);
+
 #endif
