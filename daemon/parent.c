@@ -266,10 +266,17 @@ answer_busy(struct parent *p)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+static void on_chan(struct parent *p);
+
 static void
 child_exited(struct parent *p, int st)
 {
 	char how[64];
+
+	/* what it said before dying (its ready message, a confirmed reload) still counts */
+	p->child = 0;	/* reaped: its pid may be anyone's now */
+	if (p->chan)
+		on_chan(p);
 
 	if (WIFSIGNALED(st))
 		snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(st));
@@ -363,7 +370,8 @@ on_chan(struct parent *p)
 	}
 	if (r == -1) {
 		log_warnx("the inference process sent garbage: stopping it");
-		kill(p->child, SIGKILL);
+		if (p->child > 0)
+			kill(p->child, SIGKILL);
 	}
 }
 
