@@ -21,9 +21,16 @@ struct conv {
 
 /* From {"messages": [{"role": "user"|"assistant", "content": STRING | [{"type": "text",
  * "text": STRING}, ...]}, ...]}. Checks roles alternate starting with the user, as the
- * official template does. Errors name the message and field. */
+ * official template does. Errors name the field path ("messages[3].content[1].text: ...").
+ * Other keys are ignored. */
 int conv_from_json(struct conv *c, const struct json_t *root, struct err *e);
-/* Parses JSON text, then conv_from_json. */
+/* The same with at most max_messages messages (conv_from_json: no limit). */
+int conv_from_json_max(struct conv *c, const struct json_t *root, size_t max_messages,
+    struct err *e);
+/* Parses JSON text, refusing duplicate keys at every depth; errors name the line, column and
+ * (for a duplicate) the path of the object and the key. Release *out with json_decref. */
+int conv_json_load(const char *text, size_t len, struct json_t **out, struct err *e);
+/* conv_json_load, then conv_from_json. */
 int conv_parse(struct conv *c, const char *text, size_t len, struct err *e);
 /* One user message, or user + assistant when response != NULL. */
 int conv_simple(struct conv *c, const char *prompt, size_t plen, const char *response,

@@ -178,6 +178,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what;
 	if (c->bev == NULL)
 		return;
+	c->refs++;	/* closing drops the connection's own reference: keep c until we return */
 	if (out_len(c) > 0 && t - c->t_active >= s->cfg->write_timeout_ms) {
 		s->st.write_timeouts++;
 		conn_close(c, "the peer does not read its answers");
@@ -193,6 +194,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, "idle");
 	} else
 		conn_arm(c);
+	conn_release(c);
 }
 
 static void
@@ -295,15 +297,18 @@ static void
 write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct server *s = c->s;
 
 	(void)bev;
+	c->refs++;
 	c->t_active = now_ms();
 	conn_flow(c);
 	conn_maybe_finish(c);
 	if (c->bev)
 		conn_arm(c);
-	if (c->s->draining)
-		control_check_drained(c->s);
+	if (s->draining)
+		control_check_drained(s);
+	conn_release(c);
 }
 
 static void
@@ -311,28 +316,30 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	c->refs++;
 	if (what & BEV_EVENT_EOF) {
 		/* a peer that closed its socket is gone (the kernel says POLLHUP: both directions
 		 * are shut) and its queued work is dropped; one that only shut down its sending
 		 * side (shutdown(SHUT_WR), `nc -N`) still gets every answer, then the close */
 		struct pollfd pf = { bufferevent_getfd(bev), POLLOUT, 0 };
-		if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR))) {
+		if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR)))
 			conn_close(c, "the peer closed");
-			return;
+		else {
+			c->eof = 1;
+			bufferevent_disable(bev, EV_READ);
+			if (c->t_frame > 0 && !c->closing) {
+				c->s->st.bad_requests++;
+				send_fatal(c, PROTO_BAD_REQUEST, "truncated request: the connection "
+				    "ended inside a request");
+			} else {
+				conn_maybe_finish(c);
+				if (c->bev)
+					conn_arm(c);
+			}
 		}
-		c->eof = 1;
-		bufferevent_disable(bev, EV_READ);
-		if (c->t_frame > 0 && !c->closing) {
-			c->s->st.bad_requests++;
-			send_fatal(c, PROTO_BAD_REQUEST, "truncated request: the connection ended "
-			    "inside a request");
-			return;
-		}
-		conn_maybe_finish(c);
-		if (c->bev)
-			conn_arm(c);
 	} else if (what & BEV_EVENT_ERROR)
 		conn_close(c, "socket error");
+	conn_release(c);
 }
 
 static int
@@ -398,6 +405,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	s->n_conns++;
 	s->st.conns_total++;
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->refs++;
 	if (!peer_allowed(s->cfg, c->uid, c->gid)) {
 		s->st.conns_rejected++;
 		log_warnx("refused a client: uid %u gid %u pid %d is not allowed", (unsigned)c->uid,
@@ -408,6 +416,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		send_fatal(c, PROTO_TOO_MANY, "too many connections");
 	} else
 		conn_arm(c);
+	conn_release(c);
 }
 
 static void

@@ -202,7 +202,8 @@ chan_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case CHAN_LOG_ERROR:
 			s->st.log_reopen_errors++;
-			snprintf(s->st.log_error, sizeof(s->st.log_error), "%s", (char *)m.data);
+			snprintf(s->vlog.last_error, sizeof(s->vlog.last_error), "reopen: %s",
+			    (char *)m.data);
 			break;
 		case CHAN_POLICIES:
 			got_policies(s, m.data, m.len);

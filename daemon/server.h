@@ -88,7 +88,6 @@ struct stats {
 	uint64_t bytes_in, bytes_scanned;
 	uint64_t lat[LAT_BUCKETS], n_lat;
 	uint64_t log_reopen_errors;
-	char log_error[256];
 };
 
 struct server {

@@ -90,7 +90,7 @@ stats_json(struct server *s)
 	json_object_set_new(o, "log", json_pack("{s:s?, s:I, s:I, s:I, s:s?}", "path",
 	    s->vlog.path, "lines", (json_int_t)s->vlog.lines, "write_errors",
 	    (json_int_t)s->vlog.errors, "reopen_errors", (json_int_t)st->log_reopen_errors,
-	    "last_error", st->log_error[0] ? st->log_error : NULL));
+	    "last_error", s->vlog.last_error[0] ? s->vlog.last_error : NULL));
 	json_object_set_new(o, "model", json_pack("{s:s, s:s, s:s}", "path", model_path(s->model),
 	    "hash", model_hash(s->model), "weight_type", model_weight_type(s->model)));
 	json_object_set_new(o, "policies", pol);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +64,8 @@ vlog_write(struct vlog *l, json_t *line)
 	s[n] = '\n';	/* json_dumps' NUL becomes the newline: one write of one line */
 	ssize_t w = l->fd == -1 ? -1 : write(l->fd, s, n + 1);
 	if (w != (ssize_t)(n + 1)) {
+		snprintf(l->last_error, sizeof(l->last_error), "%s: write: %s", l->path,
+		    w < 0 ? strerror(errno) : "short write");
 		if (l->errors++ % 100 == 0)
 			log_warn("verdict log %s: write failed (%llu so far)", l->path,
 			    (unsigned long long)l->errors);

@@ -17,6 +17,7 @@ struct vlog {
 	int fd;
 	enum log_content content;
 	uint64_t lines, errors;
+	char last_error[256];	/* the newest failure (a write, or a reopen), for stats */
 };
 
 /* The parent: opens path for appending; a file it creates is given to owner:group (-1 to

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -282,6 +283,25 @@ jpath(json_t *j, const char *path)
 	return j;
 }
 
+/* a JSON string equal to s (NULL-safe) */
+static inline int
+sstr(const json_t *j, const char *s)
+{
+	return json_is_string(j) && s && strcmp(json_string_value(j), s) == 0;
+}
+
+/* in a forked child about to exec guardd: its stdin/stdout are /dev/null (a test that dies
+ * must not leave a daemon holding the TAP pipe open), and it is killed when the test dies */
+static inline void
+daemon_child_setup(void)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	dup2(null, 0);
+	dup2(null, 1);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* an integer from the daemon's stats ("framing.bytes_in"), or -1 when absent */
 static inline long long
 stat_int(const char *sock, const char *path)
@@ -321,6 +341,7 @@ start_ex(struct daemon_t *d, const char *name, const char *extra, int nofile)
 	if ((d->pid = fork()) == 0) {
 		int fd = open(d->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
+		daemon_child_setup();
 		if (nofile > 0) {
 			struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
 			setrlimit(RLIMIT_NOFILE, &rl);

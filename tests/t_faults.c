@@ -226,6 +226,37 @@ test_policy_deleted(void)
 	ok(stop(&d) == 0, "policy deleted: stops cleanly");
 }
 
+/* a refused reload, then the inference process dies: the restarted one must come up with the
+ * policy in force (the old one), not the broken file */
+static void
+test_refused_then_killed(void)
+{
+	struct daemon_t d;
+	char extra[1024], pol[400];
+
+	snprintf(pol, sizeof(pol), "%s/kept-policy.yaml", dir);
+	write_file(pol, "name: kept\ncategories: {S10: {threshold: 0.3}}\n");
+	snprintf(extra, sizeof(extra), "model: %s\npolicy: %s\nrestart: {min_ms: 50, max_ms: 400}\n", rig, pol);
+	if (!ok(start(&d, "kept", extra) == 0, "refused reload, then a crash: guardd starts"))
+		return;
+	char *h0 = policy_hash(d.sock, "default");
+	write_file(pol, "name: kept\ncategories: {S10: {threshold: 7}}\n");
+	kill(d.pid, SIGHUP);
+	long long failed = wait_stat(d.sock, "reloads.failed", 1, 10);
+	pid_t child = serving_pid(&d);
+	ok(failed == 1 && child != d.pid && kill(child, SIGKILL) == 0, "refused reload, then a crash: the broken "
+	    "file refused (reloads.failed %lld), the inference process %d killed", failed, (int)child);
+	int back = 0;
+	for (double t0 = now(); now() - t0 < 20 && !back; poll(NULL, 0, 50))
+		back = serving_pid(&d) != child && blocks(d.sock, 450);
+	char *h1 = policy_hash(d.sock, "default");
+	ok(back && h0 && h1 && strcmp(h0, h1) == 0, "refused reload, then a crash: the restarted process serves "
+	    "with the policy in force, not the broken file (%s)", back ? "serving" : "not serving within 20 s");
+	free(h0);
+	free(h1);
+	ok(stop(&d) == 0, "refused reload, then a crash: stops cleanly");
+}
+
 /* --- descriptors ------------------------------------------------------------------------- */
 
 static void
@@ -437,7 +468,7 @@ test_slow(void)
 
 	for (int i = 0; i < 20000; i++)
 		longmsg[i] = "abcdefgh "[i % 9];
-	longmsg[20000] = '\0';
+	longmsg[3000] = '\0';	/* fits the context: the model really runs (~1000 tokens) */
 	snprintf(extra, sizeof(extra), "model: %s\nbatch: 1\nlimits: {max_queue: 2}\n", slow);
 	if (!ok(start(&d, "slowf", extra) == 0, "slow model: guardd starts (queue of 2)")) {
 		free(longmsg);
@@ -514,6 +545,7 @@ main(int argc, char **argv)
 	RUN(test_log_rotation);
 	RUN(test_sighup_storm);
 	RUN(test_policy_deleted);
+	RUN(test_refused_then_killed);
 	RUN(test_emfile);
 	RUN(test_model_truncated);
 	RUN(test_child_killed);

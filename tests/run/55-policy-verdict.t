@@ -6,7 +6,7 @@ M=$B/models
 NOVOCAB=
 if [ -f "$M/tiny-l3/tokenizer.json" ] && command -v python3 >/dev/null; then
 	[ -f "$M/no-unsafe-l3/tokenizer.json" ] || python3 tests/dropvocab.py "$M/tiny-l3" "$M/no-unsafe-l3" unsafe
-	[ -f "$M/no-nn-l3/tokenizer.json" ] || python3 tests/dropvocab.py "$M/tiny-l3" "$M/no-nn-l3" ĊĊ
+	[ -f "$M/no-nn-l3/tokenizer.json" ] || python3 tests/dropvocab.py "$M/tiny-l3" "$M/no-nn-l3" '\n\n'
 	NOVOCAB="$M/no-unsafe-l3 $M/no-nn-l3"
 fi
 sh tests/tapcat.sh <<LIST

@@ -111,9 +111,12 @@ out=$(printf '{"messages":[{"role":"user","content":"\377"}]}' | ./guard prompt 
 is "$rc" 1 "invalid UTF-8 in JSON: exit 1"
 like "$out" "stdin: JSON" "and a JSON error"
 out=$(printf '%s' '{"messages":[]}' | ./guard prompt 2>&1)
-like "$out" "'messages' is empty" "an empty conversation is refused"
+like "$out" "messages: empty" "an empty conversation is refused"
 out=$(printf '%s' '{"messages":[{"role":"user","content":[{"type":"image","url":"x"}]}]}' | ./guard prompt 2>&1)
-like "$out" "only {\"type\": \"text\"} parts" "image parts are refused"
+like "$out" "messages[0].content[0].type: only \"text\" parts" "image parts are refused, the field named"
+out=$(printf '%s' '{"messages":[{"role":"user","content":"x","role":"user"}]}' | ./guard prompt 2>&1); rc=$?
+is "$rc" 1 "a duplicate key: exit 1"
+like "$out" "messages[0]: duplicate object key near '\"role\"'" "the object and the key are named"
 printf 'categories: {S1: {threshold: 2}}\n' > $T/bad.yaml
 out=$(printf '%s' '{"messages":[{"role":"user","content":"x"}]}' | ./guard prompt --policy $T/bad.yaml 2>&1); rc=$?
 is "$rc" 1 "a bad policy: exit 1"
