@@ -10,7 +10,7 @@ ETCDIR ?= $(PREFIX)/etc/guardd
 CC ?= cc
 OPT ?= -O2
 MARCH ?=
-PKGS = openblas libpcre2-8 jansson yaml-0.1
+PKGS = libpcre2-8 jansson yaml-0.1
 DPKGS = libevent msgpack
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))

@@ -1,7 +1,6 @@
 /* ctx.c - context lifetime and the KV cache's sequence operations. */
 #include "core/ctx_int.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,8 +117,6 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	}
 	c->m = m;
 	c->p = cp;
-	/* our pool is the only parallelism: OpenBLAS runs single-threaded inside it */
-	openblas_set_num_threads(1);
 	c->q_dim = (int)z.q_dim;
 	c->kv_dim = (int)z.kv_dim;
 	size_t nb = (size_t)c->p.n_batch;

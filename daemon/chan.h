@@ -16,6 +16,7 @@ enum chan_type {
 	CHAN_LOG_FD = 3,	/* parent -> child: the verdict log, (re)opened; carries the fd */
 	CHAN_LOG_ERROR = 4,	/* parent -> child: reopening the log failed; payload: why */
 	CHAN_POLICIES = 5,	/* parent -> child: policy texts (chan_policies_*), or why not */
+	CHAN_RELOADED = 6,	/* child -> parent: the texts of this sequence number are in force */
 };
 
 struct chan_msg {

@@ -106,7 +106,8 @@ got_policies(struct server *s, const unsigned char *d, size_t len)
 	struct job *j;
 	int n;
 
-	if (len < 8 || (n = chan_policies_decode(d + 8, len - 8, p, CONFIG_MAX_POLICIES)) != s->n_pol) {
+	if (len < 16 || (n = chan_policies_decode(d + 16, len - 16, p, CONFIG_MAX_POLICIES)) !=
+	    s->n_pol) {
 		log_warnx("reload: a malformed message from the privileged process");
 		return;
 	}
@@ -115,6 +116,7 @@ got_policies(struct server *s, const unsigned char *d, size_t len)
 		return;
 	j->kind = JOB_RELOAD;
 	j->gen = gen;
+	memcpy(&j->seq, d + 8, 8);
 	for (int i = 0; i < n; i++) {
 		if (!p[i].ok) {
 			j->status = PROTO_RELOAD_FAILED;
@@ -154,8 +156,12 @@ control_reload_done(struct server *s, struct job *j)
 	if (j->status != PROTO_OK) {
 		s->st.reloads_failed++;
 		log_warnx("reload failed, the old policies stay: %s", j->err_msg);
-	} else
+	} else {
 		s->st.reloads_ok++;
+		/* the parent gives these texts to the next child, should we crash */
+		if (s->chan && chan_send(s->chan, CHAN_RELOADED, &j->seq, 8, -1) == -1)
+			log_warn("confirming the reload to the privileged process");
+	}
 	/* each slot uses what the classifier says it uses; free only what nobody uses */
 	for (int i = 0; i < s->n_pol; i++) {
 		const struct policy *now = classifier_policy(s->cls, i);

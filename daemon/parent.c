@@ -30,6 +30,14 @@
 #include "util/mapfile.h"
 
 #define READY_RESETS_MS 30000.0	/* a child that served this long earns a fresh back-off */
+#define CANDIDATES 8
+
+/* policy texts as the parent read them; seq numbers them for the child's reports */
+struct texts {
+	uint64_t seq;
+	char *text[CONFIG_MAX_POLICIES];
+	size_t len[CONFIG_MAX_POLICIES];
+};
 
 struct parent {
 	const struct config *cfg;
@@ -43,7 +51,19 @@ struct parent {
 	int terminating;
 	double t_kill;
 	int status;
+	/* the texts in force (a restarted child gets these, not whatever the files hold now: a
+	 * refused reload must not come back with the next crash) and those sent but not yet
+	 * confirmed by the child */
+	struct texts in_force, cand[CANDIDATES];
+	uint64_t seq;
 };
+
+static void
+texts_free(struct texts *t)
+{
+	priv_free_policies(t->text, CONFIG_MAX_POLICIES);
+	t->seq = 0;
+}
 
 int
 priv_user(const struct config *cfg, uid_t *uid, gid_t *gid, char *msg, size_t msgsize)
@@ -109,14 +129,18 @@ start_child(struct parent *p)
 	struct priv_start ps = { .cfg = p->cfg, .listen_fd = p->listen_fd,
 		.activated = p->activated, .log_fd = -1, .restarts = p->restarts,
 		.parent_pid = getpid() };
-	char msg[1024];
 	int sv[2];
 
-	/* the files as they are now: a restarted child gets the current policies */
-	if (priv_read_policies(p->cfg, ps.text, ps.text_len, msg, sizeof(msg)) == -1) {
-		log_warnx("cannot start the inference process: %s", msg);
-		return -1;
-	}
+	/* the policies in force, as the child will own them (copies) */
+	for (int i = 0; i < CONFIG_MAX_POLICIES; i++)
+		if (p->in_force.text[i] != NULL) {
+			if ((ps.text[i] = malloc(p->in_force.len[i] + 1)) == NULL) {
+				priv_free_policies(ps.text, CONFIG_MAX_POLICIES);
+				return -1;
+			}
+			memcpy(ps.text[i], p->in_force.text[i], p->in_force.len[i] + 1);
+			ps.text_len[i] = p->in_force.len[i];
+		}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
 		priv_free_policies(ps.text, CONFIG_MAX_POLICIES);
@@ -135,6 +159,9 @@ start_child(struct parent *p)
 		close(sv[0]);
 		close(p->sigfd);
 		chan_free(p->chan);
+		texts_free(&p->in_force);
+		for (int i = 0; i < CANDIDATES; i++)
+			texts_free(&p->cand[i]);
 		ps.chan_fd = sv[1];
 		if (p->log_fd != -1)
 			ps.log_fd = dup(p->log_fd);
@@ -178,28 +205,46 @@ reload(struct parent *p, uint64_t gen)
 	if (p->chan == NULL)
 		return;	/* the next child reads the files when it starts */
 	struct chan_policy cp[CONFIG_MAX_POLICIES];
-	char *text[CONFIG_MAX_POLICIES];
-	size_t len[CONFIG_MAX_POLICIES];
+	struct texts *t = &p->cand[p->seq % CANDIDATES];
 	int n = p->cfg->n_policies;
-	if (priv_read_policies(p->cfg, text, len, msg, sizeof(msg)) == -1) {
+	uint64_t seq = 0;
+	texts_free(t);
+	if (priv_read_policies(p->cfg, t->text, t->len, msg, sizeof(msg)) == -1) {
 		log_warnx("reload: %s", msg);
 		for (int i = 0; i < n; i++)
 			cp[i] = (struct chan_policy){ 0, msg, strlen(msg) };
-	} else
+	} else {
+		t->seq = seq = ++p->seq;
 		for (int i = 0; i < n; i++)
-			cp[i] = (struct chan_policy){ 1, text[i] ? text[i] : "", len[i] };
+			cp[i] = (struct chan_policy){ 1, t->text[i] ? t->text[i] : "", t->len[i] };
+	}
 	size_t plen;
 	unsigned char *payload = chan_policies_encode(cp, n, &plen);
-	unsigned char *msgbuf = payload ? malloc(plen + 8) : NULL;
+	unsigned char *msgbuf = payload ? malloc(plen + 16) : NULL;
 	if (msgbuf) {
 		memcpy(msgbuf, &gen, 8);
-		memcpy(msgbuf + 8, payload, plen);
-		if (chan_send(p->chan, CHAN_POLICIES, msgbuf, plen + 8, -1) == -1)
+		memcpy(msgbuf + 8, &seq, 8);
+		memcpy(msgbuf + 16, payload, plen);
+		if (chan_send(p->chan, CHAN_POLICIES, msgbuf, plen + 16, -1) == -1)
 			log_warn("passing the policies");
 	}
 	free(msgbuf);
 	free(payload);
-	priv_free_policies(text, CONFIG_MAX_POLICIES);
+}
+
+/* the child swapped in the texts of seq: they are what a restarted child gets from now on */
+static void
+reloaded(struct parent *p, uint64_t seq)
+{
+	for (int i = 0; i < CANDIDATES; i++)
+		if (p->cand[i].seq == seq && seq != 0) {
+			texts_free(&p->in_force);
+			p->in_force = p->cand[i];
+			memset(&p->cand[i], 0, sizeof(p->cand[i]));
+		}
+	for (int i = 0; i < CANDIDATES; i++)	/* older ones can no longer be confirmed */
+		if (p->cand[i].seq != 0 && p->cand[i].seq < seq)
+			texts_free(&p->cand[i]);
 }
 
 /* while no child serves: every caller gets `busy` at once rather than waiting */
@@ -303,6 +348,10 @@ on_chan(struct parent *p)
 		if (m.type == CHAN_READY) {
 			p->ready = p->ever_ready = 1;
 			p->t_ready = now();
+		} else if (m.type == CHAN_RELOADED && m.len == 8) {
+			uint64_t seq;
+			memcpy(&seq, m.data, 8);
+			reloaded(p, seq);
 		} else if (m.type == CHAN_RELOAD) {
 			uint64_t gen = 0;
 			if (m.len == 8)
@@ -323,7 +372,7 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 {
 	struct parent p = { .cfg = cfg, .listen_fd = listen_fd, .activated = activated,
 		.log_fd = -1, .backoff_ms = cfg->restart_min_ms };
-	char msg[256];
+	char msg[1024];
 	struct err e;
 	sigset_t set;
 
@@ -346,6 +395,13 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 		log_warnx("verdict log: %s", e.msg);
 		close(p.sigfd);
 		return EX_CANTCREAT;
+	}
+	if (priv_read_policies(cfg, p.in_force.text, p.in_force.len, msg, sizeof(msg)) == -1) {
+		log_warnx("%s", msg);
+		close(p.sigfd);
+		if (p.log_fd != -1)
+			close(p.log_fd);
+		return EX_CONFIG;
 	}
 	if (start_child(&p) == -1)
 		p.terminating = 1, p.status = EX_OSERR;
@@ -395,6 +451,9 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 		close(p.log_fd);
 	chan_free(p.chan);
 	close(p.sigfd);
+	texts_free(&p.in_force);
+	for (int i = 0; i < CANDIDATES; i++)
+		texts_free(&p.cand[i]);
 	log_info("stopped");
 	return p.status;
 }

@@ -61,6 +61,7 @@ struct job {
 	enum proto_status status;
 	char err_msg[1024];
 	uint64_t gen;			/* reload: answers the waiters up to this one */
+	uint64_t seq;			/* reload: the parent's number for these texts */
 	/* reload: policy texts in, parsed policies out (the old ones on success) */
 	char *text[CONFIG_MAX_POLICIES];
 	size_t text_len[CONFIG_MAX_POLICIES];

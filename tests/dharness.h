@@ -321,10 +321,9 @@ struct daemon_t {
 	char name[64], sock[300], conf[300], log[300], errpath[300];
 };
 
-/* guardd -f with this configuration, under RLIMIT_NOFILE `nofile` when > 0; waits (bounded)
- * until it answers a ping: the socket exists before the inference process is ready */
-static inline int
-start_ex(struct daemon_t *d, const char *name, const char *extra, int nofile)
+/* guardd -f with this configuration, under RLIMIT_NOFILE `nofile` when > 0, not waited for */
+static inline void
+spawn(struct daemon_t *d, const char *name, const char *extra, int nofile)
 {
 	char text[8192];
 
@@ -349,6 +348,14 @@ start_ex(struct daemon_t *d, const char *name, const char *extra, int nofile)
 		execl(guardd, guardd, "-f", "-c", d->conf, (char *)NULL);
 		_exit(127);
 	}
+}
+
+/* spawn(), then waits (bounded) until it answers a ping: the socket exists before the
+ * inference process is ready */
+static inline int
+start_ex(struct daemon_t *d, const char *name, const char *extra, int nofile)
+{
+	spawn(d, name, extra, nofile);
 	for (double t0 = now(); now() - t0 < 60;) {
 		json_t *r = request_wait(d->sock, "ping", 5);
 		/* it answers: a pong, or a refusal by peer credentials or connection count */

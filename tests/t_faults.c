@@ -86,6 +86,21 @@ policy_hash(const char *sock, const char *name)
 	return s;
 }
 
+/* the lines of a file as TAP comments (a daemon's stderr, when it went away) */
+static void
+diag_file(const char *path)
+{
+	char line[1024];
+	FILE *fp = fopen(path, "r");
+
+	while (fp && fgets(line, sizeof(line), fp)) {
+		line[strcspn(line, "\n")] = '\0';
+		diag("  %s", line);
+	}
+	if (fp)
+		fclose(fp);
+}
+
 /* --- the verdict log --------------------------------------------------------------------- */
 
 static void
@@ -389,9 +404,13 @@ test_child_killed(void)
 	for (double t0 = now(); now() - t0 < 20 && !back;) {
 		struct cl c;
 		if (cl_open(&c, d.sock) == -1) {
-			if (other++ == 0)
-				diag("inference process killed: connect: %s (the parent %s)", strerror(errno),
-				    alive(&d) ? "is alive" : "is gone");
+			if (other++ == 0) {
+				int e = errno, up = alive(&d);
+				diag("inference process killed: connect: %s (the parent %s)", strerror(e),
+				    up ? "is alive" : "is gone");
+				if (!up)
+					diag_file(d.errpath);
+			}
 			poll(NULL, 0, 20);
 			continue;
 		}
@@ -422,6 +441,60 @@ test_child_killed(void)
 	    ppid);
 	ok(blocks(d.sock, 700), "inference process killed: the new one classifies");
 	ok(stop(&d) == 0, "inference process killed: stops cleanly");
+}
+
+/* the first child process of pid (/proc/PID/task/PID/children), or -1 */
+static pid_t
+first_child(pid_t pid)
+{
+	char path[96];
+	long c = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *fp = fopen(path, "r");
+	if (fp && fscanf(fp, "%ld", &c) != 1)
+		c = -1;
+	if (fp)
+		fclose(fp);
+	return (pid_t)c;
+}
+
+/* the inference process dies just after it became ready, before the parent has read its
+ * ready message (the parent is stopped meanwhile): a crash to restart from, not a failed
+ * first start that ends the daemon */
+static void
+test_ready_race(void)
+{
+	struct daemon_t d;
+	char extra[1024];
+	pid_t child = -1;
+	int served = 0;
+
+	snprintf(extra, sizeof(extra), "model: %s\nrestart: {min_ms: 100, max_ms: 400}\n", rig);
+	spawn(&d, "race", extra, 0);
+	for (double t0 = now(); now() - t0 < 10 && child <= 0; poll(NULL, 0, 1))
+		child = first_child(d.pid);
+	if (child > 0)
+		kill(d.pid, SIGSTOP);
+	for (double t0 = now(); child > 0 && now() - t0 < 20 && !served; poll(NULL, 0, 20))
+		served = pong(d.sock);
+	if (!served) {
+		kill(d.pid, SIGCONT);
+		ok(1, "# skip the inference process does not serve before the parent has its ready message");
+		stop(&d);
+		return;
+	}
+	kill(child, SIGKILL);
+	poll(NULL, 0, 100);	/* not a timing assertion: the child is dead before the parent runs */
+	kill(d.pid, SIGCONT);
+	int back = 0;
+	for (double t0 = now(); now() - t0 < 20 && !back && alive(&d); poll(NULL, 0, 50))
+		back = serving_pid(&d) != child && blocks(d.sock, 460);
+	ok(back && alive(&d), "a child killed right after it served, its ready message unread by the (stopped) "
+	    "parent: restarted, serving (%s)", back ? "yes" : alive(&d) ? "not serving" : "the parent is gone");
+	if (!back)
+		diag_file(d.errpath);
+	stop(&d);
 }
 
 /* --- a slow model: deadlines, a full queue, SIGTERM with work in flight ------------------ */
@@ -549,6 +622,7 @@ main(int argc, char **argv)
 	RUN(test_emfile);
 	RUN(test_model_truncated);
 	RUN(test_child_killed);
+	RUN(test_ready_race);
 	RUN(test_slow);
 	harness_done();
 	return done_testing();
