@@ -347,6 +347,10 @@ walk(struct doc *d, yaml_node_t *m, const char *level, const char *shown, struct
 		char keys[256];
 		yw_join(tpath, sizeof(tpath), level, k);
 		yw_join(path, sizeof(path), shown, k);
+		if (strchr(k, '.') != NULL) {	/* "categories.CODE" as one key is no table path */
+			level_keys(level, keys, sizeof(keys));
+			return yw_fail(&d->w, kn, path, "unknown key '%s' (%s)", k, keys);
+		}
 		const struct policy_key *pk = key_find(tpath);
 		char code_level[112];
 		yw_join(code_level, sizeof(code_level), tpath, "CODE");

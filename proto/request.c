@@ -161,18 +161,12 @@ schema(const json_t *o, const struct proto_limits *l, struct request *r, int kee
 	}
 	if (r->op != OP_CLASSIFY)
 		return PROTO_OK;	/* messages of other ops are ignored, like unknown fields */
-	if ((v = json_object_get(o, "messages")) == NULL) {
+	if (json_object_get(o, "messages") == NULL) {
 		err_set(e, "messages: required by classify");
 		return PROTO_BAD_REQUEST;
 	}
-	if (!json_is_array(v))
-		return bad(e, "%s: expected an array, got %s", "messages", v);
-	if (l->max_messages > 0 && json_array_size(v) > (size_t)l->max_messages) {
-		err_set(e, "messages: %zu messages, the limit is %d", json_array_size(v),
-		    l->max_messages);
-		return PROTO_BAD_REQUEST;
-	}
-	if (conv_from_json(&r->conv, o, e) == -1)
+	if (conv_from_json_max(&r->conv, o, l->max_messages > 0 ? (size_t)l->max_messages : SIZE_MAX,
+	    e) == -1)
 		return PROTO_BAD_REQUEST;
 	return PROTO_OK;
 }

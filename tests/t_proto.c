@@ -697,7 +697,7 @@ test_request(void)
 		{ "classify without messages", "\"op\": \"classify\"", PROTO_BAD_REQUEST,
 			"messages: required by classify" },
 		{ "messages not an array", "\"op\": \"classify\", \"messages\": {}", PROTO_BAD_REQUEST,
-			"messages: expected an array, got a map" },
+			"messages: expected an array, got" },
 		{ "more messages than the limit", "\"op\": \"classify\", \"messages\": [{\"role\": "
 			"\"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}, "
 			"{\"role\": \"user\", \"content\": \"c\"}]", PROTO_BAD_REQUEST,

@@ -29,7 +29,7 @@ struct seed {
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 /* what is running, for the crash report */
-static volatile sig_atomic_t cur_mut = -1;
+static volatile sig_atomic_t cur_mut = -1, cur_test = 1;	/* the TAP test running */
 static const char *volatile cur_file;
 
 static uint64_t
@@ -58,7 +58,8 @@ on_crash(int sig)
 	int i = 23;
 	long v = cur_mut;
 
-	say("not ok - the target crashed (signal ");
+	say(cur_test == 1 ? "not ok 1" : "not ok 2");
+	say(" - the target crashed (signal ");
 	num[i] = '\0';
 	int s = sig;
 	do { num[--i] = (char)('0' + s % 10); s /= 10; } while (s);
@@ -202,6 +203,7 @@ main(int argc, char **argv)
 		    skipped ? " (more than 1024: the rest not replayed)" : "");
 		fflush(stdout);
 	}
+	cur_test = only < 0 ? 2 : 1;
 	uint8_t *buf = malloc(2 * MAX_LEN);
 	long done = 0;
 	for (long m = 0; m < nmut && (only < 0 || m <= only); m++) {
