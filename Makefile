@@ -24,6 +24,8 @@ DPKG_LIBS := $(shell pkg-config --libs $(DPKGS))
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
 BUILD ?= build
+# test files run side by side (each daemon test has its own temp dir and sockets)
+JOBS ?= 2
 # Libraries below, programs on top: every folder is one archive-layer, picked up by wildcard
 # (a new file needs no edit here). tests/layers.sh checks that includes point down only.
 LIB_SRC = $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard policy/*.c) \
@@ -121,7 +123,7 @@ models: $(BUILD)/tests/mkmodel
 
 check: tests-build models
 	mandoc -Tlint -W warning man/*.[1-8]
-	BUILD=$(BUILD) prove -v -f tests/run/*.t
+	BUILD=$(BUILD) prove -j$(JOBS) -v -f tests/run/*.t
 
 check-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \

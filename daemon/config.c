@@ -322,11 +322,12 @@ walk(struct ctx *x, yaml_node_t *m, const char *level)
 		char path[128];
 		char keys[512];
 		yw_join(path, sizeof(path), level, name);
-		const struct config_key *k = key_find(path);
+		/* a key is one name: "limits.max_queue" at the root is not limits: {max_queue} */
+		const struct config_key *k = strchr(name, '.') ? NULL : key_find(path);
 		if (k != NULL) {
 			if (set_key(x, k, v, path) == -1)
 				return -1;
-		} else if (is_level(path)) {
+		} else if (!strchr(name, '.') && is_level(path)) {
 			if (walk(x, v, path) == -1)
 				return -1;
 		} else {

@@ -81,7 +81,8 @@ done > $T/pairs
 ./guard filter -m $R --policy etc/policy.yaml < $T/pairs 2>/dev/null > $T/pairs.local
 check_lines() {	# FILE: "N lines, in order" and the decisions, one per line
 	/usr/bin/python3 -c '
-import json,sys
+import json,sys,signal
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 rows=[json.loads(l) for l in open(sys.argv[1])]
 nos=[r.get("line") for r in rows]
 print("%d lines, %s" % (len(rows), "in order" if nos == list(range(1, len(rows) + 1)) else "out of order: %s" % nos[:20]))

@@ -59,6 +59,8 @@ static const struct {
 	{ BASE "limits: {max_qeue: 5}\n", "c.yaml:3:10: limits.max_qeue: unknown key 'max_qeue' (max_request_bytes, "
 	  "max_messages, max_queue, deadline_ms, max_connections, drain_ms, idle_timeout_ms, read_timeout_ms, "
 	  "write_timeout_ms, max_inflight, output_high_water)", "an unknown limit" },
+	{ BASE "limits.max_queue: 5\n", "c.yaml:3:1: limits.max_queue: unknown key 'limits.max_queue' (listen,",
+	  "a dotted key is one name, not a path into limits" },
 	{ BASE "log: {path: x, rotate: daily}\n", "c.yaml:3:16: log.rotate: unknown key 'rotate' (path, content)",
 	  "an unknown log key" },
 	{ BASE "restart: {min_ms: 100, max: 5}\n", "restart.max: unknown key 'max' (min_ms, max_ms)",
