@@ -85,18 +85,7 @@ cl_close(struct cl *c)
 static inline int
 cl_send(struct cl *c, const void *p, size_t n)
 {
-	const char *b = p;
-
-	while (n > 0) {
-		ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return send_all(c->fd, p, n);
 }
 
 static inline json_t *

@@ -3,6 +3,7 @@
 #ifndef GUARDD_MPCLIENT_H
 #define GUARDD_MPCLIENT_H
 
+#include <errno.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,24 @@ try_connect(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/* writes all n bytes (a peer that closed gives -1, never SIGPIPE) */
+static inline int
+send_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 static inline void
