@@ -103,9 +103,11 @@ else
 	mkdir -p "$T/logs"
 	cp "$POL" "$T/secret.yaml"
 	chmod 600 "$T/secret.yaml"	# root only: the child cannot read it, the parent can
+	cp "$RIG" "$T/nobody.gguf"	# nobody must reach it, wherever the checkout is
+	chmod 644 "$T/nobody.gguf"
 	cat > "$T/ps.yaml" <<CONF
 listen: $T/ps.sock
-model: $RIG
+model: $T/nobody.gguf
 policy: $T/secret.yaml
 user: nobody
 log: {path: $T/logs/v.jsonl}

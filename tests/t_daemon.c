@@ -544,8 +544,15 @@ main(int argc, char **argv)
 	/* started as root: the serving process drops to the configured user; the parent keeps
 	 * root (it owns the socket and the log); the socket's group and mode */
 	if (geteuid() == 0) {
+		/* nobody must reach the model: a copy in our temp dir, opened to all (the checkout
+		 * may sit under a directory only root can enter) */
+		char nmodel[400], cmd[1024];
+		snprintf(nmodel, sizeof(nmodel), "%s/nobody-model.gguf", dir);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 644 '%s'", rig, nmodel, nmodel);
+		if (chmod(dir, 0755) == -1 || system(cmd) != 0)
+			diag("cannot copy the model for nobody: %s", strerror(errno));
 		snprintf(extra, sizeof(extra), "model: %s\nuser: nobody\nsocket_group: nogroup\n"
-		    "limits: {max_connections: 2}\n", rig);
+		    "limits: {max_connections: 2}\n", nmodel);
 		if (ok(start(&s2, "priv", extra) == 0, "a guardd configured with user nobody starts")) {
 			pid_t child = serving_pid(&s2);
 			long cuid = proc_status_kb(child, "Uid"), puid = proc_status_kb(s2.pid, "Uid");
