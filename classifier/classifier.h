@@ -12,12 +12,16 @@ struct classifier;
 struct conv;
 struct model;
 struct policy;
+struct pool;
+struct guard_stream;
 
 struct classifier_params {
 	int n_threads;		/* 0: all CPUs */
 	int max_batch;		/* conversations per classifier_run */
 	int n_ctx;		/* positions per conversation, prefix included */
 	int prefix_cache;	/* 0: evaluate the policy prefix for every conversation */
+	int max_streams;	/* responses checked incrementally at once (0: none) */
+	struct pool *pool;	/* NULL: its own threads; else borrowed (see ctx_params) */
 };
 
 struct classifier_params classifier_params_default(void);
@@ -47,5 +51,30 @@ void classifier_run(struct classifier *c, int slot, const struct conv *const *co
     struct verdict *out);
 /* Called between layers; non-zero stops the batch (its verdicts become errors). */
 void classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg);
+
+/* --- incremental checks of a response while it is generated ----------------------------
+ * A stream keeps the guard's KV cache of [policy prefix (response role) + the conversation +
+ * the response so far] in a sequence of its own. Each check re-tokenizes the response text,
+ * keeps the longest common token prefix with what the cache holds (a BPE boundary can move
+ * as text grows), appends only the new tokens, then the template's closing part and the
+ * model's "\n\n" on a scratch extension that is dropped afterwards, and reads the verdict
+ * exactly as classifier_run does. The verdict of a check of the full response is therefore
+ * bit-identical to classifier_run on [conversation + assistant message with that text]. */
+
+/* Opens a stream for the response to conv (its last message is the user's; borrowed only
+ * during the call) under the slot's policy. NULL when every stream is in use, the slot does
+ * not exist, or the conversation does not fit (e says why). */
+struct guard_stream *classifier_stream_open(struct classifier *c, int slot,
+    const struct conv *conv, struct err *e);
+/* Checks n streams together (one prefill for all), each with its response text so far
+ * (resp[i], len[i]; complete UTF-8). out[i] as from classifier_run (role response); errors
+ * go to that verdict (policy on_error for responses applied). */
+void classifier_stream_check(struct classifier *c, struct guard_stream *const *gs,
+    const char *const *resp, const size_t *len, size_t n, struct verdict *out);
+/* Tokens the last check evaluated (appended, closing part and answer included) and reused. */
+int guard_stream_tokens_evaluated(const struct guard_stream *gs);
+int guard_stream_tokens_reused(const struct guard_stream *gs);
+void classifier_stream_close(struct classifier *c, struct guard_stream *gs);
+int classifier_max_streams(const struct classifier *c);
 
 #endif

@@ -198,7 +198,8 @@ cmd_generate(int argc, char **argv)
 		tokvec_free(&ids);
 		return EXIT_BAD;
 	}
-	struct sampler_params sp = { (float)o.temp, (int)o.top_k, (float)o.top_p, (uint64_t)o.seed };
+	struct sampler_params sp = { .temperature = (float)o.temp, .top_k = (int)o.top_k,
+	    .top_p = (float)o.top_p, .seed = (uint64_t)o.seed };
 	struct sampler *s = sampler_new(&sp, ctx_n_vocab(c));
 	for (long i = 0; i < o.n; i++) {
 		int32_t next = sampler_sample(s, ctx_logits(c, 0));

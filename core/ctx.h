@@ -8,6 +8,7 @@
 
 struct ctx;
 struct model;
+struct pool;
 
 struct ctx_params {
 	int n_ctx;		/* positions per sequence */
@@ -15,6 +16,8 @@ struct ctx_params {
 	int n_batch;		/* tokens per forward pass (longer inputs are split) */
 	int n_outputs;		/* logit rows one ctx_decode may return */
 	int n_threads;		/* 0: all CPUs available to the process */
+	struct pool *pool;	/* NULL: the context starts its own; else borrowed (must outlive
+				   the context, used by one context at a time), n_threads ignored */
 };
 
 struct ctx_params ctx_params_default(void);
@@ -43,6 +46,8 @@ int ctx_seq_len(const struct ctx *c, int seq);
 void ctx_seq_clear(struct ctx *c, int seq);
 /* Makes dst's first n positions a copy of src's (a cached prefix); dst's length becomes n. */
 int ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e);
+/* Keeps the first n positions of seq (n <= its length): later tokens go to position n. */
+int ctx_seq_truncate(struct ctx *c, int seq, int n, struct err *e);
 /* Copies the first n positions of sequence src of ctx a into sequence dst of ctx b (same
  * model and n_ctx large enough): a policy prefix computed once, reused by every worker. */
 int ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n,

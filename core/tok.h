@@ -16,6 +16,10 @@ enum tok_kind { TOK_BPE, TOK_SPM };
 struct tok *tok_load_gguf(const struct gguf *g, struct err *e);
 /* From a Hugging Face tokenizer.json (byte-level BPE). */
 struct tok *tok_load_json(const char *path, struct err *e);
+/* From a SentencePiece model file (tokenizer.model as Meta ships Llama 2: a protobuf of
+ * pieces, scores and types); errors name the file and the byte offset. */
+struct tok *tok_load_spmodel(const char *path, struct err *e);
+struct tok *tok_parse_spmodel(const void *data, size_t len, const char *name, struct err *e);
 void tok_free(struct tok *t);
 
 /* Appends the ids of len bytes of UTF-8 text to out; no BOS is added. Special-token text is

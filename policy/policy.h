@@ -39,7 +39,14 @@ size_t policy_n_categories(const struct policy *p);
 const struct policy_category *policy_category(const struct policy *p, size_t i);
 /* Index of a code, or -1. */
 int policy_find(const struct policy *p, const char *code);
+/* The top-level on_error (what policy_on_error_for falls back to). */
 enum action policy_on_error(const struct policy *p);
+/* on_error for one direction: `request: {on_error: ...}` / `response: {on_error: ...}`,
+ * else the top-level key. verdict_fail applies the verdict's role's. */
+enum action policy_on_error_for(const struct policy *p, enum role r);
+/* The text a blocked chat answers with (key `refusal:`, one line or more, never empty;
+ * default "I can't help with that."). */
+const char *policy_refusal(const struct policy *p);
 enum action policy_spoof_action(const struct policy *p);
 /* The lowest threshold of any category shown for this role: below it nothing can trigger. */
 float policy_min_threshold(const struct policy *p, enum role r);
