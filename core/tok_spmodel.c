@@ -64,7 +64,7 @@ pb_varint(const struct pbfile *f, size_t *off, size_t end, const char *what, uin
 	for (int i = 0; i < 10; i++) {
 		if (*off >= end)
 			return err_set(e, "%s: offset %zu: %s: varint runs past the end of its message "
-			    "(at offset %zu)", f->name, start, what, end);
+			    "(which ends at offset %zu)", f->name, start, what, end);
 		unsigned char c = f->d[(*off)++];
 		if (i == 9 && c > 1)
 			return err_set(e, "%s: offset %zu: %s: varint overflows 64 bits", f->name, start,
@@ -154,7 +154,7 @@ read_piece(struct tok *t, const struct pbfile *f, int id, const struct field *m,
 {
 	size_t off = m->off, end = m->off + m->len;
 	int have_text = 0;
-	char what[64];
+	char what[48], fw[64];
 	struct field fl;
 
 	snprintf(what, sizeof(what), "pieces[%d]", id);
@@ -163,7 +163,8 @@ read_piece(struct tok *t, const struct pbfile *f, int id, const struct field *m,
 		if (pb_next(f, &off, end, what, &fl, e) == -1)
 			return -1;
 		if (fl.num == SP_PIECE) {
-			if (pb_want(f, &fl, WT_LEN, "pieces[].piece", e) == -1)
+			snprintf(fw, sizeof(fw), "%s.piece", what);
+			if (pb_want(f, &fl, WT_LEN, fw, e) == -1)
 				return -1;
 			if (fl.len == 0)
 				return err_set(e, "%s: offset %zu: %s: empty piece", f->name, fl.at, what);
@@ -172,14 +173,16 @@ read_piece(struct tok *t, const struct pbfile *f, int id, const struct field *m,
 			have_text = 1;
 		} else if (fl.num == SP_SCORE) {
 			float s;
-			if (pb_want(f, &fl, WT_I32, "pieces[].score", e) == -1)
+			snprintf(fw, sizeof(fw), "%s.score", what);
+			if (pb_want(f, &fl, WT_I32, fw, e) == -1)
 				return -1;
 			memcpy(&s, f->d + fl.off, 4);	/* little-endian on the wire and here */
 			if (isnan(s))
 				return err_set(e, "%s: offset %zu: %s: score is NaN", f->name, fl.at, what);
 			t->score[id] = s;
 		} else if (fl.num == SP_TYPE) {
-			if (pb_want(f, &fl, WT_VARINT, "pieces[].type", e) == -1)
+			snprintf(fw, sizeof(fw), "%s.type", what);
+			if (pb_want(f, &fl, WT_VARINT, fw, e) == -1)
 				return -1;
 			if (fl.v < TT_NORMAL || fl.v > TT_BYTE)
 				return err_set(e, "%s: offset %zu: %s: type %llu is not one of NORMAL(1) .. "
@@ -195,6 +198,13 @@ read_piece(struct tok *t, const struct pbfile *f, int id, const struct field *m,
 static int
 read_trainer(struct spec *s, const struct pbfile *f, const struct field *m, struct err *e)
 {
+	static const struct { uint32_t num; const char *name; } known[] = {
+		{ TS_MODEL_TYPE, "trainer_spec.model_type" },
+		{ TS_WS_SUFFIX, "trainer_spec.treat_whitespace_as_suffix" },
+		{ TS_BYTE_FALLBACK, "trainer_spec.byte_fallback" },
+		{ TS_UNK, "trainer_spec.unk_id" }, { TS_BOS, "trainer_spec.bos_id" },
+		{ TS_EOS, "trainer_spec.eos_id" }, { TS_PAD, "trainer_spec.pad_id" },
+	};
 	size_t off = m->off, end = m->off + m->len;
 	struct field fl;
 
@@ -202,20 +212,14 @@ read_trainer(struct spec *s, const struct pbfile *f, const struct field *m, stru
 	while (off < end) {
 		if (pb_next(f, &off, end, "trainer_spec", &fl, e) == -1)
 			return -1;
-		switch (fl.num) {
-		case TS_MODEL_TYPE:
-		case TS_WS_SUFFIX:
-		case TS_BYTE_FALLBACK:
-		case TS_UNK:
-		case TS_BOS:
-		case TS_EOS:
-		case TS_PAD:
-			if (pb_want(f, &fl, WT_VARINT, "a trainer_spec field", e) == -1)
-				return -1;
-			break;
-		default:
-			continue;
-		}
+		const char *name = NULL;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (known[i].num == fl.num)
+				name = known[i].name;
+		if (name == NULL)
+			continue;	/* a field this tokenizer does not need */
+		if (pb_want(f, &fl, WT_VARINT, name, e) == -1)
+			return -1;
 		switch (fl.num) {
 		case TS_MODEL_TYPE: s->model_type = fl.v; break;
 		case TS_WS_SUFFIX: s->ws_suffix = fl.v != 0; break;
@@ -244,14 +248,18 @@ read_normalizer(struct spec *s, const struct pbfile *f, const struct field *m, i
 		if (pb_next(f, &off, end, what, &fl, e) == -1)
 			return -1;
 		if (fl.num == NS_CHARSMAP) {
-			if (pb_want(f, &fl, WT_LEN, "precompiled_charsmap", e) == -1)
+			if (pb_want(f, &fl, WT_LEN, denorm ? "denormalizer_spec.precompiled_charsmap" :
+			    "normalizer_spec.precompiled_charsmap", e) == -1)
 				return -1;
 			if (fl.len > 0 || !denorm) {
 				s->charsmap_at = fl.at;
 				s->charsmap_len = fl.len;
 			}
 		} else if (!denorm && fl.num >= NS_DUMMY_PREFIX && fl.num <= NS_ESCAPE_WS) {
-			if (pb_want(f, &fl, WT_VARINT, "a normalizer_spec flag", e) == -1)
+			if (pb_want(f, &fl, WT_VARINT, fl.num == NS_DUMMY_PREFIX ?
+			    "normalizer_spec.add_dummy_prefix" : fl.num == NS_REMOVE_WS ?
+			    "normalizer_spec.remove_extra_whitespaces" :
+			    "normalizer_spec.escape_whitespaces", e) == -1)
 				return -1;
 			int *flag = fl.num == NS_DUMMY_PREFIX ? &s->dummy_prefix :
 			    fl.num == NS_REMOVE_WS ? &s->remove_ws : &s->escape_ws;
@@ -270,6 +278,12 @@ check_spec(const struct tok *t, const struct spec *s, const struct pbfile *f, st
 		{ "unk_id", s->unk }, { "bos_id", s->bos }, { "eos_id", s->eos }, { "pad_id", s->pad },
 	};
 
+	if (s->trainer_at == SIZE_MAX)
+		return err_set(e, "%s: offset %zu: the file ends with no trainer_spec (model_type "
+		    "would be UNIGRAM): only BPE is supported", f->name, f->n);
+	if (s->normalizer_at == SIZE_MAX)
+		return err_set(e, "%s: offset %zu: the file ends with no normalizer_spec (its "
+		    "remove_extra_whitespaces would be true): not supported", f->name, f->n);
 	if (s->model_type != MODEL_BPE)
 		return err_set(e, "%s: offset %zu: trainer_spec.model_type is %s (%llu): only BPE (2) "
 		    "is supported", f->name, s->trainer_at,
@@ -283,7 +297,7 @@ check_spec(const struct tok *t, const struct spec *s, const struct pbfile *f, st
 		    "supported: only the identity normalizer", f->name, s->charsmap_at, s->charsmap_len);
 	if (s->remove_ws)
 		return err_set(e, "%s: offset %zu: normalizer_spec.remove_extra_whitespaces is set "
-		    "(or absent, default true): not supported", f->name, s->normalizer_at);
+		    "(or left out, default true): not supported", f->name, s->normalizer_at);
 	if (!s->escape_ws)
 		return err_set(e, "%s: offset %zu: normalizer_spec.escape_whitespaces is off: not "
 		    "supported", f->name, s->normalizer_at);
@@ -299,7 +313,8 @@ tok_parse_spmodel(const void *data, size_t len, const char *name, struct err *e)
 {
 	const struct pbfile f = { data, len, name };
 	struct spec s = { .model_type = 1, .dummy_prefix = 1, .remove_ws = 1, .escape_ws = 1,
-		.unk = 0, .bos = 1, .eos = 2, .pad = -1 };
+		.unk = 0, .bos = 1, .eos = 2, .pad = -1, .trainer_at = SIZE_MAX,
+		.normalizer_at = SIZE_MAX };
 	struct tok *t = calloc(1, sizeof(*t));
 	struct field fl;
 	size_t off, n = 0;
@@ -328,9 +343,10 @@ tok_parse_spmodel(const void *data, size_t len, const char *name, struct err *e)
 	for (off = 0; off < len;) {
 		if (pb_next(&f, &off, len, "ModelProto", &fl, e) == -1)
 			goto fail;
+		static const char *const top[] = { "", "pieces", "trainer_spec", "normalizer_spec",
+			"self_test_data", "denormalizer_spec" };
 		int rc = 0;
-		if (fl.num >= MP_PIECES && fl.num <= MP_DENORMALIZER && fl.num != 4 &&
-		    pb_want(&f, &fl, WT_LEN, "a ModelProto message field", e) == -1)
+		if (fl.num <= MP_DENORMALIZER && pb_want(&f, &fl, WT_LEN, top[fl.num], e) == -1)
 			goto fail;
 		if (fl.num == MP_PIECES)
 			rc = read_piece(t, &f, id++, &fl, e);
