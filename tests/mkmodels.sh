@@ -28,4 +28,8 @@ done
 	cp "$shared/reference/tokenizers/llama2/tokenizer.model" "$out/tiny-l2/tokenizer.model"
 [ -f "$out/tiny-l3-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3 hf "$out/tiny-l3-bf16" bf16
 [ -f "$out/rig-l3.gguf" ] || "$build/tests/mkmodel" rig-l3 gguf "$out/rig-l3.gguf" f32
+# the rigged generators: a fixed answer, with and without " bomb" (tests/mkmodel.c)
+for spec in rig-gen-l3 rig-gen-safe-l3; do
+	[ -f "$out/$spec.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec.gguf" f32
+done
 [ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"
