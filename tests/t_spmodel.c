@@ -153,7 +153,7 @@ encodes(const struct tok *t, const char *text, const int32_t *want, size_t n)
 	struct tokvec v = { 0 };
 	struct err e;
 	int same = tok_encode(t, text, strlen(text), 0, &v, &e) == 0 && v.n == n &&
-	    memcmp(v.v, want, n * sizeof(*want)) == 0;
+	    (n == 0 || memcmp(v.v, want, n * sizeof(*want)) == 0);
 
 	if (!same) {
 		printf("# '%s' got:", text);
@@ -413,7 +413,7 @@ cases(const struct tok *a, const struct tok *g, json_t *list)
 		int rg = tok_encode(g, text, len, 0, &vg, &e);
 		ok(ra == 0 && ids_equal(&va, json_object_get(c, "ids")),
 		    "case %zu: tokenizer.model gives sentencepiece's %zu ids", i, va.n);
-		ok(rg == 0 && va.n == vg.n && memcmp(va.v, vg.v, va.n * sizeof(*va.v)) == 0,
+		ok(rg == 0 && va.n == vg.n && (va.n == 0 || memcmp(va.v, vg.v, va.n * sizeof(*va.v)) == 0),
 		    "case %zu: and the GGUF vocabulary's", i);
 		tok_decode(a, va.v, va.n, &d, &e);
 		ok(want && d.n == strlen(want) && memcmp(d.p ? d.p : "", want, d.n) == 0,
