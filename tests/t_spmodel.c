@@ -281,7 +281,7 @@ bad_cases(void)
 	size_t end = b.n;
 	buf_free(&b);
 
-	expect_fail("", 0, &(struct bad){ "an empty file", "no pieces" });
+	expect_fail("", 0, &(struct bad){ "an empty file", "offset 0: the file ends with no pieces" });
 	o = good, o.n_pieces = 0;
 	bad_opts(&o, &(struct bad){ "zero pieces", "no pieces" });
 	o = good, o.model_type = 1;
@@ -298,7 +298,9 @@ bad_cases(void)
 	bad_opts(&o, &(struct bad){ "remove_extra_whitespaces left to its default",
 	    "remove_extra_whitespaces is set" });
 	o = good, o.charsmap = "\x01\x02";
-	bad_opts(&o, &(struct bad){ "a precompiled_charsmap", "precompiled_charsmap (2 bytes)" });
+	bad_opts(&o, &(struct bad){ "a precompiled_charsmap", "normalizer_spec precompiled_charsmap (2 bytes)" });
+	with_tail("\x2a\x04\x12\x02\x01\x02", 6, &(struct bad){ "a denormalizer's charsmap",
+	    "denormalizer_spec precompiled_charsmap (2 bytes)" });
 	o = good, o.ws_suffix = 1;
 	bad_opts(&o, &(struct bad){ "treat_whitespace_as_suffix", "treat_whitespace_as_suffix" });
 	o = good, o.byte_fallback = 1;
@@ -350,7 +352,7 @@ bad_cases(void)
 		struct err e;
 		struct tok *t = tok_parse_spmodel(b.p, n, "cut.model", &e);
 		if (t != NULL || strncmp(e.msg, "cut.model: ", 11) != 0 ||
-		    (n > 0 && strstr(e.msg, "offset ") == NULL)) {
+		    strstr(e.msg, "offset ") == NULL) {
 			diag("prefix %zu: %s", n, t ? "loaded" : e.msg);
 			clean = 0;
 		}
@@ -444,7 +446,7 @@ truncations(const char *path)
 		struct tok *t = tok_parse_spmodel(mf.data, n, "l2.model", &e);
 		n_cut++;
 		if (t != NULL || strncmp(e.msg, "l2.model: ", 10) != 0 ||
-		    (n > 0 && strstr(e.msg, "offset ") == NULL)) {
+		    strstr(e.msg, "offset ") == NULL) {
 			if (clean)
 				diag("prefix %zu: %s", n, t ? "loaded" : e.msg);
 			clean = 0;
