@@ -612,13 +612,14 @@ main(int argc, char **argv)
 		printf("1..0 # skip usage: t_chatd GUARDD RIG NOISE GEN RIG_GEN SAFE_GEN MKMODEL\n");
 		return 0;
 	}
-	rig = argv[2];
-	noise = argv[3];
-	gen = argv[4];
-	riggen = argv[5];
-	safegen = argv[6];
-	mkmodel = argv[7];
-	if (access(rig, R_OK) != 0 || access(gen, R_OK) != 0 || access(riggen, R_OK) != 0) {
+	/* absolute: the daemons' configs live in a temp dir */
+	rig = realpath(argv[2], NULL);
+	noise = realpath(argv[3], NULL);
+	gen = realpath(argv[4], NULL);
+	riggen = realpath(argv[5], NULL);
+	safegen = realpath(argv[6], NULL);
+	mkmodel = realpath(argv[7], NULL);
+	if (!rig || !noise || !gen || !riggen || !safegen || !mkmodel) {
 		printf("1..0 # skip no test models (../shared is absent)\n");
 		return 0;
 	}
