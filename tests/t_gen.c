@@ -464,17 +464,26 @@ static void
 test_text(void)
 {
 	int32_t prompt[6];
-	struct answer a;
+	struct answer a = { 0 };
 	struct buf dec = { 0 };
 	struct err e;
 	struct generator *g = gen_new(256, 1, 0);
-	struct gen_params sp = { .sp = { .temperature = 1.2f, .top_k = 2000, .top_p = 1, .seed = 5 },
-		.max_tokens = 40 };
+	struct gen_params sp = { .sp = { .temperature = 3, .top_k = 20000, .top_p = 1 },
+		.max_tokens = 24 };
 
+	/* the first of a few seeds whose ids decode to invalid UTF-8 (partial byte-level
+	 * pieces), to see them repaired; else the last one */
 	prompt_of(prompt, 6, 2);
-	run_alone(g, prompt, 6, &sp, &a);
-	tok_decode(model_tok(M), a.ids.v, a.ids.n, &dec, &e);
-	size_t valid = utf8_valid_prefix(dec.p, dec.n);
+	size_t valid = 0;
+	for (int seed = 1; seed <= 8; seed++) {
+		sp.sp.seed = (uint64_t)seed;
+		answer_free(&a);
+		dec.n = 0;
+		run_alone(g, prompt, 6, &sp, &a);
+		tok_decode(model_tok(M), a.ids.v, a.ids.n, &dec, &e);
+		if ((valid = utf8_valid_prefix(dec.p, dec.n)) < dec.n)
+			break;
+	}
 	ok(utf8_valid_prefix(a.text.p, a.text.n) == a.text.n, "sampled text (%zu bytes) is valid "
 	    "UTF-8", a.text.n);
 	if (valid == dec.n)
@@ -483,6 +492,16 @@ test_text(void)
 	else
 		ok(a.text.n >= valid && memcmp(a.text.p, dec.p, valid) == 0,
 		    "the text starts with the valid %zu bytes of the decoding", valid);
+	/* token by token as generated == the whole decoding repaired at once */
+	struct stop *st = stop_new(NULL, 0, &e);
+	size_t rn;
+	stop_feed(st, dec.p, dec.n);
+	stop_flush(st);
+	const char *rt = stop_text(st, &rn);
+	ok(rn == a.text.n && memcmp(rt, a.text.p, rn) == 0,
+	    "the text equals the whole decoding repaired in one pass (%zu of %zu bytes were "
+	    "valid UTF-8)", valid, dec.n);
+	stop_free(st);
 	int mono = 1;
 	for (size_t i = 1; i < a.lens.n; i++)
 		mono &= a.lens.v[i] >= a.lens.v[i - 1];
