@@ -4,6 +4,7 @@
  *                              vs batched, stop strings, limits, end tokens, cancellation
  *                              (with "parity" after MODEL: the `guard generate` checks only) */
 #include <math.h>
+#include <sys/wait.h>
 
 #include "core/model.h"
 #include "core/sample.h"
@@ -457,6 +458,18 @@ test_cli_parity(const char *guard, const char *path)
 	answer_free(&a);
 	tokvec_free(&want);
 	generator_free(g);
+	/* a malformed value is refused before the model loads */
+	char cmd[4500], out[512] = "";
+	snprintf(cmd, sizeof(cmd), "%s generate -m '%s' -n 2 --ids 1 --repeat-penalty 1.x 2>&1",
+	    guard, path);
+	FILE *fp = popen(cmd, "r");
+	size_t got = fp ? fread(out, 1, sizeof(out) - 1, fp) : 0;
+	out[got] = '\0';
+	int st = fp ? pclose(fp) : -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+	    strstr(out, "--repeat-penalty: '1.x' is not a number") != NULL,
+	    "guard generate --repeat-penalty 1.x: exit %d, '%.60s'", WIFEXITED(st) ?
+	    WEXITSTATUS(st) : -1, out);
 }
 
 /* the released text is the repaired decoding of the ids (end token excluded) */
@@ -612,12 +625,12 @@ test_stops(void)
 		generator_free(g);
 		return;
 	}
-	/* a stop string from the middle of the real answer: the first 2..6 bytes of complete
-	 * characters from a character boundary near the middle */
+	/* a stop string from the middle of the real answer: three characters from a character
+	 * boundary near the middle */
 	size_t q = tn / 2, sl = 0;
 	while (q > 0 && ((unsigned char)T[q] & 0xC0) == 0x80)
 		q--;
-	while (q + sl < tn && sl < 2)
+	for (int nch = 0; q + sl < tn && nch < 3; nch++)	/* three characters */
 		sl += (size_t)utf8_len((unsigned char)T[q + sl]);
 	char stop[32];
 	snprintf(stop, sizeof(stop), "%.*s", (int)sl, T + q);
