@@ -488,7 +488,7 @@ test_text(void)
 	 * pieces), to see them repaired; else the last one */
 	prompt_of(prompt, 6, 2);
 	size_t valid = 0;
-	for (int seed = 1; seed <= 8; seed++) {
+	for (int seed = 1; seed <= 4; seed++) {
 		sp.sp.seed = (uint64_t)seed;
 		answer_free(&a);
 		dec.n = 0;
@@ -512,8 +512,8 @@ test_text(void)
 	stop_flush(st);
 	const char *rt = stop_text(st, &rn);
 	ok(rn == a.text.n && memcmp(rt, a.text.p, rn) == 0,
-	    "the text equals the whole decoding repaired in one pass (%zu of %zu bytes were "
-	    "valid UTF-8)", valid, dec.n);
+	    "the text equals the whole decoding repaired in one pass (seed %d: %zu of %zu bytes "
+	    "were valid UTF-8)", (int)sp.sp.seed, valid, dec.n);
 	stop_free(st);
 	int mono = 1;
 	for (size_t i = 1; i < a.lens.n; i++)
