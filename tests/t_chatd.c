@@ -674,8 +674,14 @@ main(int argc, char **argv)
 		ok(0, "guardd with a generator starts");
 	test_rigged();
 	test_rigged_safe();
-	if (argc > 8)
-		test_llama2(realpath(argv[8], NULL));
+	if (argc > 8) {
+		char *l2 = realpath(argv[8], NULL);
+		if (l2 != NULL)
+			test_llama2(l2);
+		else
+			ok(0, "%s: the Llama 2 generator is missing", argv[8]);
+		free(l2);
+	}
 	test_noise();
 	harness_done();
 	done_testing();
