@@ -11,7 +11,7 @@ if [ ! -f "$shared/reference/README.md" ]; then
 	exit 0
 fi
 # bump when a model's definition changes, so stale builds are remade
-version=2
+version=3
 if [ "$(cat "$out/VERSION" 2>/dev/null)" != "$version" ]; then
 	rm -rf "$out"
 fi
@@ -25,4 +25,8 @@ for spec in tiny-l3 tiny-l2; do
 done
 [ -f "$out/tiny-l3-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3 hf "$out/tiny-l3-bf16" bf16
 [ -f "$out/rig-l3.gguf" ] || "$build/tests/mkmodel" rig-l3 gguf "$out/rig-l3.gguf" f32
+# the rigged generators: a fixed answer, with and without " bomb" (tests/mkmodel.c)
+for spec in rig-gen-l3 rig-gen-safe-l3; do
+	[ -f "$out/$spec.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec.gguf" f32
+done
 [ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"
