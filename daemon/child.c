@@ -18,10 +18,13 @@
 
 #include "classifier/classifier.h"
 #include "core/model.h"
+#include "core/pool.h"
 #include "daemon/chan.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/sigbus.h"
+#include "generator/chat.h"
+#include "generator/gen.h"
 #include "policy/policy.h"
 
 static int
@@ -53,7 +56,10 @@ drop_privileges(const struct config *cfg)
 static void
 release(struct server *s)
 {
+	generator_free(s->gen);
 	classifier_free(s->cls);
+	model_close(s->gen_model);
+	pool_free(s->pool);
 	for (int i = 0; i < s->n_pol; i++)
 		policy_free(s->pol[i]);
 	model_close(s->model);
@@ -105,10 +111,28 @@ child_main(struct priv_start *ps)
 	}
 	if (sigbus_guard(ps->cfg->model) == -1)
 		log_warnx("%s: cannot guard its mapping against truncation", ps->cfg->model);
+	if (ps->cfg->gen_model != NULL) {
+		if ((s.gen_model = model_open(ps->cfg->gen_model, &e)) == NULL) {
+			log_warnx("generator: %s", e.msg);
+			release(&s);
+			return EX_NOINPUT;
+		}
+		if (sigbus_guard(ps->cfg->gen_model) == -1)
+			log_warnx("%s: cannot guard its mapping against truncation", ps->cfg->gen_model);
+	}
+	/* one set of threads for both models: they run on the worker thread in turn */
+	if ((s.pool = pool_new(s.cfg->threads > 0 ? s.cfg->threads : pool_default_threads())) ==
+	    NULL) {
+		log_warnx("cannot start the model threads");
+		release(&s);
+		return EX_OSERR;
+	}
 	struct classifier_params cp = classifier_params_default();
 	cp.n_threads = s.cfg->threads;
 	cp.max_batch = s.cfg->batch;
 	cp.n_ctx = s.cfg->context;
+	cp.pool = s.pool;
+	cp.max_streams = s.gen_model ? s.cfg->gen_max_chats : 0;
 	if ((s.cls = classifier_new(s.model, &cp, &e)) == NULL) {
 		log_warnx("classifier: %s", e.msg);
 		release(&s);
@@ -120,12 +144,31 @@ child_main(struct priv_start *ps)
 			release(&s);
 			return EX_CONFIG;
 		}
+	if (s.gen_model != NULL) {
+		struct generator_params gp = { .n_ctx = s.cfg->gen_context,
+			.n_seq = s.cfg->gen_max_chats, .pool = s.pool };
+		s.gen_format = s.cfg->gen_format;
+		if (s.gen_format == CHAT_FMT_AUTO)
+			s.gen_format = chat_format_of(model_tok(s.gen_model));
+		if (model_tok(s.gen_model) == NULL) {
+			log_warnx("generator: %s has no tokenizer", s.cfg->gen_model);
+			release(&s);
+			return EX_CONFIG;
+		}
+		if ((s.gen = generator_new(s.gen_model, &gp, &e)) == NULL) {
+			log_warnx("generator: %s", e.msg);
+			release(&s);
+			return EX_SOFTWARE;
+		}
+	}
 
 	/* serve */
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
 	TAILQ_INIT(&s.queue);
 	TAILQ_INIT(&s.done);
+	TAILQ_INIT(&s.deltas);
+	TAILQ_INIT(&s.chats);
 	TAILQ_INIT(&s.conns);
 	if ((s.base = event_base_new()) == NULL || conn_listen(&s) == -1 ||
 	    worker_start(&s) == -1) {
@@ -136,9 +179,10 @@ child_main(struct priv_start *ps)
 	control_start(&s);
 	if (chan_send(s.chan, CHAN_READY, NULL, 0, -1) == -1)
 		log_warn("telling the privileged process we are ready");
-	log_info("ready: %s (model %.16s, %d %s, pid %d)", s.activated ? "socket from systemd" :
-	    s.cfg->listen, model_hash(s.model), s.n_pol, s.n_pol == 1 ? "policy" : "policies",
-	    (int)getpid());
+	log_info("ready: %s (model %.16s, %d %s, %s%.16s, pid %d)", s.activated ?
+	    "socket from systemd" : s.cfg->listen, model_hash(s.model), s.n_pol,
+	    s.n_pol == 1 ? "policy" : "policies", s.gen ? "generator " : "no generator",
+	    s.gen ? model_hash(s.gen_model) : "", (int)getpid());
 	event_base_dispatch(s.base);
 
 	/* drained (or the parent is gone): close everything */

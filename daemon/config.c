@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
@@ -16,6 +17,7 @@
 #define MS_HOUR 3600000L
 
 static const char *const log_contents[] = { "none", "sha256", "full", NULL };	/* enum log_content */
+static const char *const chat_formats[] = { "auto", "llama3", "llama2", NULL };	/* enum chat_format */
 
 const struct config_key config_keys[] = {
 	{ "listen", CONFIG_PATH, 1, 107, 0, NULL, CONFIG_REQUIRED, F(listen), 0,
@@ -75,6 +77,34 @@ const struct config_key config_keys[] = {
 	  "the first pause before restarting a crashed inference process" },
 	{ "restart.max_ms", CONFIG_INT, 1, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT, F(restart_max_ms), 0,
 	  "the longest pause, reached by doubling" },
+	{ "generator.model", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(gen_model), 0,
+	  "the chat model guardd hosts: a GGUF file or a Hugging Face directory; none without it" },
+	{ "generator.format", CONFIG_ENUM, 0, 0, 0, chat_formats, CONFIG_HAS_DEFAULT, F(gen_format), 0,
+	  "its chat format; auto: from the vocabulary (Llama 3 or Llama 2)" },
+	{ "generator.date", CONFIG_STRING, 1, 15, 0, NULL, 0, F(gen_date), 0,
+	  "the Llama 3 prompt's Today Date, as 30 Nov 2026; default: today in UTC" },
+	{ "generator.context", CONFIG_INT, 64, 1 << 20, 4096, NULL, CONFIG_HAS_DEFAULT, F(gen_context), 0,
+	  "tokens per chat: prompt and answer" },
+	{ "generator.max_chats", CONFIG_INT, 1, 64, 4, NULL, CONFIG_HAS_DEFAULT, F(gen_max_chats), 0,
+	  "chats generated at once, decoded together; more wait in the queue" },
+	{ "generator.max_tokens", CONFIG_INT, 1, 1 << 20, 512, NULL, CONFIG_HAS_DEFAULT,
+	  F(gen_max_tokens), 0, "the longest answer, unless a request asks for less" },
+	{ "generator.temperature", CONFIG_MILLI, 0, 10000, 600, NULL, CONFIG_HAS_DEFAULT,
+	  F(gen_temperature), 0, "sampling temperature; 0: greedy" },
+	{ "generator.top_k", CONFIG_INT, 0, 1 << 20, 0, NULL, CONFIG_HAS_DEFAULT, F(gen_top_k), 0,
+	  "keep the k likeliest tokens; 0: no limit" },
+	{ "generator.top_p", CONFIG_MILLI, 0, 1000, 900, NULL, CONFIG_HAS_DEFAULT, F(gen_top_p), 0,
+	  "keep the likeliest tokens up to this probability mass" },
+	{ "generator.min_p", CONFIG_MILLI, 0, 1000, 0, NULL, CONFIG_HAS_DEFAULT, F(gen_min_p), 0,
+	  "drop tokens less likely than this share of the likeliest; 0: none" },
+	{ "generator.repeat_penalty", CONFIG_MILLI, 0, 10000, 1000, NULL, CONFIG_HAS_DEFAULT,
+	  F(gen_repeat_penalty), 0, "divides the logits of recent tokens; 1: none" },
+	{ "generator.seed", CONFIG_LONG, -1, INT64_MAX, -1, NULL, CONFIG_HAS_DEFAULT, F(gen_seed), 0,
+	  "the sampling seed of a chat that names none; -1: random" },
+	{ "generator.deadline_ms", CONFIG_INT, 1, 24 * MS_HOUR, 600000, NULL, CONFIG_HAS_DEFAULT,
+	  F(gen_deadline_ms), 0, "per chat, from arrival to its last token; a request may ask for less" },
+	{ "stream.check_every", CONFIG_INT, 1, 4096, 16, NULL, CONFIG_HAS_DEFAULT, F(check_every), 0,
+	  "generated tokens held back between two checks of the response" },
 	{ NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL },
 };
 
@@ -102,6 +132,8 @@ config_key_default(const struct config_key *k, char *buf, size_t n)
 		snprintf(buf, n, "%s", k->choices[k->def]);
 	else if (k->type == CONFIG_MODE)
 		snprintf(buf, n, "%04lo", k->def);
+	else if (k->type == CONFIG_MILLI)
+		snprintf(buf, n, "%g", (double)k->def / 1000);
 	else
 		snprintf(buf, n, "%ld", k->def);
 	return buf;
@@ -121,7 +153,11 @@ config_key_describe(const struct config_key *k, char *buf, size_t n)
 		break;
 	case CONFIG_INT:
 	case CONFIG_SIZE:
+	case CONFIG_LONG:
 		snprintf(buf, n, "an integer in [%ld, %ld]", k->min, k->max);
+		break;
+	case CONFIG_MILLI:
+		snprintf(buf, n, "a number in [%g, %g]", (double)k->min / 1000, (double)k->max / 1000);
 		break;
 	case CONFIG_MODE:
 		snprintf(buf, n, "an octal mode in [%#lo, %#lo]", k->min, k->max);
@@ -289,6 +325,27 @@ set_key(struct ctx *x, const struct config_key *k, yaml_node_t *n, const char *p
 			return -1;
 		*FIELD(x->c, k, size_t) = (size_t)v;
 		return 0;
+	case CONFIG_LONG:
+		if (get_long(x, n, path, k, &v) == -1)
+			return -1;
+		*FIELD(x->c, k, long) = v;
+		return 0;
+	case CONFIG_MILLI: {
+		const char *str = yw_scalar(n);
+		char *end;
+		double d;
+		if (str == NULL)
+			return yw_fail(&x->w, n, path, "expected a number");
+		errno = 0;
+		d = strtod(str, &end);
+		if (*str == '\0' || *end != '\0' || errno != 0 || !(d == d))
+			return yw_fail(&x->w, n, path, "'%s' is not a number", str);
+		if (d < (double)k->min / 1000 || d > (double)k->max / 1000)
+			return yw_fail(&x->w, n, path, "%s is outside [%g, %g]", str,
+			    (double)k->min / 1000, (double)k->max / 1000);
+		*FIELD(x->c, k, double) = d;
+		return 0;
+	}
 	case CONFIG_MODE:
 		if (get_long(x, n, path, k, &v) == -1)
 			return -1;
@@ -347,6 +404,14 @@ check(struct ctx *x)
 	for (const struct config_key *k = config_keys; k->path; k++)
 		if ((k->flags & CONFIG_REQUIRED) && x->at[k - config_keys] == NULL)
 			return err_set(x->w.e, "%s: '%s' is required (%s)", x->w.file, k->path, k->help);
+	if (c->gen_date != NULL) {
+		struct tm tm;
+		const char *end = strptime(c->gen_date, "%d %b %Y", &tm);
+		if (end == NULL || *end != '\0')
+			return yw_fail(&x->w, x->at[key_find("generator.date") - config_keys],
+			    "generator.date", "'%s' is not a date like 30 Nov 2026 (%%d %%b %%Y)",
+			    c->gen_date);
+	}
 	if (c->restart_max_ms < c->restart_min_ms) {
 		yaml_node_t *max = x->at[key_find("restart.max_ms") - config_keys];
 		yaml_node_t *min = x->at[key_find("restart.min_ms") - config_keys];
@@ -399,6 +464,8 @@ config_load(const char *path, struct err *e)
 			switch (k->type) {
 			case CONFIG_SIZE: *FIELD(c, k, size_t) = (size_t)k->def; break;
 			case CONFIG_MODE: *FIELD(c, k, unsigned) = (unsigned)k->def; break;
+			case CONFIG_LONG: *FIELD(c, k, long) = k->def; break;
+			case CONFIG_MILLI: *FIELD(c, k, double) = (double)k->def / 1000; break;
 			default: *FIELD(c, k, int) = (int)k->def; break;
 			}
 		}
@@ -436,6 +503,8 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->model);
 	free(c->log_path);
+	free(c->gen_model);
+	free(c->gen_date);
 	for (int i = 0; i < CONFIG_MAX_POLICIES; i++) {
 		free(c->policy[i].name);
 		free(c->policy[i].path);

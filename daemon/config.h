@@ -42,6 +42,13 @@ struct config {
 	/* privilege separation: the inference process is restarted after a crash with a
 	 * back-off from restart_min_ms doubling to restart_max_ms */
 	int restart_min_ms, restart_max_ms;
+	/* the co-hosted chat model (generator.*); gen_model NULL: guardd only classifies */
+	char *gen_model, *gen_date;
+	int gen_format;			/* enum chat_format */
+	int gen_context, gen_max_chats, gen_max_tokens, gen_top_k, gen_deadline_ms;
+	long gen_seed;			/* -1: a random seed per chat */
+	double gen_temperature, gen_top_p, gen_min_p, gen_repeat_penalty;
+	int check_every;		/* stream.check_every: tokens per response check */
 };
 
 /* Loads and validates into a fresh struct: every key checked against config_keys, errors
@@ -65,6 +72,8 @@ enum config_type {
 	CONFIG_ENUM,		/* int: the index of the value in choices */
 	CONFIG_IDS,		/* unsigned[CONFIG_MAX_IDS] and an int count at n_off */
 	CONFIG_POLICIES,	/* the mapping name: path of the extra policies */
+	CONFIG_MILLI,		/* double in [min, max] / 1000; def in thousandths too */
+	CONFIG_LONG,		/* long in [min, max] */
 };
 
 #define CONFIG_REQUIRED 1	/* no default: the file must set it */

@@ -245,7 +245,8 @@ control_check_drained(struct server *s)
 	int idle;
 
 	pthread_mutex_lock(&s->mu);
-	idle = TAILQ_EMPTY(&s->queue) && !s->working && TAILQ_EMPTY(&s->done);
+	idle = TAILQ_EMPTY(&s->queue) && !s->working && TAILQ_EMPTY(&s->done) &&
+	    atomic_load(&s->chats_active) == 0;
 	pthread_mutex_unlock(&s->mu);
 	if (idle && !evtimer_pending(s->ev_flush, NULL)) {
 		struct timeval t = { 0, 20000 };

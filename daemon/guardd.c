@@ -73,6 +73,15 @@ config_test(const struct config *cfg, const char *conf)
 	    model_hash(m), model_weight_type(m), cfg->n_policies,
 	    cfg->n_policies == 1 ? "policy" : "policies");
 	model_close(m);
+	if (cfg->gen_model != NULL) {
+		if ((m = model_open(cfg->gen_model, &e)) == NULL) {
+			log_warnx("generator: %s", e.msg);
+			return 1;
+		}
+		fprintf(stderr, "guardd: %s: generator OK (model %s, %s weights)\n", conf,
+		    model_hash(m), model_weight_type(m));
+		model_close(m);
+	}
 	return 0;
 }
 

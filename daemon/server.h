@@ -24,6 +24,9 @@ struct classifier;
 struct model;
 struct policy;
 struct chan;
+struct generator;
+struct pool;
+struct chatrun;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -46,7 +49,10 @@ struct conn {
 	double t_frame;			/* first byte of the partial request, 0 if none */
 };
 
-enum job_kind { JOB_CLASSIFY, JOB_RELOAD };
+enum job_kind { JOB_CLASSIFY, JOB_RELOAD, JOB_CHAT };
+
+/* how a chat ended (the wire's finish_reason) */
+enum chat_finish { FINISH_NONE, FINISH_STOP, FINISH_LENGTH, FINISH_CONTENT_FILTER };
 
 struct job {
 	TAILQ_ENTRY(job) link;
@@ -66,9 +72,28 @@ struct job {
 	char *text[CONFIG_MAX_POLICIES];
 	size_t text_len[CONFIG_MAX_POLICIES];
 	struct policy *newpol[CONFIG_MAX_POLICIES];
+	/* chat: the worker's state while it runs (chat.c), the outcome for the answer */
+	struct chatrun *run;
+	struct verdict rv;		/* the last response check */
+	int have_rverdict;
+	enum chat_finish finish;
+	char *out;			/* released text (malloc'd), out_len bytes */
+	size_t out_len;
+	char *refusal;			/* with FINISH_CONTENT_FILTER */
+	int n_prompt, n_generated, n_released, n_checks;
+	double check_ms, t_first;	/* t_first: when the first text was released, 0 if none */
+};
+
+/* A piece of a streamed answer, judged safe, on its way to the loop thread. */
+struct delta {
+	TAILQ_ENTRY(delta) link;
+	struct job *job;
+	size_t len;
+	char text[];
 };
 
 TAILQ_HEAD(jobq, job);
+TAILQ_HEAD(deltaq, delta);
 
 /* a client waiting for a reload it asked for: answered by the first reload whose policy
  * texts the parent read after the request (gen) */
@@ -83,12 +108,17 @@ struct waiter {
 #define LAT_BUCKETS 128
 
 struct stats {
-	uint64_t conns_total, conns_rejected, requests, by_op[4], decisions[4], errors_total;
+	uint64_t conns_total, conns_rejected, requests, by_op[OP_N], decisions[4], errors_total;
 	uint64_t busy, timeouts, bad_requests, dropped, reloads_ok, reloads_failed, forbidden;
 	uint64_t idle_closed, read_timeouts, write_timeouts, paused;
 	uint64_t bytes_in, bytes_scanned;
 	uint64_t lat[LAT_BUCKETS], n_lat;
 	uint64_t log_reopen_errors;
+	/* chats: outcomes, tokens, guard checks of responses */
+	uint64_t chats, chat_finish[4], chat_blocked_request, tokens_generated, tokens_released;
+	uint64_t prompt_tokens, checks;
+	double check_ms, first_ms;
+	uint64_t n_first;
 };
 
 struct server {
@@ -96,6 +126,10 @@ struct server {
 	struct model *model;
 	struct policy *pol[CONFIG_MAX_POLICIES];
 	struct classifier *cls;		/* one work context; a prefix-cache slot per policy */
+	struct model *gen_model;	/* the chat model, NULL when none is hosted */
+	struct generator *gen;		/* its sequences, decoded together */
+	struct pool *pool;		/* the threads both models run on */
+	int gen_format;			/* enum chat_format, resolved */
 	int n_pol;
 	struct event_base *base;
 	struct evconnlistener *lis;
@@ -113,7 +147,10 @@ struct server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct jobq queue, done;
+	struct deltaq deltas;
 	int queued, working, stop;
+	TAILQ_HEAD(, job) chats;	/* generating (worker thread only) */
+	atomic_int chats_active;
 	atomic_int abort;		/* shutdown deadline passed: cancel and fail */
 	pthread_t worker;
 	/* reloads: one runs at a time; texts that arrive meanwhile wait (the newest wins) */
@@ -137,6 +174,22 @@ void worker_stop(struct server *s);
 /* Queues a job; returns -1 when the queue is full (the caller answers busy). */
 int worker_submit(struct server *s, struct job *j, int force);
 void job_free(struct job *j);
+/* Completes jobs: to the loop thread's done list. */
+void worker_complete(struct server *s, struct job **jobs, int n);
+
+/* chat.c (worker thread): chats from admission to their last token */
+/* Jobs of a classify batch that are chats: render their prompts before the request check;
+ * a chat whose prompt cannot be built fails here (bad_request). */
+void chat_prepare(struct server *s, struct job *j);
+/* After the request check: answer a blocked chat, else start generating it. Returns 1 when
+ * the job now runs (the worker keeps it), 0 when it is complete. */
+int chat_admit(struct server *s, struct job *j);
+/* One scheduling step of every running chat: drop the gone, one forward pass for all,
+ * response checks where due, deltas out, finished chats completed. */
+void chat_step(struct server *s);
+/* Free generator sequences (and guard streams) for new chats. */
+int chat_free_slots(struct server *s);
+void chat_run_free(struct job *j);
 
 /* conn.c: connections */
 int conn_listen(struct server *s);

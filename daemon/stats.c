@@ -9,6 +9,7 @@
 
 #include "classifier/classifier.h"
 #include "core/model.h"
+#include "generator/chat.h"
 #include "policy/policy.h"
 
 #define LAT_MIN 0.05
@@ -72,10 +73,29 @@ stats_json(struct server *s)
 	    (json_int_t)st->write_timeouts, "paused", (json_int_t)st->paused));
 	json_object_set_new(o, "framing", json_pack("{s:I, s:I}", "bytes_in",
 	    (json_int_t)st->bytes_in, "bytes_scanned", (json_int_t)st->bytes_scanned));
-	json_object_set_new(o, "requests", json_pack("{s:I, s:I, s:I, s:I, s:I}", "total",
+	json_object_set_new(o, "requests", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "total",
 	    (json_int_t)st->requests, "classify", (json_int_t)st->by_op[OP_CLASSIFY],
 	    "ping", (json_int_t)st->by_op[OP_PING], "stats", (json_int_t)st->by_op[OP_STATS],
-	    "reload", (json_int_t)st->by_op[OP_RELOAD]));
+	    "reload", (json_int_t)st->by_op[OP_RELOAD], "chat", (json_int_t)st->by_op[OP_CHAT]));
+	if (s->gen != NULL) {
+		json_object_set_new(o, "chat", json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, "
+		    "s:I, s:I, s:f, s:o}",
+		    "answered", (json_int_t)st->chats, "active", atomic_load(&s->chats_active),
+		    "stop", (json_int_t)st->chat_finish[FINISH_STOP],
+		    "length", (json_int_t)st->chat_finish[FINISH_LENGTH],
+		    "content_filter", (json_int_t)st->chat_finish[FINISH_CONTENT_FILTER],
+		    "blocked_request", (json_int_t)st->chat_blocked_request,
+		    "prompt_tokens", (json_int_t)st->prompt_tokens,
+		    "tokens_generated", (json_int_t)st->tokens_generated,
+		    "tokens_released", (json_int_t)st->tokens_released,
+		    "checks", (json_int_t)st->checks, "check_ms", st->check_ms,
+		    "first_release_ms_mean", st->n_first ? json_real(st->first_ms / (double)st->n_first) :
+		    json_null()));
+		json_object_set_new(o, "generator", json_pack("{s:s, s:s, s:s, s:s}", "path",
+		    model_path(s->gen_model), "hash", model_hash(s->gen_model), "weight_type",
+		    model_weight_type(s->gen_model), "format",
+		    chat_format_name((enum chat_format)s->gen_format)));
+	}
 	json_object_set_new(o, "verdicts", json_pack("{s:I, s:I, s:I, s:I}", "allow",
 	    (json_int_t)st->decisions[0], "flag", (json_int_t)st->decisions[1], "block",
 	    (json_int_t)st->decisions[2], "error", (json_int_t)st->decisions[3]));

@@ -32,6 +32,11 @@ job_free(struct job *j)
 	if (j == NULL)
 		return;
 	verdict_free(&j->v);
+	if (j->have_rverdict)
+		verdict_free(&j->rv);
+	chat_run_free(j);
+	free(j->out);
+	free(j->refusal);
 	proto_request_free(&j->req);
 	for (int i = 0; i < CONFIG_MAX_POLICIES; i++)
 		free(j->text[i]);
@@ -53,15 +58,16 @@ worker_submit(struct server *s, struct job *j, int force)
 	return 0;
 }
 
-static void
-complete(struct server *s, struct job **jobs, int n)
+void
+worker_complete(struct server *s, struct job **jobs, int n)
 {
 	uint64_t one = 1;
 
+	if (n == 0)
+		return;
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < n; i++)
 		TAILQ_INSERT_TAIL(&s->done, jobs[i], link);
-	s->working = 0;
 	pthread_mutex_unlock(&s->mu);
 	if (write(s->done_fd, &one, sizeof(one)) != sizeof(one))
 		log_warn("worker: notify");
@@ -143,6 +149,10 @@ run_batch(struct server *s, struct job **jobs, int n)
 	/* drop what nobody waits for; fail what is late */
 	for (int i = 0; i < n; i++) {
 		struct job *j = jobs[i];
+		if (j->kind == JOB_CHAT && !atomic_load(&j->conn->dead) && t <= j->deadline)
+			chat_prepare(s, j);	/* the prompt first: a bad chat is not assessed */
+		if (j->status != PROTO_OK)
+			continue;
 		if (atomic_load(&j->conn->dead))
 			j->dropped = 1;
 		else if (atomic_load(&s->abort))
@@ -191,6 +201,46 @@ run_batch(struct server *s, struct job **jobs, int n)
 	}
 }
 
+/* Takes the next work from the queue (with the lock held): the first job that can run, and
+ * jobs of the same policy queued after it to share its forward pass. A chat can run only
+ * when a generator sequence is free; chats that cannot wait in the queue, in order. */
+static int
+take(struct server *s, struct job **jobs)
+{
+	int n = 0, free_slots = chat_free_slots(s);
+	struct job *j, *nx, *first = NULL;
+
+	TAILQ_FOREACH(j, &s->queue, link)
+		if (j->kind != JOB_CHAT || free_slots > 0) {
+			first = j;
+			break;
+		}
+	if (first == NULL)
+		return 0;
+	TAILQ_REMOVE(&s->queue, first, link);
+	s->queued--;
+	jobs[n++] = first;
+	if (first->kind == JOB_CHAT)
+		free_slots--;
+	if (first->kind == JOB_RELOAD)
+		return n;
+	/* requests waiting together for the same policy share one forward pass */
+	int max = classifier_max_batch(s->cls);
+	for (j = TAILQ_FIRST(&s->queue); j && n < max && n < MAX_BATCH; j = nx) {
+		nx = TAILQ_NEXT(j, link);
+		if (j->kind == JOB_RELOAD)
+			break;	/* keep the order: later jobs see the new policy */
+		if (j->pol != first->pol || (j->kind == JOB_CHAT && free_slots == 0))
+			continue;
+		TAILQ_REMOVE(&s->queue, j, link);
+		s->queued--;
+		jobs[n++] = j;
+		if (j->kind == JOB_CHAT)
+			free_slots--;
+	}
+	return n;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -198,40 +248,39 @@ worker_main(void *arg)
 	struct job *jobs[MAX_BATCH];
 
 	for (;;) {
+		int n;
 		pthread_mutex_lock(&s->mu);
-		while (TAILQ_EMPTY(&s->queue) && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (TAILQ_EMPTY(&s->queue) && s->stop) {
-			pthread_mutex_unlock(&s->mu);
-			return NULL;
-		}
-		struct job *first = TAILQ_FIRST(&s->queue);
-		TAILQ_REMOVE(&s->queue, first, link);
-		s->queued--;
-		s->working = 1;
-		int n = 0;
-		jobs[n++] = first;
-		if (first->kind == JOB_CLASSIFY) {
-			/* requests waiting together for the same policy share one forward pass */
-			int max = classifier_max_batch(s->cls);
-			struct job *j, *nx;
-			for (j = TAILQ_FIRST(&s->queue); j && n < max && n < MAX_BATCH; j = nx) {
-				nx = TAILQ_NEXT(j, link);
-				if (j->kind == JOB_RELOAD)
-					break;	/* keep the order: later jobs see the new policy */
-				if (j->pol == first->pol) {
-					TAILQ_REMOVE(&s->queue, j, link);
-					s->queued--;
-					jobs[n++] = j;
-				}
+		for (;;) {
+			n = take(s, jobs);
+			if (n > 0 || !TAILQ_EMPTY(&s->chats))
+				break;
+			if (s->stop && TAILQ_EMPTY(&s->queue)) {
+				pthread_mutex_unlock(&s->mu);
+				return NULL;
 			}
+			pthread_cond_wait(&s->cv, &s->mu);
 		}
+		s->working = n > 0;
 		pthread_mutex_unlock(&s->mu);
-		if (first->kind == JOB_RELOAD)
-			run_reload(s, first);
-		else
-			run_batch(s, jobs, n);
-		complete(s, jobs, n);
+		/* guard work first: one batch, then one generation step for every running chat */
+		if (n > 0) {
+			if (jobs[0]->kind == JOB_RELOAD) {
+				run_reload(s, jobs[0]);
+				worker_complete(s, jobs, 1);
+			} else {
+				run_batch(s, jobs, n);
+				int k = 0;
+				for (int i = 0; i < n; i++)
+					if (jobs[i]->kind != JOB_CHAT || !chat_admit(s, jobs[i]))
+						jobs[k++] = jobs[i];
+				worker_complete(s, jobs, k);
+			}
+			pthread_mutex_lock(&s->mu);
+			s->working = 0;
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (!TAILQ_EMPTY(&s->chats))
+			chat_step(s);
 	}
 }
 
@@ -248,6 +297,7 @@ worker_stop(struct server *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
+	atomic_store(&s->abort, 1);	/* chats still running end now, as shutting_down */
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->worker, NULL);

@@ -36,7 +36,7 @@ proto_status_code(enum proto_status s)
 		[PROTO_BUSY] = "busy", [PROTO_TIMEOUT] = "timeout",
 		[PROTO_SHUTTING_DOWN] = "shutting_down", [PROTO_FORBIDDEN] = "forbidden",
 		[PROTO_TOO_MANY] = "too_many_connections", [PROTO_RELOAD_FAILED] = "reload_failed",
-		[PROTO_INTERNAL] = "internal",
+		[PROTO_INTERNAL] = "internal", [PROTO_UNSUPPORTED] = "unsupported",
 	};
 
 	return (unsigned)s < PROTO_N_STATUS ? code[s] : "internal";

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "classifier/conv.h"
+#include "generator/chat.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -18,7 +19,23 @@ struct msgpack_sbuffer;
 #define PROTO_VERSION 1
 #define PROTO_MAX_ID 256
 
-enum op { OP_CLASSIFY, OP_PING, OP_STATS, OP_RELOAD };
+enum op { OP_CLASSIFY, OP_PING, OP_STATS, OP_RELOAD, OP_CHAT, OP_N };
+
+#define PROTO_MAX_STOP 4
+#define PROTO_MAX_STOP_LEN 64
+
+/* The sampling fields of a chat request; has_* says which were given (the rest take the
+ * daemon's defaults). */
+struct chat_opts {
+	int stream;
+	int has_max_tokens, has_temperature, has_top_k, has_top_p, has_min_p, has_repeat_penalty,
+	    has_seed;
+	int max_tokens, top_k;
+	double temperature, top_p, min_p, repeat_penalty;
+	uint64_t seed;
+	char stop[PROTO_MAX_STOP][PROTO_MAX_STOP_LEN + 1];
+	int n_stop;
+};
 
 struct request {
 	unsigned char id[PROTO_MAX_ID];	/* the id as its msgpack bytes, echoed back */
@@ -26,14 +43,23 @@ struct request {
 	enum op op;
 	char policy[64];		/* empty: the default policy */
 	int deadline_ms;		/* 0: the configured one */
-	struct conv conv;		/* for OP_CLASSIFY */
+	struct conv conv;		/* for OP_CLASSIFY; for OP_CHAT the guard's view of the chat */
+	struct chat chat;		/* for OP_CHAT */
+	struct chat_opts copt;		/* for OP_CHAT */
 };
 
 enum proto_status {
 	PROTO_OK = 0, PROTO_BAD_REQUEST, PROTO_TOO_LARGE, PROTO_UNKNOWN_OP, PROTO_UNKNOWN_POLICY,
 	PROTO_BUSY, PROTO_TIMEOUT, PROTO_SHUTTING_DOWN, PROTO_FORBIDDEN, PROTO_TOO_MANY,
-	PROTO_RELOAD_FAILED, PROTO_INTERNAL, PROTO_N_STATUS
+	PROTO_RELOAD_FAILED, PROTO_INTERNAL, PROTO_UNSUPPORTED, PROTO_N_STATUS
 };
+
+/* The name of an op on the wire ("classify", ...). */
+const char *proto_op_name(enum op op);
+/* The guard's conversation for a chat: its user and assistant messages in order (system
+ * messages are the operator's framing, not a turn, and are left out); fails like
+ * conv_check when the turns do not alternate from the user. */
+int proto_chat_conv(const struct chat *ch, struct conv *out, struct err *e);
 
 /* The stable wire strings ("bad_request", ...; never renamed); "internal" out of range. */
 const char *proto_status_code(enum proto_status s);
@@ -50,8 +76,10 @@ struct proto_limits {
 enum proto_status proto_decode_msgpack(const unsigned char *p, size_t n,
     const struct proto_limits *l, struct request *r, struct err *e);
 /* The one request schema, shared by msgpack and JSON (parse JSON text with
- * JSON_REJECT_DUPLICATES): {id?: int|string|null, op: "classify"|"ping"|"stats"|"reload",
- * policy?: string, deadline_ms?: 1..3600000, messages: [...] (classify)}; unknown fields are
+ * JSON_REJECT_DUPLICATES): {id?: int|string|null, op: "classify"|"ping"|"stats"|"reload"|"chat",
+ * policy?: string, deadline_ms?: 1..3600000, messages: [...] (classify, chat), and for chat
+ * stream?, max_tokens?, temperature?, top_k?, top_p?, min_p?, repeat_penalty?, seed?, stop?,
+ * add_generation_prompt? (guardd-protocol(7))}; unknown fields are
  * skipped. The id is kept as its msgpack bytes (an id from JSON is packed), so every front
  * echoes it the same way; proto_id_json gives it back as JSON. */
 enum proto_status proto_request_from_json(const struct json_t *o, const struct proto_limits *l,

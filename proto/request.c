@@ -8,6 +8,7 @@
 #include <msgpack.h>
 #include <string.h>
 
+#include "proto/chatreq.h"
 #include "proto/mp.h"
 #include "proto/mpjson.h"
 
@@ -136,8 +137,10 @@ schema(const json_t *o, const struct proto_limits *l, struct request *r, int kee
 	else if (key_is(op, (uint32_t)oplen, "ping")) r->op = OP_PING;
 	else if (key_is(op, (uint32_t)oplen, "stats")) r->op = OP_STATS;
 	else if (key_is(op, (uint32_t)oplen, "reload")) r->op = OP_RELOAD;
+	else if (key_is(op, (uint32_t)oplen, "chat")) r->op = OP_CHAT;
 	else {
-		err_set(e, "op: unknown operation '%.32s' (classify, ping, stats or reload)", op);
+		err_set(e, "op: unknown operation '%.32s' (classify, ping, stats, reload or chat)",
+		    op);
 		return PROTO_UNKNOWN_OP;
 	}
 	if ((v = json_object_get(o, "policy")) != NULL) {
@@ -159,6 +162,8 @@ schema(const json_t *o, const struct proto_limits *l, struct request *r, int kee
 		}
 		r->deadline_ms = (int)json_integer_value(v);
 	}
+	if (r->op == OP_CHAT)
+		return chatreq_parse(o, l, r, e);
 	if (r->op != OP_CLASSIFY)
 		return PROTO_OK;	/* messages of other ops are ignored, like unknown fields */
 	if (json_object_get(o, "messages") == NULL) {
@@ -201,4 +206,13 @@ void
 proto_request_free(struct request *r)
 {
 	conv_free(&r->conv);
+	chat_free(&r->chat);
+}
+
+const char *
+proto_op_name(enum op op)
+{
+	static const char *const name[OP_N] = { "classify", "ping", "stats", "reload", "chat" };
+
+	return (unsigned)op < OP_N ? name[op] : "?";
 }

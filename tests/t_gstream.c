@@ -4,12 +4,14 @@
  * conversation plus an assistant message holding R, bit for bit in every field; and a check
  * evaluates only the new tokens and the closing part, not the whole prompt.
  *   t_gstream MODEL...         (rig-l3: real verdicts; hash-noise models: malformed answers)
- *   t_gstream --bench MODEL    figures: a check of 16 new tokens vs a full classifier_run */
+ *   t_gstream --bench MODEL [ROUNDS]   figures: a check of 16 new tokens vs a full
+ *                                      classifier_run (GUARD_THREADS: threads, default all) */
 #include <math.h>
 
 #include "classifier/classifier.h"
 #include "classifier/conv.h"
 #include "core/model.h"
+#include "core/pool.h"
 #include "core/tok.h"
 #include "policy/policy.h"
 #include "tap.h"
@@ -393,7 +395,7 @@ test_model(const char *path)
 	ok(ps && classifier_set_policy(cl, 0, low, &e) == 0, "%s: slot 0 swapped to a low threshold",
 	    base);
 	size_t plen[2] = { 21, strlen(pt) };
-	int okp = 1;
+	int okp = 1, after_swap = -1;
 	char why[512] = "";
 	for (int k = 0; k < 2; k++) {
 		classifier_stream_check(cl, pg, pr, &plen[k], 1, &a);
@@ -403,6 +405,8 @@ test_model(const char *path)
 		classifier_run(cl, 0, pl, 1, &b);
 		okp &= same(&a, &b, policy_n_categories(low), why, sizeof(why));
 		if (k == 0)
+			after_swap = guard_stream_tokens_reused(ps);
+		if (k == 0)
 			okp &= guard_stream_tokens_reused(ps) == b.tokens_cached &&
 			    guard_stream_tokens_reused(ps) < before;
 		verdict_free(&a);
@@ -410,8 +414,7 @@ test_model(const char *path)
 		conv_free(&pc);
 	}
 	ok(okp, "%s: after the swap the stream restarts from the new prefix (reused %d, was %d) "
-	    "and equals the new policy's run bit for bit %s", base, guard_stream_tokens_reused(ps),
-	    before, why);
+	    "and equals the new policy's run bit for bit %s", base, after_swap, before, why);
 	classifier_set_policy(cl, 0, def, &e);
 	classifier_stream_check(cl, pg, pr, &plen[1], 1, &a);
 	struct conv pc;
@@ -516,6 +519,32 @@ test_model(const char *path)
 	    classifier_stream_open(z, 0, &chat, &e) == NULL && strstr(e.msg, "max_streams 0"),
 	    "%s: no streams by default (%s)", base, e.msg);
 	classifier_free(z);
+	/* a classifier on a borrowed pool (threads shared with a generator): the same bits */
+	struct pool *bpool = pool_new(2);
+	struct classifier_params cpp = classifier_params_default();
+	cpp.max_streams = 1;
+	cpp.pool = bpool;
+	struct classifier *bp = bpool ? classifier_new(m, &cpp, &e) : NULL;
+	int okb = bp && classifier_add_policy(bp, def, &e) == 0;
+	struct guard_stream *bs = okb ? classifier_stream_open(bp, 0, &chat, &e) : NULL;
+	for (size_t k = 10; bs && k <= 40; k += 15) {
+		struct guard_stream *bg[1] = { bs };
+		const char *br[1] = { pt };
+		classifier_stream_check(bp, bg, br, &k, 1, &a);
+		struct conv bc2;
+		mkconv(&bc2, CHAT, 3, pt, k);
+		const struct conv *bl2[1] = { &bc2 };
+		classifier_run(cl, 0, bl2, 1, &b);
+		okb &= same(&a, &b, policy_n_categories(def), why, sizeof(why));
+		verdict_free(&a);
+		verdict_free(&b);
+		conv_free(&bc2);
+	}
+	ok(bs && okb, "%s: streams of a classifier on a borrowed pool of 2 threads equal the runs of "
+	    "one with its own %s", base, why);
+	classifier_free(bp);	/* closes bs; the pool stays the caller's */
+	pool_free(bpool);
+
 	/* a stream left open is released with its classifier (LSan checks) */
 	ok(classifier_stream_open(cl, 0, &chat, &e) != NULL, "%s: a stream left open", base);
 	conv_free(&ends_asst);
@@ -530,11 +559,88 @@ out:
 	model_close(m);
 }
 
+/* Figures, no assertions: a response grown 16 tokens at a time over a conversation of about
+ * 260 tokens; per check, tokens evaluated and ms, against classifier_run of the same text. */
+static int
+bench(const char *path, int rounds)
+{
+	static const char *const words[] = { " The", " bread", " is", " baked", " in", " a",
+		" hot", " oven", " until", " the", " crust", " turns", " golden", " and", " crisp",
+		"." };
+	struct err e;
+	struct model *m = model_open(path, &e);
+
+	if (m == NULL) {
+		fprintf(stderr, "%s\n", e.msg);
+		return 1;
+	}
+	const struct tok *tk = model_tok(m);
+	struct policy *def = policy_default();
+	struct classifier_params cp = classifier_params_default();
+	cp.max_batch = 1;
+	cp.max_streams = 1;
+	cp.n_threads = getenv("GUARD_THREADS") ? atoi(getenv("GUARD_THREADS")) : 0;
+	struct classifier *cl = classifier_new(m, &cp, &e);
+	if (cl == NULL || classifier_add_policy(cl, def, &e) != 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		return 1;
+	}
+	char *lm = long_message();
+	const char *msgs[1] = { lm };
+	struct conv c;
+	mkconv(&c, msgs, 1, NULL, 0);
+	struct guard_stream *s = classifier_stream_open(cl, 0, &c, &e);
+	char text[8192] = "";
+	size_t w = 0;
+	int last = 0;
+	double se = 0, sm = 0, re = 0, rm = 0;
+	for (int r = 0; r <= rounds; r++) {
+		/* grow by whole words to 16 more tokens */
+		while (ntok(tk, text, strlen(text)) < last + 16)
+			strcat(text, words[w++ % 16]);
+		last = ntok(tk, text, strlen(text));
+		struct verdict v, vr;
+		size_t len = strlen(text);
+		const char *rp[1] = { text };
+		struct guard_stream *gs[1] = { s };
+		classifier_stream_check(cl, gs, rp, &len, 1, &v);
+		struct conv fc;
+		mkconv(&fc, msgs, 1, text, len);
+		const struct conv *fl[1] = { &fc };
+		classifier_run(cl, 0, fl, 1, &vr);
+		printf("# check %d: response %d tokens: stream evaluated %d (reused %d) in %.1f ms; "
+		    "classifier_run evaluated %d (prefix %d cached) in %.1f ms\n", r, last,
+		    v.tokens_evaluated, v.tokens_cached, v.ms_total, vr.tokens_evaluated,
+		    vr.tokens_cached, vr.ms_total);
+		if (r > 0) {	/* the first check evaluates the whole conversation */
+			se += v.tokens_evaluated;
+			sm += v.ms_total;
+			re += vr.tokens_evaluated;
+			rm += vr.ms_total;
+		}
+		verdict_free(&v);
+		verdict_free(&vr);
+		conv_free(&fc);
+	}
+	printf("# %s, %d threads: a check of 16 new tokens evaluates %.1f tokens in %.1f ms; "
+	    "classifier_run of the same conversation %.1f tokens in %.1f ms (means of %d)\n",
+	    path, cp.n_threads, se / rounds, sm / rounds, re / rounds, rm / rounds, rounds);
+	classifier_stream_close(cl, s);
+	conv_free(&c);
+	free(lm);
+	classifier_free(cl);
+	policy_free(def);
+	model_close(m);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
+	if (strcmp(argv[1], "--bench") == 0)
+		return argc >= 3 ? bench(argv[2], argc >= 4 ? atoi(argv[3]) : 8) : 2;
 	for (int i = 1; i < argc; i++)
 		test_model(argv[i]);
 	return done_testing();

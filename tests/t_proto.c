@@ -778,7 +778,7 @@ test_status(void)
 {
 	static const char *const want[] = { "ok", "bad_request", "too_large", "unknown_op",
 		"unknown_policy", "busy", "timeout", "shutting_down", "forbidden",
-		"too_many_connections", "reload_failed", "internal" };
+		"too_many_connections", "reload_failed", "internal", "unsupported" };
 	int good = PROTO_N_STATUS == (int)(sizeof(want) / sizeof(want[0]));
 
 	for (int s = 0; s < PROTO_N_STATUS && good; s++)
