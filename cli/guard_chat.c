@@ -48,7 +48,7 @@ parse_num(const char *opt, const char *s, double min, double max, double *out)
 
 /* -1 after a message */
 static int
-parse_chat_opts(int argc, char **argv, struct chat_opts *o)
+parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 {
 	static const struct option lo[] = {
 		{ "model", required_argument, NULL, 'm' }, { "guard", required_argument, NULL, O_GUARD },
@@ -264,7 +264,7 @@ chat_print_summary(const struct chat_result *r)
 
 struct local {
 	struct chat_backend b;
-	const struct chat_opts *o;
+	const struct chat_cli_opts *o;
 	struct model *gm, *lg;
 	struct policy *p;
 	struct pool *pool;
@@ -427,7 +427,7 @@ local_free(struct chat_backend *b)
 }
 
 struct chat_backend *
-chat_local_new(const struct chat_opts *o)
+chat_local_new(const struct chat_cli_opts *o)
 {
 	struct local *l = calloc(1, sizeof(*l));
 	struct err e;
@@ -505,7 +505,7 @@ one_message(struct chat *ch, int argc, char **argv)
 int
 cmd_chat(int argc, char **argv)
 {
-	struct chat_opts o;
+	struct chat_cli_opts o;
 	struct chat ch = { .add_generation_prompt = 1 };
 	struct chat_result r;
 	struct err e;

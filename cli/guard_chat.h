@@ -19,7 +19,7 @@ enum { CHAT_ANSWERED = 0, CHAT_BLOCKED = 1, CHAT_ERROR = 2 };
 #define CHAT_MAX_STOP 4		/* as the chat op: at most 4 stop strings of 64 bytes */
 #define CHAT_MAX_STOP_LEN 64
 
-struct chat_opts {
+struct chat_cli_opts {
 	const char *model, *guard, *policy, *date, *socket, *system;
 	enum chat_format fmt;
 	struct sampler_params sp;
@@ -53,8 +53,8 @@ struct chat_backend {
 };
 
 /* NULL with the reason printed. */
-struct chat_backend *chat_local_new(const struct chat_opts *o);
-struct chat_backend *chat_sock_new(const struct chat_opts *o);
+struct chat_backend *chat_local_new(const struct chat_cli_opts *o);
+struct chat_backend *chat_sock_new(const struct chat_cli_opts *o);
 
 void chat_result_free(struct chat_result *r);
 /* {text, finish_reason, refusal?, request_verdict, response_verdict, usage, checks} */
@@ -65,6 +65,6 @@ void chat_print_end(const struct chat_result *r, int status, FILE *out);
 void chat_print_summary(const struct chat_result *r);
 
 /* The interactive session (guard_chat_tty.c): exit status. */
-int chat_tty(struct chat_backend *b, const struct chat_opts *o);
+int chat_tty(struct chat_backend *b, const struct chat_cli_opts *o);
 
 #endif

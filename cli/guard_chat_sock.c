@@ -26,7 +26,7 @@
 
 struct sock {
 	struct chat_backend b;
-	const struct chat_opts *o;
+	const struct chat_cli_opts *o;
 	int fd;
 	long id;
 	struct mp_framer f;
@@ -97,7 +97,7 @@ next_frame(struct sock *s)
 static int
 send_request(struct sock *s, const struct chat *ch, int stream)
 {
-	const struct chat_opts *o = s->o;
+	const struct chat_cli_opts *o = s->o;
 	json_t *q = json_object(), *msgs = json_array();
 	msgpack_sbuffer sb;
 	int rc = 0;
@@ -293,7 +293,7 @@ sock_free(struct chat_backend *b)
 }
 
 struct chat_backend *
-chat_sock_new(const struct chat_opts *o)
+chat_sock_new(const struct chat_cli_opts *o)
 {
 	struct sock *s = calloc(1, sizeof(*s));
 	struct sockaddr_un sun;

@@ -25,7 +25,7 @@ chat_pop(struct chat *ch)
 }
 
 int
-chat_tty(struct chat_backend *b, const struct chat_opts *o)
+chat_tty(struct chat_backend *b, const struct chat_cli_opts *o)
 {
 	struct chat ch = { .add_generation_prompt = 1 };
 	struct err e;

@@ -2,8 +2,6 @@
 # guard chat --socket against a real guardd hosting a generator (the chat op, streamed):
 # the same output and exit statuses as guard chat in-process with the same models, and an
 # error (exit 2) from a guardd without a generator.
-# NOT YET in tests/run/: it needs the daemon's chat op. The config keys below (generator:
-# {model}, stream: {check_every}) follow chat-proto.md; adjust them to the daemon's.
 . tests/tap.sh
 B=${BUILD:-build}
 M=$PWD/$B/models
