@@ -161,7 +161,7 @@ fi
 # Python's pty module drives it: each line is typed after the previous turn's verdict line
 # and the next prompt came back (bounded by a deadline, no fixed sleeps), then Ctrl-D.
 cat > $T/drive.py <<'PY'
-import os, pty, re, select, sys, time
+import os, pty, re, select, sys, termios, time
 argv, lines = sys.argv[2:], sys.argv[1].split("|")
 pid, fd = pty.fork()
 if pid == 0:
@@ -185,10 +185,21 @@ def wait_for(pat, start):
             return m.end()
         if not more():
             sys.exit("the session ended early; got %r" % out)
+def editing():
+    # the line editor prints its prompt before it switches the terminal to raw mode; a key
+    # typed in between is read by the cooked line discipline (a ^D there becomes a NUL in
+    # the editor's line), so each key waits until the terminal is raw (a bounded poll of
+    # the state, not a fixed sleep)
+    while termios.tcgetattr(fd)[3] & termios.ICANON:
+        if time.monotonic() > deadline:
+            sys.exit("the terminal never left canonical mode; got %r" % out)
+        time.sleep(0.01)
 pos = wait_for(rb"> ", 0)
 for l in lines:
+    editing()
     os.write(fd, l.encode() + b"\r")
     pos = wait_for(rb"checks?\]\r\n> ", pos)
+editing()
 os.write(fd, b"\x04")
 while more():
     pass
