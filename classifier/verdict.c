@@ -75,8 +75,9 @@ verdict_fail(struct verdict *v, const struct policy *p, const char *fmt, ...)
 	va_end(ap);
 	v->decision = DECISION_ERROR;
 	v->n_codes = 0;
-	/* fail closed unless the policy says otherwise */
-	v->flagged = policy_on_error(p) == ACTION_BLOCK;
+	/* fail closed unless the policy says otherwise, for the direction being guarded: a
+	 * chat may let a failed check of its user's request through yet hold back an answer */
+	v->flagged = policy_on_error_for(p, v->role) == ACTION_BLOCK;
 }
 
 void

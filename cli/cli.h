@@ -17,6 +17,9 @@ int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_prompt(int argc, char **argv);
+/* guard prompt --chat (guard_chatprompt.c): the generator's chat prompt. */
+int prompt_wants_chat(int argc, char **argv);
+int cmd_prompt_chat(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_ping(int argc, char **argv);

@@ -16,7 +16,8 @@ static const struct {
 	{ "tokenize", "guard tokenize -m model [--special]" },
 	{ "logits", "guard logits -m model --ids \"id ...\" [-o file] [--top n] [-t threads]" },
 	{ "generate", "guard generate -m model --ids \"id ...\" -n count [-t threads] [--temp t] "
-	    "[--top-k k] [--top-p p] [--seed s]" },
+	    "[--top-k k] [--top-p p] [--min-p p] [--repeat-penalty r] [--repeat-last-n n] "
+	    "[--seed s]" },
 	{ "bench", "guard bench -m model [-p tokens] [-n tokens] [-r runs] [-t threads] [--json]" },
 	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json" },
 	{ "classify", "guard classify -m model | --socket path [--policy file|name] [--json] "

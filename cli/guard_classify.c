@@ -86,6 +86,8 @@ cmd_prompt(int argc, char **argv)
 	size_t len;
 	int rc = EXIT_BAD;
 
+	if (prompt_wants_chat(argc, argv))
+		return cmd_prompt_chat(argc, argv);
 	if (parse_copts(argc, argv, "prompt", &o) == -1 || optind != argc || (o.ids && !o.model))
 		return usage_of("prompt");
 	struct policy *p = load_policy(o.policy);

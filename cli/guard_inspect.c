@@ -60,8 +60,8 @@ out:
 /* the options logits and generate share */
 struct run_opts {
 	const char *model, *ids, *out;
-	long top, n, threads, top_k, seed;
-	double temp, top_p;
+	long top, n, threads, top_k, seed, repeat_last_n;
+	double temp, top_p, min_p, repeat_penalty;
 };
 
 static struct ctx *
@@ -99,7 +99,9 @@ parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
 		{ "output", required_argument, NULL, 'o' }, { "top", required_argument, NULL, 'T' },
 		{ "threads", required_argument, NULL, 't' }, { "temp", required_argument, NULL, 'x' },
 		{ "top-k", required_argument, NULL, 'k' }, { "top-p", required_argument, NULL, 'P' },
-		{ "seed", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
+		{ "seed", required_argument, NULL, 'S' }, { "min-p", required_argument, NULL, 'M' },
+		{ "repeat-penalty", required_argument, NULL, 'R' },
+		{ "repeat-last-n", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -109,6 +111,8 @@ parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
 	o->top_k = 40;
 	o->top_p = 0.95;
 	o->seed = 1;
+	o->repeat_penalty = 1;
+	o->repeat_last_n = 64;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:i:o:T:t:n:h", lo, NULL)) != -1)
 		switch (c) {
@@ -120,14 +124,25 @@ parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
 		case 'n': if (parse_int("-n", optarg, 0, 1 << 20, &o->n)) return -1; break;
 		case 'k': if (parse_int("--top-k", optarg, 0, 1 << 24, &o->top_k)) return -1; break;
 		case 'S': if (parse_int("--seed", optarg, 0, 1L << 62, &o->seed)) return -1; break;
+		case 'N':
+			if (parse_int("--repeat-last-n", optarg, 0, 1 << 20, &o->repeat_last_n))
+				return -1;
+			break;
 		case 'x':
 		case 'P':
-			*(c == 'x' ? &o->temp : &o->top_p) = strtod(optarg, &end);
-			if (*end != '\0' || end == optarg) {
-				warnx_("%s: '%s' is not a number", c == 'x' ? "--temp" : "--top-p", optarg);
+		case 'M':
+		case 'R': {
+			const char *name = c == 'x' ? "--temp" : c == 'P' ? "--top-p" :
+			    c == 'M' ? "--min-p" : "--repeat-penalty";
+			double v = strtod(optarg, &end);
+			if (*end != '\0' || end == optarg || v != v) {
+				warnx_("%s: '%s' is not a number", name, optarg);
 				return -1;
 			}
+			*(c == 'x' ? &o->temp : c == 'P' ? &o->top_p : c == 'M' ? &o->min_p :
+			    &o->repeat_penalty) = v;
 			break;
+		}
 		default: return -1;
 		}
 	if (o->model == NULL || o->ids == NULL || optind != argc)
@@ -199,10 +214,20 @@ cmd_generate(int argc, char **argv)
 		return EXIT_BAD;
 	}
 	struct sampler_params sp = { .temperature = (float)o.temp, .top_k = (int)o.top_k,
-	    .top_p = (float)o.top_p, .seed = (uint64_t)o.seed };
+	    .top_p = (float)o.top_p, .seed = (uint64_t)o.seed, .min_p = (float)o.min_p,
+	    .repeat_penalty = (float)o.repeat_penalty, .repeat_last_n = (int)o.repeat_last_n };
 	struct sampler *s = sampler_new(&sp, ctx_n_vocab(c));
+	struct tokvec out = { 0 };	/* the history of the repetition penalty */
+	if (s == NULL) {
+		warnx_("out of memory");
+		goto out;
+	}
 	for (long i = 0; i < o.n; i++) {
-		int32_t next = sampler_sample(s, ctx_logits(c, 0));
+		int32_t next = sampler_sample_hist(s, ctx_logits(c, 0), out.v, out.n);
+		if (tokvec_push(&out, next) == -1) {
+			warnx_("out of memory");
+			goto out;
+		}
 		printf("%s%d", i ? " " : "", next);
 		fflush(stdout);
 		if (i + 1 < o.n && ctx_eval(c, 0, &next, 1, &e) == -1) {
@@ -213,6 +238,7 @@ cmd_generate(int argc, char **argv)
 	printf("\n");
 	rc = EXIT_OK;
 out:
+	tokvec_free(&out);
 	sampler_free(s);
 	ctx_free(c);
 	model_close(m);

@@ -1,5 +1,5 @@
 /* load_hf.c - a Hugging Face Llama directory: config.json, safetensors (sharded or not),
- * tokenizer.json. q/k rows are in the rotate-half layout. */
+ * tokenizer.json or SentencePiece's tokenizer.model. q/k rows are in the rotate-half layout. */
 #include "core/model_int.h"
 
 #include <jansson.h>
@@ -224,10 +224,20 @@ load_hf(struct model *m, const char *dir, struct err *e)
 		    "num_key_value_heads %d", dir, h->n_head, h->n_head_kv);
 	if ((m->st = st_open_dir(dir, e)) == NULL)
 		return -1;
+	/* tokenizer.json (Llama 3) wins; else SentencePiece's tokenizer.model (Llama 2); the
+	 * model hash (model.c) lists the same one */
 	snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-	if ((fp = fopen(path, "r")) != NULL) {
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(path, sizeof(path), "%s/tokenizer.model", dir);
+		fp = fopen(path, "r");
+	}
+	if (fp != NULL) {
 		fclose(fp);
-		if ((m->tok = tok_load_json(path, e)) == NULL)
+		if (strcmp(path + strlen(path) - 5, ".json") == 0)
+			m->tok = tok_load_json(path, e);
+		else
+			m->tok = tok_load_spmodel(path, e);
+		if (m->tok == NULL)
 			return -1;
 		if (tok_n_vocab(m->tok) > h->n_vocab)
 			return err_set(e, "%s: %d tokens but vocab_size is %d", path,

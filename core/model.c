@@ -72,7 +72,7 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 
 /* The model hash (model.h): a GGUF file's SHA-256; for a Hugging Face directory, the SHA-256
  * of the text `sha256sum` prints for the files the loader reads (config.json, tokenizer.json
- * when present, model.safetensors or model.safetensors.index.json and its shards), sorted by
+ * when present, else tokenizer.model when present, model.safetensors or model.safetensors.index.json and its shards), sorted by
  * name in byte order: "<hex>  <name>\n" per file. Each file's digest is cached in a sidecar
  * beside it (util/filehash.h). */
 struct named {
@@ -89,21 +89,26 @@ by_name(const void *a, const void *b)
 static int
 hash_hf(struct model *m, struct err *e)
 {
-	static const char *const small[] = { "config.json", "tokenizer.json",
+	static const char *const small[] = { "config.json", "tokenizer.json", "tokenizer.model",
 		"model.safetensors.index.json" };
+	enum { N_SMALL = sizeof(small) / sizeof(small[0]) };
 	size_t nf = st_n_files(m->st), n = 0;
-	struct named *f = calloc(nf + 3, sizeof(*f));
+	struct named *f = calloc(nf + N_SMALL, sizeof(*f));
 	char path[4200];
-	int all_cached = 1, c;
+	int all_cached = 1, c, have_json = 0;
 
 	if (f == NULL)
 		return err_set(e, "out of memory");
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < N_SMALL; i++) {
 		struct mapfile mf;
 		struct err ig;
 		snprintf(path, sizeof(path), "%s/%s", m->path, small[i]);
 		if (access(path, F_OK) != 0 && i > 0)
 			continue;	/* optional ones; config.json was read, so it is there */
+		if (i == 1)
+			have_json = 1;
+		if (i == 2 && have_json)
+			continue;	/* the loader read tokenizer.json, not tokenizer.model */
 		if (mapfile_open(&mf, path, i == 0 ? e : &ig) == -1) {
 			if (i > 0)
 				continue;

@@ -36,7 +36,8 @@ const char *model_format(const struct model *m);
  * the loader reads, sorted by name in byte order (LC_ALL=C):
  *   cd DIR && sha256sum config.json model.safetensors tokenizer.json | sha256sum
  * (with model.safetensors.index.json and the shards instead of model.safetensors when
- * sharded; tokenizer.json only when present). Computed at model_open; each file's digest is
+ * sharded; tokenizer.json only when present; without it, tokenizer.model when present, the
+ * SentencePiece model the loader then reads). Computed at model_open; each file's digest is
  * cached in "<file>.sha256" beside it, keyed by size, mtime, ctime, inode and device. */
 const char *model_hash(const struct model *m);
 /* 1 when model_open took every digest from its sidecar (nothing was read in full). */

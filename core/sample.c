@@ -1,9 +1,11 @@
-/* sample.c - greedy and stochastic sampling; the generator is splitmix64, so a seed
- * reproduces a run exactly. */
+/* sample.c - choosing the next token: repetition penalty, then greedy or top-k, temperature
+ * softmax, top-p, min-p and a draw (llama.cpp's common sampler chain, in that order). The
+ * generator is splitmix64, so a seed reproduces a run exactly. */
 #include "core/sample.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct cand {
 	float logit;
@@ -16,12 +18,15 @@ struct sampler {
 	uint64_t state;
 	struct cand *c;
 	double *w;
+	float *pen;		/* penalized copy of the logits (allocated on first use) */
+	uint8_t *seen;		/* per token: already penalized in this call */
 };
 
 struct sampler_params
 sampler_params_default(void)
 {
-	return (struct sampler_params){ .temperature = 0, .top_k = 40, .top_p = 0.95f, .seed = 1 };
+	return (struct sampler_params){ .temperature = 0, .top_k = 40, .top_p = 0.95f, .seed = 1,
+		.min_p = 0, .repeat_penalty = 1, .repeat_last_n = 64 };
 }
 
 struct sampler *
@@ -50,6 +55,8 @@ sampler_free(struct sampler *s)
 	if (s != NULL) {
 		free(s->c);
 		free(s->w);
+		free(s->pen);
+		free(s->seen);
 	}
 	free(s);
 }
@@ -76,6 +83,13 @@ next_uniform(struct sampler *s)
 	return (double)(z >> 11) * 0x1p-53;
 }
 
+/* the candidate order: higher logit first, lower id on ties */
+static int
+better(const struct cand *x, const struct cand *y)
+{
+	return x->logit > y->logit || (x->logit == y->logit && x->id < y->id);
+}
+
 static int
 by_logit(const void *a, const void *b)
 {
@@ -86,17 +100,101 @@ by_logit(const void *a, const void *b)
 	return x->id - y->id;
 }
 
+/* Min-heap on `better` (the worst kept candidate at h[0]) */
+static void
+sift_down(struct cand *h, int k, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, r = l + 1, w = i;
+		if (l < k && better(&h[w], &h[l]))
+			w = l;
+		if (r < k && better(&h[w], &h[r]))
+			w = r;
+		if (w == i)
+			return;
+		struct cand t = h[i];
+		h[i] = h[w];
+		h[w] = t;
+		i = w;
+	}
+}
+
+/* The k best of n logits, best first, into c: a heap of k, so O(n log k) instead of sorting
+ * the whole vocabulary (almost every logit loses one comparison against the heap's worst). */
+static void
+select_top(struct cand *c, const float *l, int n, int k)
+{
+	for (int i = 0; i < k; i++)
+		c[i] = (struct cand){ l[i], i };
+	for (int i = k / 2 - 1; i >= 0; i--)
+		sift_down(c, k, i);
+	for (int i = k; i < n; i++) {
+		struct cand x = { l[i], i };
+		if (better(&x, &c[0])) {
+			c[0] = x;
+			sift_down(c, k, 0);
+		}
+	}
+	qsort(c, (size_t)k, sizeof(*c), by_logit);
+}
+
+/* Divides positive logits (multiplies negative ones) of each distinct token of the last
+ * repeat_last_n history entries by the penalty, in a copy; returns the copy, or the
+ * original when nothing applies (or the copy cannot be allocated). */
+static const float *
+penalize(struct sampler *s, const float *logits, const int32_t *hist, size_t n_hist)
+{
+	float rp = s->p.repeat_penalty;
+
+	if (!(rp > 0) || rp == 1 || hist == NULL || n_hist == 0)
+		return logits;
+	if (s->p.repeat_last_n > 0 && n_hist > (size_t)s->p.repeat_last_n) {
+		hist += n_hist - (size_t)s->p.repeat_last_n;
+		n_hist = (size_t)s->p.repeat_last_n;
+	}
+	if (s->pen == NULL) {
+		s->pen = reallocarray(NULL, (size_t)s->n, sizeof(*s->pen));
+		s->seen = calloc((size_t)s->n, 1);
+		if (s->pen == NULL || s->seen == NULL) {
+			free(s->pen);
+			free(s->seen);
+			s->pen = NULL;
+			s->seen = NULL;
+			return logits;
+		}
+	}
+	memcpy(s->pen, logits, (size_t)s->n * sizeof(*s->pen));
+	for (size_t i = 0; i < n_hist; i++) {
+		int32_t t = hist[i];
+		if (t < 0 || t >= s->n || s->seen[t])
+			continue;
+		s->seen[t] = 1;
+		s->pen[t] = s->pen[t] > 0 ? s->pen[t] / rp : s->pen[t] * rp;
+	}
+	for (size_t i = 0; i < n_hist; i++)
+		if (hist[i] >= 0 && hist[i] < s->n)
+			s->seen[hist[i]] = 0;
+	return s->pen;
+}
+
 int32_t
-sampler_sample(struct sampler *s, const float *logits)
+sampler_sample_hist(struct sampler *s, const float *logits, const int32_t *hist,
+    size_t n_hist)
 {
 	int n = s->n, k;
+	const float *l = penalize(s, logits, hist, n_hist);
 
 	if (s->p.temperature <= 0)
-		return sample_greedy(logits, n);
-	for (int i = 0; i < n; i++)
-		s->c[i] = (struct cand){ logits[i], i };
-	qsort(s->c, (size_t)n, sizeof(*s->c), by_logit);
-	k = s->p.top_k > 0 && s->p.top_k < n ? s->p.top_k : n;
+		return sample_greedy(l, n);
+	if (s->p.top_k > 0 && s->p.top_k < n) {
+		k = s->p.top_k;
+		select_top(s->c, l, n, k);
+	} else {
+		k = n;
+		for (int i = 0; i < n; i++)
+			s->c[i] = (struct cand){ l[i], i };
+		qsort(s->c, (size_t)n, sizeof(*s->c), by_logit);
+	}
 	double sum = 0, max = s->c[0].logit;
 	double *w = s->w;
 	for (int i = 0; i < k; i++)
@@ -115,6 +213,20 @@ sampler_sample(struct sampler *s, const float *logits)
 		for (int i = 0; i < k; i++)
 			sum += w[i];
 	}
+	/* min-p: w[0] is the best (1); the weights fall along the prefix, so the kept set is
+	 * a prefix too */
+	if (s->p.min_p > 0) {
+		double floor = (double)s->p.min_p * w[0];
+		int j = 1;
+		while (j < k && w[j] >= floor)
+			j++;
+		if (j < k) {
+			k = j;
+			sum = 0;
+			for (int i = 0; i < k; i++)
+				sum += w[i];
+		}
+	}
 	double r = next_uniform(s) * sum;
 	int32_t pick = s->c[k - 1].id;
 	for (int i = 0; i < k; i++) {
@@ -125,4 +237,10 @@ sampler_sample(struct sampler *s, const float *logits)
 		}
 	}
 	return pick;
+}
+
+int32_t
+sampler_sample(struct sampler *s, const float *logits)
+{
+	return sampler_sample_hist(s, logits, NULL, 0);
 }

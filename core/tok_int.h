@@ -33,6 +33,11 @@ struct tok {
 int tok_alloc(struct tok *t, int n, struct err *e);
 int tok_finish(struct tok *t, struct err *e);
 int tok_set_regex(struct tok *t, const char *pattern, struct err *e);
+/* Sets id's text to a copy of n bytes (tok_load.c). */
+int tok_set_text(struct tok *t, int id, const char *p, size_t n, struct err *e);
+/* Fills the text -> id map from the normal (and, for SentencePiece, user-defined) pieces;
+ * the first id wins on duplicate spellings (tok_load.c). */
+int tok_index_vocab(struct tok *t, struct err *e);
 
 int bpe_encode_text(const struct tok *t, const char *s, size_t n, struct tokvec *out,
     struct err *e);

@@ -1,4 +1,5 @@
-/* tok_load.c - builds a tokenizer from GGUF metadata or a Hugging Face tokenizer.json. */
+/* tok_load.c - builds a tokenizer from GGUF metadata or a Hugging Face tokenizer.json
+ * (SentencePiece's tokenizer.model is read by tok_spmodel.c). */
 #include "core/tok_int.h"
 
 #include <jansson.h>
@@ -13,8 +14,8 @@ static const char LLAMA3_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|"
     " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-static int
-set_text(struct tok *t, int id, const char *p, size_t n, struct err *e)
+int
+tok_set_text(struct tok *t, int id, const char *p, size_t n, struct err *e)
 {
 	free(t->text[id]);
 	if ((t->text[id] = malloc(n + 1)) == NULL)
@@ -70,8 +71,8 @@ add_merge(struct tok *t, const char *m, size_t n, int32_t rank, struct err *e)
 	return 0;
 }
 
-static int
-index_vocab(struct tok *t, struct err *e)
+int
+tok_index_vocab(struct tok *t, struct err *e)
 {
 	for (int i = 0; i < t->n_vocab; i++) {
 		int ty = t->type[i];
@@ -162,10 +163,10 @@ tok_load_gguf(const struct gguf *g, struct err *e)
 		if (t->kind == TOK_BPE && ty == TT_NORMAL) {
 			if (set_bytelevel(t, (int)i, toks[i].p, toks[i].n, e) == -1)
 				goto prefixed;
-		} else if (set_text(t, (int)i, toks[i].p, toks[i].n, e) == -1)
+		} else if (tok_set_text(t, (int)i, toks[i].p, toks[i].n, e) == -1)
 			goto fail;
 	}
-	if (index_vocab(t, e) == -1)
+	if (tok_index_vocab(t, e) == -1)
 		goto fail;
 	if (t->kind == TOK_BPE) {
 		if (gguf_has(g, "tokenizer.ggml.pre")) {
@@ -308,17 +309,17 @@ tok_load_json(const char *path, struct err *e)
 			goto fail;
 		}
 		t->type[id] = json_is_true(json_object_get(a, "special")) ? TT_CONTROL : TT_USER;
-		if (set_text(t, id, c, strlen(c), e) == -1)
+		if (tok_set_text(t, id, c, strlen(c), e) == -1)
 			goto fail;
 	}
 	for (int i = 0; i < n; i++)
 		if (t->text[i] == NULL) {
 			char pad[32];
 			snprintf(pad, sizeof(pad), "[PAD%d]", i);
-			if (set_text(t, i, pad, strlen(pad), e) == -1)
+			if (tok_set_text(t, i, pad, strlen(pad), e) == -1)
 				goto fail;
 		}
-	if (index_vocab(t, e) == -1)
+	if (tok_index_vocab(t, e) == -1)
 		goto fail;
 	if (pairmap_init(&t->merges, json_array_size(merges)) == -1) {
 		err_set(e, "out of memory");

@@ -39,6 +39,8 @@ int chat_from_json(struct chat *c, const struct json_t *root, size_t max_message
     struct err *e);
 /* Appends one message (a copy of text). */
 int chat_add(struct chat *c, enum chat_role r, const char *text, size_t len, struct err *e);
+/* An empty chat with add_generation_prompt set, for chat_add. */
+void chat_init(struct chat *c);
 void chat_free(struct chat *c);
 const char *chat_role_name(enum chat_role r);
 

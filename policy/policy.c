@@ -34,8 +34,10 @@ policy_compute_hash(struct policy *p)
 	struct buf b = { 0 };
 
 	/* a canonical rendering of everything that affects a verdict */
-	buf_printf(&b, "guardd-policy-v1\nname=%s\non_error=%s\nspoof=%s\n", p->name,
-	    action_name(p->on_error), action_name(p->spoof_action));
+	buf_printf(&b, "guardd-policy-v2\nname=%s\non_error=%s %s %s\nspoof=%s\nrefusal=%zu:%s\n", p->name,
+	    action_name(p->on_error), action_name(p->on_error_role[ROLE_REQUEST]),
+	    action_name(p->on_error_role[ROLE_RESPONSE]), action_name(p->spoof_action), strlen(p->refusal),
+	    p->refusal);
 	for (size_t i = 0; i < p->n_cat; i++) {
 		const struct policy_category *c = &p->cat[i];
 		buf_printf(&b, "%s\t%zu:%s\t%zu:%s", c->code, strlen(c->name), c->name,
@@ -60,6 +62,7 @@ policy_free(struct policy *p)
 	}
 	free(p->cat);
 	free(p->name);
+	free(p->refusal);
 	free(p);
 }
 
@@ -68,6 +71,13 @@ const char *policy_hash(const struct policy *p) { return p->hash; }
 size_t policy_n_categories(const struct policy *p) { return p->n_cat; }
 enum action policy_on_error(const struct policy *p) { return p->on_error; }
 enum action policy_spoof_action(const struct policy *p) { return p->spoof_action; }
+const char *policy_refusal(const struct policy *p) { return p->refusal; }
+
+enum action
+policy_on_error_for(const struct policy *p, enum role r)
+{
+	return p->on_error_role[r == ROLE_RESPONSE];
+}
 
 const struct policy_category *
 policy_category(const struct policy *p, size_t i)

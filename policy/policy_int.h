@@ -7,6 +7,8 @@
 struct policy {
 	char *name;
 	enum action on_error, spoof_action;
+	enum action on_error_role[2];	/* per role, the top-level on_error unless overridden */
+	char *refusal;
 	struct policy_category *cat;
 	size_t n_cat;
 	char hash[65];

@@ -7,15 +7,18 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
 #define MAX_POLICY_BYTES (1 << 20)
 #define MAX_CATEGORIES 256
+#define DEFAULT_REFUSAL "I can't help with that."
 
 struct opt_f { int set; float v; };
 struct opt_a { int set; enum action v; };
@@ -23,7 +26,7 @@ struct opt_b { int set; int v; };
 
 /* What one mapping of the file can set; each key of the table names its field. */
 struct scope {
-	char *name, *description;
+	char *name, *description, *refusal;
 	struct opt_a on_error, action;
 	struct opt_f threshold;
 	struct opt_b exclude;
@@ -39,6 +42,8 @@ const struct policy_key policy_keys[] = {
 	{ "name", "string", "one line", "default", "a label carried by every verdict", S(name) },
 	{ "on_error", "action", "block | allow", "block", "the outcome when classification fails",
 	  S(on_error) },
+	{ "refusal", "string", "at most 4096 bytes", DEFAULT_REFUSAL,
+	  "what a blocked chat answers with, one line or more", S(refusal) },
 	{ "default.threshold", "number", "[0, 1]", "0.5", "unsafe_score at which a category triggers",
 	  S(threshold) },
 	{ "default.action", "action", "block | flag | allow", "block", "action for a triggered category",
@@ -58,6 +63,8 @@ const struct policy_key policy_keys[] = {
 	  S(threshold) },
 	{ "request.action", "action", "block | flag | allow", NULL, "for user messages; else default.action",
 	  S(action) },
+	{ "request.on_error", "action", "block | allow", NULL, "when classifying a user message fails; else on_error",
+	  S(on_error) },
 	{ "request.categories.CODE.threshold", "number", "[0, 1]", NULL,
 	  "per category for user messages", S(threshold) },
 	{ "request.categories.CODE.action", "action", "block | flag | allow", NULL,
@@ -68,6 +75,8 @@ const struct policy_key policy_keys[] = {
 	  S(threshold) },
 	{ "response.action", "action", "block | flag | allow", NULL,
 	  "for assistant messages; else default.action", S(action) },
+	{ "response.on_error", "action", "block | allow", NULL,
+	  "when classifying an assistant message fails; else on_error", S(on_error) },
 	{ "response.categories.CODE.threshold", "number", "[0, 1]", NULL,
 	  "per category for assistant messages", S(threshold) },
 	{ "response.categories.CODE.action", "action", "block | flag | allow", NULL,
@@ -206,10 +215,17 @@ set_text(struct scope *s, const struct policy_key *k, const char *text, char *wh
 		snprintf(why, n, "'%s' is not true or false", text);
 	} else {	/* string */
 		char **o = field;
+		size_t len = strlen(text), max = SIZE_MAX;
+		if (sscanf(k->range, "at most %zu bytes", &max) != 1)
+			max = SIZE_MAX;
 		if (*text == '\0')
 			snprintf(why, n, "must not be empty");
 		else if (strcmp(k->range, "one line") == 0 && strpbrk(text, "\r\n") != NULL)
 			snprintf(why, n, "must be one line");
+		else if (len > max)
+			snprintf(why, n, "is %zu bytes, more than %zu", len, max);
+		else if (utf8_valid_prefix(text, len) != len)	/* libyaml checks too; the table's defaults are ours */
+			snprintf(why, n, "invalid UTF-8 at byte %zu", utf8_valid_prefix(text, len));
 		else {
 			free(*o);
 			if ((*o = strdup(text)) != NULL)
@@ -387,6 +403,10 @@ resolve(struct doc *d)
 		return NULL;
 	}
 	p->on_error = d->root.on_error.v;
+	for (int r = 0; r < 2; r++)
+		p->on_error_role[r] = d->role[r].on_error.set ? d->role[r].on_error.v : p->on_error;
+	p->refusal = d->root.refusal;
+	d->root.refusal = NULL;
 	p->spoof_action = d->spoof.action.v;
 	p->n_cat = d->n_cat;
 	for (size_t i = 0; i < d->n_cat; i++) {
@@ -427,6 +447,7 @@ scope_free(struct scope *s)
 {
 	free(s->name);
 	free(s->description);
+	free(s->refusal);
 }
 
 static int

@@ -31,10 +31,25 @@ yw_join(char *out, size_t n, const char *a, const char *b)
 }
 
 static int
-parser_fail(struct ywalk *w, yaml_parser_t *p)
+parser_fail(struct ywalk *w, yaml_parser_t *p, const char *text, size_t len)
 {
-	return err_set(w->e, "%s:%zu:%zu: YAML: %s", w->file, p->problem_mark.line + 1,
-	    p->problem_mark.column + 1, p->problem ? p->problem : "syntax error");
+	size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
+
+	if (p->error == YAML_READER_ERROR) {
+		/* the reader (bad UTF-8, control characters) gives a byte offset, no mark:
+		 * count lines and characters up to it, as the marks do */
+		size_t end = p->problem_offset < len ? p->problem_offset : len;
+		line = col = 1;
+		for (size_t i = 0; i < end; i++)
+			if (text[i] == '\n')
+				line++, col = 1;
+			else if (((unsigned char)text[i] & 0xc0) != 0x80)
+				col++;
+		return err_set(w->e, "%s:%zu:%zu: YAML: %s (byte offset %zu)", w->file, line, col,
+		    p->problem ? p->problem : "unreadable input", p->problem_offset);
+	}
+	return err_set(w->e, "%s:%zu:%zu: YAML: %s", w->file, line, col,
+	    p->problem ? p->problem : "syntax error");
 }
 
 static const yaml_char_t *
@@ -62,7 +77,7 @@ prescan(struct ywalk *w, const char *text, size_t len)
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	for (;;) {
 		if (!yaml_parser_parse(&p, &ev)) {
-			rc = parser_fail(w, &p);
+			rc = parser_fail(w, &p, text, len);
 			break;
 		}
 		yaml_mark_t at = ev.start_mark;
@@ -94,7 +109,7 @@ yw_load(struct ywalk *w, const char *text, size_t len, int *failed)
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &w->d)) {
-		parser_fail(w, &parser);
+		parser_fail(w, &parser, text, len);
 		yaml_parser_delete(&parser);
 		return NULL;
 	}

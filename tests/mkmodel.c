@@ -4,6 +4,7 @@
  *
  *   mkmodel SPEC hf DIR [f32|f16|bf16]
  *   mkmodel SPEC gguf FILE f32|f16|bf16
+ *   mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids
  *
  * SPEC: tiny-l3, tiny-l2, lg3-1b (Llama Guard 3 1B shape, untied head, llama3 rope factor 8),
  * rig-l3: a one-layer Llama 3 model whose weights are set by hand (not hash noise) so that it
@@ -13,6 +14,25 @@
  * (q = k = 0), so the value channel carries the trigger's share of the context into the
  * residual stream; the output head maps a few state tokens to their successor:
  * <|end_header_id|> -> "\n\n" -> safe | unsafe -> "\n" -> "S" -> "1" -> <|eot_id|>.
+ *
+ * rig-gen-l3: a one-layer Llama 3 model set by hand as a chat model whose answer is known in
+ * advance, for the leak tests: after "\n\n" (271, the end of the assistant header) its greedy
+ * output is always the chain below, one token at a time, then <|eot_id|> (128009):
+ *
+ *   "Sure, here is a long and friendly answer about cooking pasta at home with fresh
+ *    tomatoes from the garden. First boil water in one big pot; then add olive oil plus
+ *    basil until soft: your sauce becomes pure flavor bomb that everyone will love"
+ *
+ * (one line: single spaces, no newline, no quote), 48 tokens ids 40914 ("Sure") ... 3021
+ * (" love"), " bomb" (13054, rig-l3's trigger) the 44th: 43 harmless tokens come first;
+ * after <|eot_id|> it says <|eot_id|> again, and after any other token "!" (0).
+ * rig-gen-safe-l3 is the same with " magic" (11204) in place of " bomb", for control tests.
+ * Attention and MLP are zero (q = k = v = o = 0), so only the current token matters: the
+ * embedding puts each chain token (and 271) on a residual channel of its own, and the output
+ * head row of its successor reads that channel with a weight no other logit comes near.
+ * That map is by current token, so no token occurs twice in a chain. `mkmodel SPEC chain`
+ * prints the chain's text, `mkmodel SPEC chain-ids` the ids it generates (ending in 128009).
+ *
  * The tokenizer comes from ../shared/reference/tokenizers (or $GUARDD_SHARED). */
 #include <errno.h>
 #include <stdarg.h>
@@ -28,6 +48,29 @@
 #include "core/gguf.h"
 #include "core/half.h"
 
+/* one token of a rigged generator's answer: its id and its text (checked against the
+ * vocabulary when the model is written) */
+struct piece {
+	int id;
+	const char *text;
+};
+
+#define GEN_CHAIN(word, id) { \
+	{ 40914, "Sure" }, { 11, "," }, { 1618, " here" }, { 374, " is" }, { 264, " a" }, \
+	{ 1317, " long" }, { 323, " and" }, { 11919, " friendly" }, { 4320, " answer" }, \
+	{ 922, " about" }, { 17677, " cooking" }, { 37547, " pasta" }, { 520, " at" }, \
+	{ 2162, " home" }, { 449, " with" }, { 7878, " fresh" }, { 41613, " tomatoes" }, \
+	{ 505, " from" }, { 279, " the" }, { 13863, " garden" }, { 13, "." }, { 5629, " First" }, \
+	{ 44790, " boil" }, { 3090, " water" }, { 304, " in" }, { 832, " one" }, { 2466, " big" }, \
+	{ 3419, " pot" }, { 26, ";" }, { 1243, " then" }, { 923, " add" }, { 33213, " olive" }, \
+	{ 5707, " oil" }, { 5636, " plus" }, { 68186, " basil" }, { 3156, " until" }, \
+	{ 8579, " soft" }, { 25, ":" }, { 701, " your" }, { 19737, " sauce" }, { 9221, " becomes" }, \
+	{ 10748, " pure" }, { 17615, " flavor" }, { id, word }, { 430, " that" }, { 5127, " everyone" }, \
+	{ 690, " will" }, { 3021, " love" }, { 0, NULL } }
+
+static const struct piece chain_bomb[] = GEN_CHAIN(" bomb", 13054);
+static const struct piece chain_safe[] = GEN_CHAIN(" magic", 11204);
+
 struct spec {
 	const char *name, *family;
 	int vocab, hidden, layers, heads, kv_heads, ffn, max_pos;
@@ -35,7 +78,7 @@ struct spec {
 	int tied;
 	double factor;		/* llama3 rope scaling, 0 = none */
 	int bos, eos;
-	int rig;
+	int rig;		/* 1: rig-l3's hand-set weights, 2: a rigged generator (see gen_chain) */
 };
 
 static const struct spec specs[] = {
@@ -45,6 +88,10 @@ static const struct spec specs[] = {
 	{ "l32-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
 	/* llama3 rope scaling as the real Llama Guard 3 has (its attention is uniform anyway) */
 	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1 },
+	/* generators: one residual channel per chain token, so hidden > the chain's length;
+	 * llama3 rope scaling as every Llama 3.2 has (attention is zero anyway) */
+	{ "rig-gen-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2 },
+	{ "rig-gen-safe-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2 },
 };
 
 static const char *shared;
@@ -104,6 +151,79 @@ rig_values(const char *name, int64_t rows, int64_t cols, float *v)
 		AT(TK_EOT, R_SAFE) = 100;
 	}
 #undef AT
+}
+
+/* --- the rigged generators: a fixed answer, one token leading to the next ------------- */
+
+static const struct piece *
+gen_chain(const struct spec *s)
+{
+	return strcmp(s->name, "rig-gen-l3") == 0 ? chain_bomb : chain_safe;
+}
+
+/* The chain's checks: distinct ids (the map is by current token), none of them the start
+ * token 271 or the end token, and a residual channel for each and for the end token
+ * (channel 0 stays unused). */
+static size_t
+gen_check(const struct spec *s)
+{
+	const struct piece *c = gen_chain(s);
+	size_t n = 0;
+
+	for (; c[n].text; n++) {
+		if (c[n].id == TK_NN || c[n].id == s->eos || c[n].id < 0 || c[n].id >= s->vocab)
+			die("%s: chain token %zu (%d) is 271, the end token or not in the vocabulary", s->name, n,
+			    c[n].id);
+		for (size_t j = 0; j < n; j++)
+			if (c[j].id == c[n].id)
+				die("%s: token %d is in the chain twice (%zu and %zu)", s->name, c[n].id, j, n);
+	}
+	if (n + 3 > (size_t)s->hidden)
+		die("%s: %zu chain tokens need a hidden size above %zu", s->name, n, n + 2);
+	return n;
+}
+
+/* The chain's text in the vocabulary's byte-level spelling: a space is 'Ġ' (U+0120); the
+ * chain holds nothing else that the spelling changes. */
+static void
+gen_spelling(const char *text, char *out, size_t n)
+{
+	size_t used = 0;
+
+	for (const char *p = text; *p && used + 3 < n; p++) {
+		if (*p == ' ') {
+			out[used++] = (char)0xC4;
+			out[used++] = (char)0xA0;
+		} else if (*p > ' ' && *p < 0x7f)
+			out[used++] = *p;
+		else
+			die("chain text '%s': only printable ASCII and spaces are spelled here", text);
+	}
+	out[used] = '\0';
+}
+
+static void
+gen_values(const struct spec *s, const char *name, int64_t rows, int64_t cols, float *v)
+{
+	size_t n = (size_t)rows * (size_t)(cols ? cols : 1), len = strlen(name), k = gen_check(s);
+	const struct piece *c = gen_chain(s);
+
+	memset(v, 0, n * sizeof(float));	/* attention and MLP: zero, the residual is the embedding */
+	if (len >= 11 && strcmp(name + len - 11, "norm.weight") == 0) {
+		for (size_t i = 0; i < n; i++)
+			v[i] = 1.0f;
+		return;
+	}
+	/* channel i + 1 holds "the current token is from[i]", from = 271, chain[0..k-1], end;
+	 * the head's row of its successor (chain[i]; the end token after the last and after
+	 * itself, so that a caller that ignores it gets nothing more) reads it */
+	for (size_t i = 0; i <= k + 1; i++) {
+		int from = i == 0 ? TK_NN : i <= k ? c[i - 1].id : s->eos, to = i >= k ? s->eos : c[i].id;
+		if (strcmp(name, "model.embed_tokens.weight") == 0)
+			v[(size_t)from * (size_t)cols + i + 1] = 1;
+		else if (strcmp(name, "lm_head.weight") == 0)
+			v[(size_t)to * (size_t)cols + i + 1] = 100;
+	}
 }
 
 /* --- the hash-noise rule --------------------------------------------------------------- */
@@ -173,6 +293,18 @@ static size_t
 numel(const struct tensor *t)
 {
 	return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+}
+
+/* the weights of one tensor, by the spec's kind */
+static void
+weights(const struct spec *s, const struct tensor *t, float *v)
+{
+	if (s->rig == 1)
+		rig_values(t->name, t->rows, t->cols, v);
+	else if (s->rig == 2)
+		gen_values(s, t->name, t->rows, t->cols, v);
+	else
+		values(t->name, numel(t), v);
 }
 
 static void
@@ -258,10 +390,7 @@ write_hf(const struct spec *s, const char *dir, const char *type)
 		void *o = malloc(ne * 4);
 		if (v == NULL || o == NULL)
 			die("out of memory");
-		if (s->rig)
-			rig_values(t[i].name, t[i].rows, t[i].cols, v);
-		else
-			values(t[i].name, ne, v);
+		weights(s, &t[i], v);
 		xwrite(fp, o, encode(v, ne, type, t[i].cols == 0, o));
 		free(v);
 		free(o);
@@ -368,6 +497,13 @@ vocab_llama3(struct gw *w, const struct spec *s)
 			tok[id] = json_string_value(json_object_get(a, "content"));
 			type[id] = json_is_true(json_object_get(a, "special")) ? 3 : 4;
 		}
+	}
+	for (const struct piece *c = s->rig == 2 ? gen_chain(s) : NULL; c && c->text; c++) {
+		char sp[64];
+		gen_spelling(c->text, sp, sizeof(sp));
+		if (tok[c->id] == NULL || strcmp(tok[c->id], sp) != 0)
+			die("%s: token %d is '%s' in %s, the chain says '%s'", s->name, c->id,
+			    tok[c->id] ? tok[c->id] : "(none)", path, sp);
 	}
 	kv_str(w, "tokenizer.ggml.model", "gpt2");
 	kv_str(w, "tokenizer.ggml.pre", "llama-bpe");
@@ -570,10 +706,7 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 		void *o = malloc(ne * 4);
 		if (v == NULL || o == NULL)
 			die("out of memory");
-		if (s->rig)
-			rig_values(t[i].name, t[i].rows, t[i].cols, v);
-		else
-			values(t[i].name, ne, v);
+		weights(s, &t[i], v);
 		if (strstr(t[i].name, "q_proj"))
 			permute(v, t[i].rows, t[i].cols, s->heads);
 		else if (strstr(t[i].name, "k_proj"))
@@ -596,9 +729,13 @@ main(int argc, char **argv)
 {
 	const struct spec *s = NULL;
 
-	if (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0)) {
-		fprintf(stderr, "usage: mkmodel tiny-l3|tiny-l2|lg3-1b|l32-1b|rig-l3 hf DIR [f32|f16|bf16]\n"
-		    "       mkmodel tiny-l3|tiny-l2|lg3-1b|l32-1b|rig-l3 gguf FILE f32|f16|bf16\n");
+	int chain = argc == 3 && (strcmp(argv[2], "chain") == 0 || strcmp(argv[2], "chain-ids") == 0);
+
+	if (!chain && (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0))) {
+		fprintf(stderr, "usage: mkmodel SPEC hf DIR [f32|f16|bf16]\n"
+		    "       mkmodel SPEC gguf FILE f32|f16|bf16\n"
+		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids\n"
+		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -606,6 +743,21 @@ main(int argc, char **argv)
 			s = &specs[i];
 	if (s == NULL)
 		die("unknown model '%s'", argv[1]);
+	if (chain) {
+		/* the answer a rigged generator gives: its text, or the ids it generates */
+		if (s->rig != 2)
+			die("%s is not a rigged generator: it has no chain", s->name);
+		gen_check(s);
+		for (const struct piece *c = gen_chain(s); c->text; c++)
+			if (argv[2][5] == '\0')
+				fputs(c->text, stdout);
+			else
+				printf("%d ", c->id);
+		if (argv[2][5] != '\0')
+			printf("%d", s->eos);
+		printf("\n");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	const char *type = argc > 4 ? argv[4] : "f32";
 	if (strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16"))
 		die("unknown type '%s'", type);

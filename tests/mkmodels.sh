@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the hash-noise test models into $1/models (once): tiny-l3 and tiny-l2 as Hugging
-# Face directories (F32) and GGUF files (F32, F16, BF16). Needs ../shared; without it there
+# Face directories (F32; tiny-l2 with Llama 2's SentencePiece tokenizer.model, tiny-l3 with
+# its tokenizer.json) and GGUF files (F32, F16, BF16). Needs ../shared; without it there
 # is nothing to build and the tests that need models skip.
 set -eu
 build=${1:-build}
@@ -11,7 +12,7 @@ if [ ! -f "$shared/reference/README.md" ]; then
 	exit 0
 fi
 # bump when a model's definition changes, so stale builds are remade
-version=2
+version=3
 if [ "$(cat "$out/VERSION" 2>/dev/null)" != "$version" ]; then
 	rm -rf "$out"
 fi
@@ -23,6 +24,12 @@ for spec in tiny-l3 tiny-l2; do
 		[ -f "$out/$spec-$t.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec-$t.gguf" "$t"
 	done
 done
+[ -f "$out/tiny-l2/tokenizer.model" ] ||
+	cp "$shared/reference/tokenizers/llama2/tokenizer.model" "$out/tiny-l2/tokenizer.model"
 [ -f "$out/tiny-l3-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3 hf "$out/tiny-l3-bf16" bf16
 [ -f "$out/rig-l3.gguf" ] || "$build/tests/mkmodel" rig-l3 gguf "$out/rig-l3.gguf" f32
+# the rigged generators: a fixed answer, with and without " bomb" (tests/mkmodel.c)
+for spec in rig-gen-l3 rig-gen-safe-l3; do
+	[ -f "$out/$spec.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec.gguf" f32
+done
 [ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"

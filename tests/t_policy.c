@@ -1,7 +1,9 @@
 /* t_policy.c - policy files good and bad: resolution of defaults and overrides, the content
- * hash, and errors that name file:line:column and the key. */
+ * hash, errors that name file:line:column and the key, and on_error per direction as
+ * verdict_fail applies it. */
 #include <math.h>
 
+#include "classifier/verdict.h"
 #include "policy/policy.h"
 #include "util/buf.h"
 #include "tap.h"
@@ -30,12 +32,12 @@ static const struct {
 	  "a threshold outside [0, 1]" },
 	{ "default: {threshold: -0.1}\n", "p.yaml:1:22: default.threshold: -0.1 is outside [0, 1]", "a negative threshold" },
 	{ "default: {threshold: nan}\n", "default.threshold: 'nan' is not a number", "NaN" },
-	{ "name: x\nbogus: 1\n", "p.yaml:2:1: bogus: unknown key 'bogus' (name, on_error, default, categories, "
-	  "request, response, structure_spoof)", "an unknown top-level key, listing the valid ones" },
+	{ "name: x\nbogus: 1\n", "p.yaml:2:1: bogus: unknown key 'bogus' (name, on_error, refusal, default, "
+	  "categories, request, response, structure_spoof)", "an unknown top-level key, listing the valid ones" },
 	{ "categories:\n  S3: {colour: red}\n", "p.yaml:2:8: categories.S3.colour: unknown key 'colour' "
 	  "(name, description, exclude, threshold, action)", "an unknown category key" },
 	{ "request: {thresold: 0.2}\n", "p.yaml:1:11: request.thresold: unknown key 'thresold' "
-	  "(threshold, action, categories)", "an unknown role key" },
+	  "(threshold, action, on_error, categories)", "an unknown role key" },
 	{ "response: {categories: {S2: {name: x}}}\n", "p.yaml:1:30: response.categories.S2.name: unknown key "
 	  "'name' (threshold, action, exclude)", "a name in a role override" },
 	{ "default: {exclude: true}\n", "p.yaml:1:11: default.exclude: unknown key 'exclude' (threshold, action)",
@@ -52,6 +54,28 @@ static const struct {
 	{ "default: {action: destroy}\n", "p.yaml:1:19: default.action: 'destroy' is not one of block | flag | allow",
 	  "an unknown action" },
 	{ "on_error: flag\n", "p.yaml:1:11: on_error: 'flag' is not one of block | allow", "on_error flag" },
+	{ "request:\n  on_error: flag\n", "p.yaml:2:13: request.on_error: 'flag' is not one of block | allow",
+	  "request.on_error flag" },
+	{ "response: {on_error: [block]}\n", "p.yaml:1:22: response.on_error: expected an action: block | allow",
+	  "a list for response.on_error" },
+	{ "response: {on_error: allow, on_error: block}\n",
+	  "p.yaml:1:29: response.on_error: duplicate key 'on_error' (first on line 1)", "response.on_error twice" },
+	{ "default: {on_error: allow}\n", "p.yaml:1:11: default.on_error: unknown key 'on_error' (threshold, action)",
+	  "on_error under default" },
+	{ "categories:\n  S1: {on_error: allow}\n", "p.yaml:2:8: categories.S1.on_error: unknown key 'on_error'",
+	  "on_error in a category" },
+	{ "refusal: \"\"\n", "p.yaml:1:10: refusal: must not be empty", "an empty refusal" },
+	{ "name: x\nrefusal:\n", "p.yaml:2:9: refusal: must not be empty", "a refusal with no value" },
+	{ "refusal: [no]\n", "p.yaml:1:10: refusal: expected a string: at most 4096 bytes", "a list for refusal" },
+	{ "refusal: {a: b}\n", "p.yaml:1:10: refusal: expected a string", "a mapping for refusal" },
+	{ "refusal: \"no\\0way\"\n", "p.yaml:1:10: refusal: contains a NUL byte", "a NUL in refusal" },
+	{ "refusal: \"caf\xc3\"\n", "p.yaml:1:15: YAML: invalid trailing UTF-8 octet (byte offset 14)",
+	  "a refusal with a truncated UTF-8 sequence" },
+	{ "name: x\nrefusal: \"\xc3\xa9\xff\"\n", "p.yaml:2:12: YAML: invalid leading UTF-8 octet (byte offset 20)",
+	  "a refusal with a byte that is never UTF-8" },
+	{ "name: x\nrefusal: \"a\x01\"\n", "p.yaml:2:12: YAML: control characters are not allowed (byte offset 19)",
+	  "a control character in refusal" },
+	{ "request: {refusal: x}\n", "p.yaml:1:11: request.refusal: unknown key 'refusal'", "refusal per direction" },
 	{ "default: {threshold: high}\n", "default.threshold: 'high' is not a number", "a non-number" },
 	{ "default: {threshold: [0.5]}\n", "default.threshold: expected a number: [0, 1]", "a list for a number" },
 	{ "categories:\n  S1: {exclude: maybe}\n", "categories.S1.exclude: 'maybe' is not true or false", "a non-bool" },
@@ -110,6 +134,124 @@ cat(const struct policy *p, const char *code)
 	return k < 0 ? NULL : policy_category(p, (size_t)k);
 }
 
+static int
+same_hash(const char *y1, const char *y2)
+{
+	struct err e1 = { "" }, e2 = { "" };
+	struct policy *a = parse(y1, &e1), *b = parse(y2, &e2);
+	int r = a && b ? strcmp(policy_hash(a), policy_hash(b)) == 0 : -1;
+
+	if (r == -1)
+		diag("did not parse: %s%s", e1.msg, e2.msg);
+	policy_free(a);
+	policy_free(b);
+	return r;
+}
+
+/* the decision verdict_fail makes for one role under a policy */
+static int
+fail_flags(const struct policy *p, enum role r)
+{
+	struct verdict v;
+
+	memset(&v, 0, sizeof(v));
+	v.role = r;
+	v.decision = DECISION_BLOCK;
+	v.n_codes = 1;
+	verdict_fail(&v, p, "model %s", "gone");
+	return v.decision == DECISION_ERROR && v.n_codes == 0 && strcmp(v.error, "model gone") == 0 ?
+	    v.flagged : -1;
+}
+
+/* refusal: and on_error per direction: parsing, defaults, limits, the hash, verdict_fail */
+static void
+refusal_and_on_error(const struct policy *d)
+{
+	struct err e = { "" };
+	struct policy *a;
+	struct buf big = { 0 };
+
+	ok(strcmp(policy_refusal(d), "I can't help with that.") == 0, "default refusal: '%s'", policy_refusal(d));
+	ok(policy_on_error_for(d, ROLE_REQUEST) == ACTION_BLOCK && policy_on_error_for(d, ROLE_RESPONSE) == ACTION_BLOCK,
+	    "default on_error: block for both directions");
+	ok(fail_flags(d, ROLE_REQUEST) == 1 && fail_flags(d, ROLE_RESPONSE) == 1,
+	    "verdict_fail under the default policy: flagged (fail closed) for both roles");
+
+	a = parse("refusal: |\n  Sorry, I can't help with that.\n  Try another question.\n", &e);
+	ok(a && strcmp(policy_refusal(a), "Sorry, I can't help with that.\nTry another question.\n") == 0,
+	    "a refusal of two lines, as a block scalar");
+	policy_free(a);
+	a = parse("refusal: \"D\u00e9sol\u00e9, je ne peux pas \u2014 \U0001F6AB\"\n", &e);
+	ok(a && strcmp(policy_refusal(a), "D\xc3\xa9sol\xc3\xa9, je ne peux pas \xe2\x80\x94 \xf0\x9f\x9a\xab") == 0,
+	    "a refusal in UTF-8 (escapes decoded)");
+	policy_free(a);
+	a = parse("name: x\nrefusal: \"caf\xc3\xa9\"\n", &e);
+	ok(a && strcmp(policy_refusal(a), "caf\xc3\xa9") == 0, "a refusal with raw UTF-8 bytes");
+	policy_free(a);
+
+	/* the size limit: 4096 bytes taken, 4097 refused at the value's position */
+	buf_adds(&big, "name: x\nrefusal: \"");
+	for (int i = 0; i < 4096; i++)
+		buf_adds(&big, i % 64 == 63 ? "." : "a");
+	buf_adds(&big, "\"\n");
+	a = policy_parse(big.p, big.n, "p.yaml", &e);
+	ok(a && strlen(policy_refusal(a)) == 4096, "a refusal of 4096 bytes is taken");
+	policy_free(a);
+	big.n -= 2;
+	buf_adds(&big, "b\"\n");
+	a = policy_parse(big.p, big.n, "p.yaml", &e);
+	ok(a == NULL && strstr(e.msg, "p.yaml:2:10: refusal: is 4097 bytes, more than 4096"),
+	    "a refusal of 4097 bytes is refused (%s)", e.msg);
+	buf_free(&big);
+	/* counted in bytes, not characters: 2049 two-byte characters */
+	buf_adds(&big, "refusal: \"");
+	for (int i = 0; i < 2049; i++)
+		buf_adds(&big, "\xc3\xa9");
+	buf_adds(&big, "\"\n");
+	a = policy_parse(big.p, big.n, "p.yaml", &e);
+	ok(a == NULL && strstr(e.msg, "p.yaml:1:10: refusal: is 4098 bytes, more than 4096"),
+	    "the limit counts bytes: 2049 two-byte characters refused (%s)", e.msg);
+	buf_free(&big);
+
+	/* per direction, falling back to the top-level key */
+	a = parse("on_error: allow\nresponse: {on_error: block}\n", &e);
+	ok(a && policy_on_error(a) == ACTION_ALLOW && policy_on_error_for(a, ROLE_REQUEST) == ACTION_ALLOW &&
+	    policy_on_error_for(a, ROLE_RESPONSE) == ACTION_BLOCK,
+	    "on_error allow, response.on_error block: requests fall back to allow");
+	ok(a && fail_flags(a, ROLE_REQUEST) == 0 && fail_flags(a, ROLE_RESPONSE) == 1,
+	    "verdict_fail: a failed request passes, a failed response is flagged");
+	policy_free(a);
+	a = parse("request:\n  on_error: allow\n", &e);
+	ok(a && policy_on_error(a) == ACTION_BLOCK && policy_on_error_for(a, ROLE_REQUEST) == ACTION_ALLOW &&
+	    policy_on_error_for(a, ROLE_RESPONSE) == ACTION_BLOCK,
+	    "request.on_error allow alone: responses keep the top-level block");
+	ok(a && fail_flags(a, ROLE_REQUEST) == 0 && fail_flags(a, ROLE_RESPONSE) == 1,
+	    "verdict_fail follows the verdict's role, not the top-level key");
+	policy_free(a);
+	a = parse("on_error: allow\nrequest: {on_error: block}\n", &e);
+	ok(a && fail_flags(a, ROLE_REQUEST) == 1 && fail_flags(a, ROLE_RESPONSE) == 0,
+	    "the other way round: request block, response allow (top-level)");
+	policy_free(a);
+
+	/* the hash: equal resolved policies hash equal; another on_error or refusal does not */
+	ok(same_hash("", "on_error: block\nrefusal: \"I can't help with that.\"\n"
+	    "request: {on_error: block}\nresponse: {on_error: block}\n") == 1,
+	    "the defaults spelled out hash as the default policy");
+	ok(same_hash("refusal: \"No.\"\n", "refusal: No.\n") == 1, "the same refusal quoted or plain: same hash");
+	ok(same_hash("refusal: |\n  a\n  b\n", "refusal: \"a\\nb\\n\"\n") == 1,
+	    "the same refusal as a block scalar or with escapes: same hash");
+	ok(same_hash("", "refusal: \"I can't help with that!\"\n") == 0, "another refusal, another hash");
+	ok(same_hash("refusal: \"a\"\n", "refusal: \"a \"\n") == 0, "a refusal one space longer, another hash");
+	ok(same_hash("", "request: {on_error: allow}\n") == 0, "request.on_error allow: another hash");
+	ok(same_hash("", "response: {on_error: allow}\n") == 0, "response.on_error allow: another hash");
+	ok(same_hash("request: {on_error: allow}\n", "response: {on_error: allow}\n") == 0,
+	    "allow for requests and allow for responses hash differently");
+	ok(same_hash("on_error: allow\n", "on_error: allow\nrequest: {on_error: allow}\n") == 1,
+	    "a direction's on_error equal to the top-level one: same hash");
+	/* the refusal is length-prefixed: moving bytes between it and the name changes the hash */
+	ok(same_hash("name: ab\nrefusal: c\n", "name: a\nrefusal: bc\n") == 0, "name and refusal kept apart in the hash");
+}
+
 int
 main(void)
 {
@@ -166,6 +308,8 @@ main(void)
 	struct err e2 = { "" };
 	ok(policy_load("/nonexistent/policy.yaml", &e2) == NULL && strstr(e2.msg, "/nonexistent/policy.yaml"),
 	    "a missing file names the path (%s)", e2.msg);
+
+	refusal_and_on_error(d);
 
 	/* role overrides may come before the categories they refer to */
 	a = parse("request: {categories: {S14: {threshold: 0.2}}}\ncategories: {S14: {name: Z.}}\n", &e);

@@ -18,8 +18,12 @@ is "$(printf 'Hello' | $G tokenize -m $M/tiny-l2-f32.gguf)" "15043" "tokenize: L
 out=$(printf 'ab\377' | $G tokenize -m $M/tiny-l3 2>&1); rc=$?
 is "$rc" 1 "tokenize: invalid UTF-8 exits 1"
 like "$out" "invalid UTF-8 at byte offset 2" "tokenize: and names the offset"
-out=$(printf 'x' | $G tokenize -m $M/tiny-l2 2>&1); rc=$?
+is "$(printf 'Hello' | $G tokenize -m $M/tiny-l2)" "15043" "tokenize: Llama 2 SentencePiece from a HF directory's tokenizer.model"
+# the same directory without its tokenizer.model (links to the other files)
+mkdir $T/notok && ln -s "$(pwd)/$M/tiny-l2/config.json" "$(pwd)/$M/tiny-l2/model.safetensors" $T/notok/
+out=$(printf 'x' | $G tokenize -m $T/notok 2>&1); rc=$?
 is "$rc" 1 "tokenize: a model without a tokenizer exits 1"
+like "$out" "the model has no tokenizer" "tokenize: and says so"
 
 # logits
 ids="128000 9906 11 856 5679 374 19369"

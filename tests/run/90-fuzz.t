@@ -12,5 +12,6 @@ $B/tests/fuzz_request -n 100000 tests/fuzz/corpus/request
 $B/tests/fuzz_frame -n 100000 tests/fuzz/corpus/frame
 $B/tests/fuzz_conv -n $N tests/fuzz/corpus/conv
 $B/tests/fuzz_tok -n 3000 tests/fuzz/corpus/tok
+$B/tests/fuzz_spmodel -n $N tests/fuzz/corpus/spmodel
 $B/tests/fuzz_config -n $N tests/fuzz/corpus/config
 LIST
