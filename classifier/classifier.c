@@ -1,13 +1,8 @@
-/* classifier.c - the classification pipeline for a batch:
- *   1. prompt bodies; each conversation's sequence starts as a restored snapshot of its
- *      role's prefix (per policy slot)
- *   2. one prefill of every body plus the "\n\n" the model writes first
- *   3. unsafe_score = P("unsafe") at the next position, over the full vocabulary
- *   4. greedy decoding of the answer (bounded, stops at <|eot_id|>, or after "safe")
- *   5. when unsafe_score reaches a category threshold but the answer gave no category line,
- *      "unsafe\nS" is fed and the category line decoded from there
- *   category_scores: the distribution after "unsafe\nS" over each code's number token. */
-#include "classifier/classifier.h"
+/* classifier.c - the classifier's lifetime, its policy slots (the policy prefix of each role
+ * computed once and kept as a KV snapshot) and classifier_run: a batch of conversations,
+ * each sequence starting as a restored snapshot of its role's prefix, then the answer read by
+ * answer.c. */
+#include "classifier/classifier_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,52 +17,18 @@
 #include "core/tok.h"
 #include "classifier/prompt.h"
 
-#define MAX_ANSWER 24		/* tokens of the model's answer */
-
-/* the answer's tokens, looked up by text in the model's vocabulary (Llama 3: 271, 19193,
- * 39257, 198, 50) */
-enum { T_NN, T_SAFE, T_UNSAFE, T_NL, T_S, T_N };
 static const char *const T_TEXT[T_N] = { "\n\n", "safe", "unsafe", "\n", "S" };
 static const char *const T_SHOW[T_N] = { "\\n\\n", "safe", "unsafe", "\\n", "S" };
-
-/* a policy and its prefix caches */
-struct slot {
-	const struct policy *pol;
-	struct tokvec prefix[2];		/* per role */
-	struct kv_snapshot *snap[2];		/* NULL without the prefix cache */
-	int32_t *num_tok;			/* per policy category: the token of its number */
-};
-
-struct classifier {
-	const struct model *m;
-	const struct tok *tok;
-	struct classifier_params p;
-	struct ctx *work;	/* one sequence per conversation of a batch */
-	struct slot *slots;
-	int n_slots;
-	int32_t eot;
-	int32_t t[T_N];		/* ids of T_TEXT */
-	int32_t forced[3];	/* "unsafe\nS" */
-	/* the slot of the batch being run */
-	const struct policy *pol;
-	const int32_t *num_tok;
-	/* batch scratch */
-	struct tokvec *body;
-	int32_t *btok, *bseq;
-	uint8_t *bwant;
-	int (*cancel)(void *);
-	void *cancel_arg;
-};
 
 struct classifier_params
 classifier_params_default(void)
 {
 	return (struct classifier_params){ .n_threads = 0, .max_batch = 4, .n_ctx = 2048,
-		.prefix_cache = 1 };
+		.prefix_cache = 1, .max_streams = 0, .pool = NULL };
 }
 
-static double
-now_ms(void)
+double
+classifier_now_ms(void)
 {
 	struct timespec ts;
 
@@ -133,6 +94,7 @@ slot_build(struct classifier *c, const struct policy *p, struct slot *s, struct 
 			goto fail;
 	}
 	s->pol = p;
+	s->gen = ++c->next_gen;
 	return 0;
 fail:
 	slot_free(s);
@@ -179,8 +141,12 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 	c->p = *params;
 	if (c->p.max_batch < 1)
 		c->p.max_batch = 1;
-	if (c->p.max_batch > 64)
-		c->p.max_batch = 64;
+	if (c->p.max_batch > MAX_ITEMS)
+		c->p.max_batch = MAX_ITEMS;
+	if (c->p.max_streams < 0)
+		c->p.max_streams = 0;
+	if (c->p.max_streams > MAX_ITEMS)
+		c->p.max_streams = MAX_ITEMS;
 	if ((c->tok = model_tok(m)) == NULL || tok_kind(c->tok) != TOK_BPE) {
 		err_set(e, "%s: Llama Guard 3 needs the Llama 3 tokenizer", model_path(m));
 		goto fail;
@@ -189,9 +155,12 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 		goto fail;
 	cp.n_threads = c->p.n_threads;
 	cp.n_ctx = c->p.n_ctx;
-	cp.n_seq = c->p.max_batch;
-	cp.n_outputs = c->p.max_batch;
+	cp.pool = c->p.pool;
+	cp.n_seq = c->p.max_batch + c->p.max_streams;
+	cp.n_outputs = c->p.max_batch > c->p.max_streams ? c->p.max_batch : c->p.max_streams;
 	if ((c->work = ctx_new(m, &cp, e)) == NULL)
+		goto fail;
+	if (classifier_streams_init(c, e) == -1)
 		goto fail;
 	c->body = calloc((size_t)c->p.max_batch, sizeof(*c->body));
 	c->btok = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
@@ -212,6 +181,7 @@ classifier_free(struct classifier *c)
 {
 	if (c == NULL)
 		return;
+	classifier_streams_free(c);
 	ctx_free(c->work);
 	for (int i = 0; i < c->n_slots; i++)
 		slot_free(&c->slots[i]);
@@ -274,181 +244,13 @@ classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg)
 	ctx_set_cancel(c->work, cb, arg);
 }
 
-/* per-conversation state of a batch */
-struct item {
-	int active;		/* still decoding */
-	int seq;
-	struct tokvec ans;	/* answer tokens after "\n\n" */
-	int cats_at;		/* answer already went through "unsafe\nS" */
-	int base_len;		/* sequence length after "\n\n" */
-	int32_t next;
-};
-
-/* Feeds one token to every active item, or each item's pending run. */
-static int
-step(struct classifier *c, struct item *it, size_t n, const int32_t *const *toks,
-    const int *counts, struct err *e)
-{
-	int k = 0, nb = ctx_params(c->work)->n_batch;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!it[i].active)
-			continue;
-		if (k + counts[i] > nb)
-			return err_set(e, "batch overflow");
-		for (int j = 0; j < counts[i]; j++) {
-			c->btok[k] = toks[i][j];
-			c->bseq[k] = it[i].seq;
-			c->bwant[k] = j == counts[i] - 1;
-			k++;
-		}
-	}
-	if (k == 0)
-		return 0;
-	struct batch b = { k, c->btok, c->bseq, c->bwant };
-	return ctx_decode(c->work, &b, e);
-}
-
-/* row of logits for item i in the last step (active items in order) */
-static const float *
-logits_of(struct classifier *c, struct item *it, size_t i)
-{
-	int row = 0;
-
-	for (size_t j = 0; j < i; j++)
-		row += it[j].active;
-	return ctx_logits(c->work, row);
-}
-
-static double
-prob(const float *l, int n, int32_t id)
-{
-	double mx = l[0], s = 0;
-
-	for (int i = 1; i < n; i++)
-		mx = l[i] > mx ? l[i] : mx;
-	for (int i = 0; i < n; i++)
-		s += exp((double)l[i] - mx);
-	return id >= 0 && id < n ? exp((double)l[id] - mx) / s : 0;
-}
-
-static int32_t
-argmax(const float *l, int n)
-{
-	int32_t b = 0;
-
-	for (int i = 1; i < n; i++)
-		if (l[i] > l[b])
-			b = i;
-	return b;
-}
-
-static void
-cat_scores(struct classifier *c, struct verdict *v, const float *l)
-{
-	int nv = tok_n_vocab(c->tok);
-
-	if (v->cat_scores == NULL)
-		return;
-	for (size_t i = 0; i < policy_n_categories(c->pol); i++)
-		v->cat_scores[i] = policy_category(c->pol, i)->exclude[v->role] || c->num_tok[i] < 0 ?
-		    NAN : prob(l, nv, c->num_tok[i]);
-	v->have_cat_scores = 1;
-}
-
-/* the answer as text, cleaned to valid UTF-8 for JSON */
-static void
-answer_text(struct classifier *c, const struct tokvec *ans, char *out, size_t cap)
-{
-	struct buf b = { 0 };
-	struct err e;
-	size_t o = 0;
-
-	tok_decode(c->tok, ans->v, ans->n, &b, &e);
-	for (size_t i = 0; i < b.n && o + 4 < cap;) {
-		size_t ok = utf8_valid_prefix(b.p + i, b.n - i);
-		if (ok == 0) {
-			memcpy(out + o, "\xef\xbf\xbd", 3);	/* U+FFFD */
-			o += 3;
-			i++;
-			continue;
-		}
-		size_t k = ok < cap - o - 4 ? ok : cap - o - 4;
-		while (k > 0 && k < ok && (b.p[i + k] & 0xc0) == 0x80)
-			k--;	/* never cut a character */
-		if (k == 0)
-			break;
-		memcpy(out + o, b.p + i, k);
-		o += k;
-		i += k;
-	}
-	out[o] = '\0';
-	buf_free(&b);
-}
-
-/* greedy decoding of every active item until each stops */
-static int
-decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t n,
-    struct err *e)
-{
-	int nv = tok_n_vocab(c->tok);
-	const int32_t *one[64];
-	int cnt[64];
-
-	for (int s = 0; s < MAX_ANSWER; s++) {
-		int any = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (!it[i].active)
-				continue;
-			int32_t nx = it[i].next;
-			if (nx == c->eot || it[i].ans.n >= MAX_ANSWER) {
-				it[i].active = 0;
-				continue;
-			}
-			tokvec_push(&it[i].ans, nx);
-			/* a first token other than "unsafe" decides the answer's first line ("safe",
-			 * or malformed): nothing after it changes the verdict, so it is not fed */
-			if (it[i].ans.n == 1 && nx != c->t[T_UNSAFE] && !it[i].cats_at) {
-				it[i].active = 0;
-				continue;
-			}
-			one[i] = &it[i].ans.v[it[i].ans.n - 1];
-			cnt[i] = 1;
-			v[i].tokens_evaluated++;
-			any = 1;
-		}
-		if (!any)
-			return 0;
-		if (step(c, it, n, one, cnt, e) == -1)
-			return -1;
-		for (size_t i = 0; i < n; i++) {
-			if (!it[i].active)
-				continue;
-			const float *l = logits_of(c, it, i);
-			it[i].next = argmax(l, nv);
-			const struct tokvec *a = &it[i].ans;
-			if (a->n == 3 && a->v[0] == c->t[T_UNSAFE] && a->v[1] == c->t[T_NL] &&
-			    a->v[2] == c->t[T_S]) {
-				cat_scores(c, &v[i], l);
-				it[i].cats_at = 1;
-			}
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		it[i].active = 0;
-	return 0;
-}
-
 void
 classifier_run(struct classifier *c, int slot, const struct conv *const *conv, size_t n,
     struct verdict *out)
 {
-	struct item it[64];
-	const int32_t *runs[64];
-	int cnt[64];
+	struct item it[MAX_ITEMS];
 	struct err e;
-	double t0 = now_ms();
-	int nv = tok_n_vocab(c->tok);
+	double t0 = classifier_now_ms();
 
 	if (n > (size_t)c->p.max_batch)
 		n = (size_t)c->p.max_batch;
@@ -470,39 +272,28 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 		return;
 	}
 	const struct slot *sl = &c->slots[slot];
-	c->pol = sl->pol;
-	c->num_tok = sl->num_tok;
 	memset(it, 0, sizeof(it));
 	for (size_t i = 0; i < n; i++) {
 		struct verdict *v = &out[i];
-		struct buf text = { 0 };
-		memset(v, 0, sizeof(*v));
-		v->unsafe_score = NAN;
-		v->cat_scores = malloc((policy_n_categories(c->pol) + 1) * sizeof(double));
-		for (size_t k = 0; v->cat_scores && k < policy_n_categories(c->pol); k++)
-			v->cat_scores[k] = NAN;
+		classifier_verdict_init(v, sl->pol, conv[i]);
 		it[i].seq = (int)i;
-		c->body[i].n = 0;
-		v->n_spoof = prompt_spoof(conv[i], v->spoof_reasons, VERDICT_MAX_SPOOF);
-		v->spoof = v->n_spoof > 0;
-		if (prompt_body(conv[i], c->tok, &text, &c->body[i], &v->role, &e) == -1) {
-			buf_free(&text);
-			verdict_fail(v, c->pol, "%s", e.msg);
+		it[i].pol = sl->pol;
+		it[i].num_tok = sl->num_tok;
+		if (classifier_body(c, conv[i], &c->body[i], &v->role, &e) == -1) {
+			verdict_fail(v, sl->pol, "%s", e.msg);
 			continue;
 		}
-		buf_free(&text);
-		tokvec_push(&c->body[i], c->t[T_NN]);	/* the model's first token, taken as given */
 		const struct tokvec *pre = &sl->prefix[v->role];
 		size_t total = pre->n + c->body[i].n + MAX_ANSWER + 4;
 		if (total > (size_t)c->p.n_ctx) {
-			verdict_fail(v, c->pol, "the conversation needs %zu tokens with the policy; "
+			verdict_fail(v, sl->pol, "the conversation needs %zu tokens with the policy; "
 			    "the context holds %d", total, c->p.n_ctx);
 			continue;
 		}
 		ctx_seq_clear(c->work, it[i].seq);
 		if (c->p.prefix_cache) {
 			if (ctx_snapshot_restore(c->work, it[i].seq, sl->snap[v->role], &e) == -1) {
-				verdict_fail(v, c->pol, "%s", e.msg);
+				verdict_fail(v, sl->pol, "%s", e.msg);
 				continue;
 			}
 			v->tokens_cached = (int)pre->n;
@@ -514,126 +305,11 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			tokvec_free(&c->body[i]);
 			c->body[i] = all;
 		}
+		it[i].feed = c->body[i].v;
+		it[i].n_feed = c->body[i].n;
 		it[i].active = 1;
 		v->tokens_evaluated = (int)c->body[i].n;
-		v->ms_prompt = now_ms() - t0;
+		v->ms_prompt = classifier_now_ms() - t0;
 	}
-	/* prefill: whole bodies, packed into batches of at most n_batch tokens */
-	double t1 = now_ms();
-	int nb = ctx_params(c->work)->n_batch;
-	size_t off[64] = { 0 };
-	for (;;) {
-		int k = 0, any = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (!it[i].active || off[i] == c->body[i].n)
-				continue;
-			size_t take = c->body[i].n - off[i];
-			if (take > (size_t)(nb - k))
-				take = (size_t)(nb - k);
-			if (take == 0)
-				break;
-			for (size_t j = 0; j < take; j++) {
-				c->btok[k] = c->body[i].v[off[i] + j];
-				c->bseq[k] = it[i].seq;
-				c->bwant[k] = off[i] + j == c->body[i].n - 1;
-				k++;
-			}
-			off[i] += take;
-			any = 1;
-		}
-		if (!any)
-			break;
-		struct batch b = { k, c->btok, c->bseq, c->bwant };
-		if (ctx_decode(c->work, &b, &e) == -1)
-			goto batch_fail;
-		/* rows with logits: items whose body ended in this batch, in batch order */
-		int row = 0;
-		for (int j = 0; j < k; j++) {
-			if (!c->bwant[j])
-				continue;
-			size_t i = 0;
-			while (it[i].seq != c->bseq[j])
-				i++;
-			const float *l = ctx_logits(c->work, row++);
-			out[i].unsafe_score = prob(l, nv, c->t[T_UNSAFE]);
-			it[i].next = argmax(l, nv);
-			it[i].base_len = ctx_seq_len(c->work, it[i].seq);
-		}
-	}
-	double t2 = now_ms();
-	if (decode_answers(c, it, out, n, &e) == -1)
-		goto batch_fail;
-	/* forced category line where the score is high enough but the answer had none */
-	const int32_t *forced = c->forced;
-	int need = 0, forced_run[64] = { 0 };
-	for (size_t i = 0; i < n; i++) {
-		struct verdict *v = &out[i];
-		char codes[VERDICT_MAX_CODES][8];
-		int nc;
-		if (v->decision == DECISION_ERROR || !isfinite(v->unsafe_score))
-			continue;
-		answer_text(c, &it[i].ans, v->raw, sizeof(v->raw));
-		enum parse_result pr = verdict_parse(v->raw, codes, VERDICT_MAX_CODES, &nc);
-		if (pr == PARSE_SAFE && !it[i].cats_at &&
-		    v->unsafe_score >= policy_min_threshold(c->pol, v->role)) {
-			ctx_seq_copy(c->work, it[i].seq, it[i].seq, it[i].base_len, &e);	/* truncate */
-			it[i].ans.n = 0;
-			it[i].active = 1;
-			runs[i] = forced;
-			cnt[i] = 3;
-			need = forced_run[i] = 1;
-		}
-	}
-	if (need) {
-		if (step(c, it, n, runs, cnt, &e) == -1)
-			goto batch_fail;
-		for (size_t i = 0; i < n; i++) {
-			if (!it[i].active)
-				continue;
-			const float *l = logits_of(c, it, i);
-			cat_scores(c, &out[i], l);
-			it[i].next = argmax(l, nv);
-			tokvec_append(&it[i].ans, forced, 3);
-			it[i].cats_at = 1;
-			out[i].tokens_evaluated += 3;
-		}
-		if (decode_answers(c, it, out, n, &e) == -1)
-			goto batch_fail;
-	}
-	double t3 = now_ms();
-	for (size_t i = 0; i < n; i++) {
-		struct verdict *v = &out[i];
-		char codes[VERDICT_MAX_CODES][8], forced_text[256];
-		int nc;
-		enum parse_result pr;
-		if (v->decision == DECISION_ERROR) {
-			tokvec_free(&it[i].ans);
-			continue;
-		}
-		if (forced_run[i]) {
-			/* the categories come from the forced line; raw stays the model's answer */
-			answer_text(c, &it[i].ans, forced_text, sizeof(forced_text));
-			pr = verdict_parse(forced_text, codes, VERDICT_MAX_CODES, &nc);
-			if (pr != PARSE_UNSAFE) {
-				verdict_fail(v, c->pol, "unsafe_score %.3f reached a category threshold but "
-				    "the category line did not parse", v->unsafe_score);
-				tokvec_free(&it[i].ans);
-				continue;
-			}
-		} else
-			pr = verdict_parse(v->raw, codes, VERDICT_MAX_CODES, &nc);
-		verdict_decide(v, c->pol, pr, codes, nc);
-		v->ms_prefill = t2 - t1;
-		v->ms_decode = t3 - t2;
-		v->ms_total = now_ms() - t0;
-		tokvec_free(&it[i].ans);
-	}
-	return;
-batch_fail:
-	for (size_t i = 0; i < n; i++) {
-		tokvec_free(&it[i].ans);
-		if (out[i].decision != DECISION_ERROR)
-			verdict_fail(&out[i], c->pol, "%s", e.msg);
-		out[i].ms_total = now_ms() - t0;
-	}
+	classifier_answer(c, it, n, out, t0);
 }

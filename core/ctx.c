@@ -14,7 +14,7 @@ struct ctx_params
 ctx_params_default(void)
 {
 	return (struct ctx_params){ .n_ctx = 4096, .n_seq = 1, .n_batch = 512, .n_outputs = 8,
-		.n_threads = 0 };
+		.n_threads = 0, .pool = NULL };
 }
 
 static void *
@@ -99,7 +99,10 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	struct sizes z;
 	int fail = 0;
 
-	if (cp.n_threads <= 0)
+	/* a borrowed pool decides the thread count: the scratch is sized by it */
+	if (cp.pool != NULL)
+		cp.n_threads = pool_size(cp.pool);
+	else if (cp.n_threads <= 0)
 		cp.n_threads = pool_default_threads();
 	if (cp.n_ctx <= 0 || cp.n_ctx > (1 << 20) || cp.n_seq <= 0 || cp.n_seq > 4096 ||
 	    cp.n_batch <= 0 || cp.n_outputs <= 0 || cp.n_threads > 1024) {
@@ -136,7 +139,8 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	c->mm = malloc(matmul_scratch_size((int)z.mm_m, (int64_t)z.mm_k));
 	c->xo = alloc_f(z.xo, &fail);
 	c->logits = alloc_f(z.logits, &fail);
-	c->pool = pool_new(c->p.n_threads);
+	c->own_pool = cp.pool == NULL;
+	c->pool = c->own_pool ? pool_new(c->p.n_threads) : cp.pool;
 	if (fail || c->len == NULL || c->runs == NULL || c->mm == NULL || c->pool == NULL) {
 		err_set(e, "context: out of memory (%zu MiB, KV cache %zu MiB)", z.total >> 20,
 		    z.cache * 2 * sizeof(float) >> 20);
@@ -151,7 +155,8 @@ ctx_free(struct ctx *c)
 {
 	if (c == NULL)
 		return;
-	pool_free(c->pool);
+	if (c->own_pool)
+		pool_free(c->pool);
 	free(c->k); free(c->v); free(c->len);
 	free(c->x); free(c->xn); free(c->q); free(c->kb); free(c->vb); free(c->att);
 	free(c->g); free(c->u); free(c->s); free(c->runs); free(c->mm);
@@ -170,6 +175,20 @@ ctx_seq_clear(struct ctx *c, int seq)
 {
 	if (seq >= 0 && seq < c->p.n_seq)
 		c->len[seq] = 0;
+}
+
+int
+ctx_seq_truncate(struct ctx *c, int seq, int n, struct err *e)
+{
+	if (seq < 0 || seq >= c->p.n_seq)
+		return err_set(e, "sequence truncate: no sequence %d", seq);
+	if (n < 0 || n > c->len[seq])
+		return err_set(e, "sequence truncate: %d positions, sequence %d has %d", n, seq,
+		    c->len[seq]);
+	/* the cache beyond n is left as is: attention reads positions below the length only,
+	 * and the next tokens overwrite it */
+	c->len[seq] = n;
+	return 0;
 }
 
 int

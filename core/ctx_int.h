@@ -16,6 +16,7 @@ struct ctx {
 	const struct model *m;
 	struct ctx_params p;
 	struct pool *pool;
+	int own_pool;		/* started by ctx_new (else borrowed from ctx_params) */
 	int q_dim, kv_dim;
 	float *k;		/* [layer][seq][kv_head][head_dim][pos]: keys transposed */
 	float *v;		/* [layer][seq][pos][kv_dim] */

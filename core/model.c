@@ -72,8 +72,9 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 
 /* The model hash (model.h): a GGUF file's SHA-256; for a Hugging Face directory, the SHA-256
  * of the text `sha256sum` prints for the files the loader reads (config.json, tokenizer.json
- * when present, else tokenizer.model when present, model.safetensors or model.safetensors.index.json and its shards), sorted by
- * name in byte order: "<hex>  <name>\n" per file. Each file's digest is cached in a sidecar
+ * when present, else tokenizer.model when present, model.safetensors or
+ * model.safetensors.index.json and its shards), sorted by name in byte order:
+ * "<hex>  <name>\n" per file. Each file's digest is cached in a sidecar
  * beside it (util/filehash.h). */
 struct named {
 	char name[256];
@@ -105,8 +106,6 @@ hash_hf(struct model *m, struct err *e)
 		snprintf(path, sizeof(path), "%s/%s", m->path, small[i]);
 		if (access(path, F_OK) != 0 && i > 0)
 			continue;	/* optional ones; config.json was read, so it is there */
-		if (i == 1)
-			have_json = 1;
 		if (i == 2 && have_json)
 			continue;	/* the loader read tokenizer.json, not tokenizer.model */
 		if (mapfile_open(&mf, path, i == 0 ? e : &ig) == -1) {
@@ -115,6 +114,8 @@ hash_hf(struct model *m, struct err *e)
 			free(f);
 			return -1;
 		}
+		if (i == 1)
+			have_json = 1;	/* readable, so the loader took it (load_hf.c) */
 		snprintf(f[n].name, sizeof(f[n].name), "%s", small[i]);
 		filehash_sha256(&mf, f[n++].hex, &c);
 		all_cached &= c;

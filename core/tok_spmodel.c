@@ -50,8 +50,8 @@ struct spec {
 	uint64_t model_type;
 	int byte_fallback, ws_suffix, dummy_prefix, remove_ws, escape_ws;
 	int32_t unk, bos, eos, pad;
-	size_t trainer_at, normalizer_at, charsmap_at;
-	size_t charsmap_len;
+	size_t trainer_at, normalizer_at;
+	size_t charsmap_at[2], charsmap_len[2];	/* normalizer's, denormalizer's */
 };
 
 static int
@@ -251,10 +251,9 @@ read_normalizer(struct spec *s, const struct pbfile *f, const struct field *m, i
 			if (pb_want(f, &fl, WT_LEN, denorm ? "denormalizer_spec.precompiled_charsmap" :
 			    "normalizer_spec.precompiled_charsmap", e) == -1)
 				return -1;
-			if (fl.len > 0 || !denorm) {
-				s->charsmap_at = fl.at;
-				s->charsmap_len = fl.len;
-			}
+			/* the last one given wins, in each spec */
+			s->charsmap_at[denorm] = fl.at;
+			s->charsmap_len[denorm] = fl.len;
 		} else if (!denorm && fl.num >= NS_DUMMY_PREFIX && fl.num <= NS_ESCAPE_WS) {
 			if (pb_want(f, &fl, WT_VARINT, fl.num == NS_DUMMY_PREFIX ?
 			    "normalizer_spec.add_dummy_prefix" : fl.num == NS_REMOVE_WS ?
@@ -292,9 +291,11 @@ check_spec(const struct tok *t, const struct spec *s, const struct pbfile *f, st
 	if (s->ws_suffix)
 		return err_set(e, "%s: offset %zu: trainer_spec.treat_whitespace_as_suffix is not "
 		    "supported", f->name, s->trainer_at);
-	if (s->charsmap_len > 0)
-		return err_set(e, "%s: offset %zu: a precompiled_charsmap (%zu bytes) is not "
-		    "supported: only the identity normalizer", f->name, s->charsmap_at, s->charsmap_len);
+	for (int d = 0; d < 2; d++)
+		if (s->charsmap_len[d] > 0)
+			return err_set(e, "%s: offset %zu: a %s precompiled_charsmap (%zu bytes) is not "
+			    "supported: only the identity normalizer", f->name, s->charsmap_at[d],
+			    d ? "denormalizer_spec" : "normalizer_spec", s->charsmap_len[d]);
 	if (s->remove_ws)
 		return err_set(e, "%s: offset %zu: normalizer_spec.remove_extra_whitespaces is set "
 		    "(or left out, default true): not supported", f->name, s->normalizer_at);
@@ -335,7 +336,8 @@ tok_parse_spmodel(const void *data, size_t len, const char *name, struct err *e)
 		}
 	}
 	if (n == 0) {
-		err_set(e, "%s: no pieces (%zu bytes read): not a SentencePiece model", name, len);
+		err_set(e, "%s: offset %zu: the file ends with no pieces: not a SentencePiece model",
+		    name, len);
 		goto fail;
 	}
 	if (tok_alloc(t, (int)n, e) == -1)
@@ -357,8 +359,10 @@ tok_parse_spmodel(const void *data, size_t len, const char *name, struct err *e)
 		if (rc == -1)
 			goto fail;
 	}
-	if (check_spec(t, &s, &f, e) == -1 || tok_index_vocab(t, e) == -1)
+	if (check_spec(t, &s, &f, e) == -1)
 		goto fail;
+	if (tok_index_vocab(t, e) == -1)
+		goto prefixed;
 	t->add_space_prefix = s.dummy_prefix;
 	t->unk = s.unk;
 	t->bos = s.bos;

@@ -729,12 +729,13 @@ main(int argc, char **argv)
 {
 	const struct spec *s = NULL;
 
-	int chain = argc == 3 && (strcmp(argv[2], "chain") == 0 || strcmp(argv[2], "chain-ids") == 0);
+	int chain = argc == 3 && (strcmp(argv[2], "chain") == 0 || strcmp(argv[2], "chain-ids") == 0 ||
+	    strcmp(argv[2], "chain-json") == 0);
 
 	if (!chain && (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0))) {
 		fprintf(stderr, "usage: mkmodel SPEC hf DIR [f32|f16|bf16]\n"
 		    "       mkmodel SPEC gguf FILE f32|f16|bf16\n"
-		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids\n"
+		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids|chain-json\n"
 		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
 		return 2;
 	}
@@ -748,6 +749,13 @@ main(int argc, char **argv)
 		if (s->rig != 2)
 			die("%s is not a rigged generator: it has no chain", s->name);
 		gen_check(s);
+		if (strcmp(argv[2], "chain-json") == 0) {
+			/* one JSON string per token (the chain is printable ASCII without quotes) */
+			for (const struct piece *c = gen_chain(s); c->text; c++)
+				printf("%s\"%s\"", c == gen_chain(s) ? "[" : ", ", c->text);
+			printf("]\n");
+			return fflush(stdout) == 0 ? 0 : 1;
+		}
 		for (const struct piece *c = gen_chain(s); c->text; c++)
 			if (argv[2][5] == '\0')
 				fputs(c->text, stdout);

@@ -211,7 +211,7 @@ chain_tokens(const char *spec)
 {
 	char cmd[600], out[16384];
 
-	snprintf(cmd, sizeof(cmd), "%s %s chain", mkmodel, spec);
+	snprintf(cmd, sizeof(cmd), "%s %s chain-json", mkmodel, spec);
 	if (run_cmd(cmd, out, sizeof(out)) == -1)
 		return NULL;
 	return json_loads(out, 0, NULL);

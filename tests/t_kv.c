@@ -1,6 +1,7 @@
 /* t_kv.c - the KV cache: one prefill, token by token, a copied prefix, several sequences in
  * one batch, a prefix shared between contexts and a prefix saved as a snapshot and restored
- * all give the same logits, bit for bit:
+ * all give the same logits, bit for bit, and so does a sequence truncated and continued with
+ * other tokens, or a context running on a borrowed thread pool:
  * every kernel computes a row the same way whatever the batch around it.
  *   t_kv MODEL */
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include "core/ctx.h"
 #include "core/matmul.h"
 #include "core/model.h"
+#include "core/pool.h"
 #include "tap.h"
 
 static double
@@ -134,6 +136,58 @@ main(int argc, char **argv)
 	model_close(m2);
 	ctx_free(c3);
 	kv_snapshot_free(snap);
+
+	/* 7: truncation: a sequence cut back to PRE and continued (after other tokens went past
+	 * PRE) equals the straight prefill, bit for bit */
+	int32_t junk[10];
+	for (int i = 0; i < 10; i++)
+		junk[i] = (int32_t)((i * 31 + 7) % nv);
+	ctx_seq_clear(c, 3);
+	ok(ctx_eval(c, 3, ids, PRE, &e) == 0 && ctx_eval(c, 3, junk, 10, &e) == 0 &&
+	    ctx_seq_len(c, 3) == PRE + 10, "a sequence of %d tokens then 10 others", PRE);
+	ok(ctx_seq_truncate(c, 3, PRE, &e) == 0 && ctx_seq_len(c, 3) == PRE, "truncated to %d", PRE);
+	ok(ctx_eval(c, 3, ids + PRE, N - PRE, &e) == 0 &&
+	    memcmp(ref, ctx_logits(c, 0), (size_t)nv * 4) == 0,
+	    "truncated + the rest equals the one prefill bit for bit");
+	ok(ctx_seq_truncate(c, 3, 3, &e) == 0 && ctx_eval(c, 3, ids + 3, N - 3, &e) == 0 &&
+	    memcmp(ref, ctx_logits(c, 0), (size_t)nv * 4) == 0,
+	    "cut back to 3 and continued: the same bits again");
+	ok(ctx_seq_truncate(c, 3, N, &e) == 0 && ctx_seq_len(c, 3) == N, "truncating to the length keeps it");
+	ok(ctx_seq_truncate(c, 3, N + 1, &e) == -1 && strstr(e.msg, "has 40") && ctx_seq_len(c, 3) == N,
+	    "truncating past the length is refused (%s)", e.msg);
+	ok(ctx_seq_truncate(c, 3, -1, &e) == -1 && ctx_seq_len(c, 3) == N, "a negative length is refused (%s)",
+	    e.msg);
+	ok(ctx_seq_truncate(c, 4, 0, &e) == -1 && strstr(e.msg, "no sequence 4"),
+	    "truncating a missing sequence is refused (%s)", e.msg);
+	ok(ctx_seq_truncate(c, 3, 0, &e) == 0 && ctx_seq_len(c, 3) == 0, "truncating to 0 empties it");
+
+	/* 8: a borrowed pool: its size is the context's thread count, the results are the same
+	 * bits, and freeing the context leaves the pool to its owner */
+	struct pool *pl = pool_new(3);
+	struct ctx_params pp = p;
+	pp.pool = pl;
+	pp.n_threads = 1;	/* ignored with a pool */
+	struct ctx *cb = pl ? ctx_new(m, &pp, &e) : NULL;
+	ok(cb && ctx_n_threads(cb) == 3 && ctx_params(cb)->n_threads == 3,
+	    "a context on a borrowed pool of 3 runs 3 threads (%d)", cb ? ctx_n_threads(cb) : -1);
+	ok(cb && ctx_eval(cb, 0, ids, N, &e) == 0 && memcmp(ref, ctx_logits(cb, 0), (size_t)nv * 4) == 0,
+	    "and computes the same bits");
+	ctx_free(cb);
+	/* the pool outlives the context: a second context borrows it after the first is gone */
+	cb = pl ? ctx_new(m, &pp, &e) : NULL;
+	ok(cb && ctx_eval(cb, 1, ids, N, &e) == 0 && memcmp(ref, ctx_logits(cb, 0), (size_t)nv * 4) == 0,
+	    "the pool still runs after a borrowing context was freed");
+	ctx_free(cb);
+	struct pool *p1 = pool_new(1);
+	pp.pool = p1;
+	pp.n_threads = 8;
+	cb = p1 ? ctx_new(m, &pp, &e) : NULL;
+	ok(cb && ctx_n_threads(cb) == 1 && ctx_eval(cb, 0, ids, N, &e) == 0 &&
+	    memcmp(ref, ctx_logits(cb, 0), (size_t)nv * 4) == 0,
+	    "a borrowed pool of 1 (the caller only): 1 thread, the same bits");
+	ctx_free(cb);
+	pool_free(p1);
+	pool_free(pl);
 
 	/* errors leave the sequences as they were */
 	int len = ctx_seq_len(c, 0);

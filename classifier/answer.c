@@ -1,0 +1,343 @@
+/* answer.c - the model's answer, read the same way for a batch (classifier_run) and for
+ * the stream checks (stream.c):
+ *   1. one prefill of every item's tokens, ending with the "\n\n" the model writes first
+ *   2. unsafe_score = P("unsafe") at the next position, over the full vocabulary
+ *   3. greedy decoding of the answer (bounded, stops at <|eot_id|>, or after "safe")
+ *   4. when unsafe_score reaches a category threshold but the answer gave no category line,
+ *      "unsafe\nS" is fed and the category line decoded from there
+ *   5. the policy's decision
+ *   category_scores: the distribution after "unsafe\nS" over each code's number token. */
+#include "classifier/classifier_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classifier/prompt.h"
+#include "core/ctx.h"
+#include "core/tok.h"
+#include "util/buf.h"
+
+/* Feeds one token to every active item, or each item's pending run. */
+static int
+step(struct classifier *c, struct item *it, size_t n, const int32_t *const *toks,
+    const int *counts, struct err *e)
+{
+	int k = 0, nb = ctx_params(c->work)->n_batch;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!it[i].active)
+			continue;
+		if (k + counts[i] > nb)
+			return err_set(e, "batch overflow");
+		for (int j = 0; j < counts[i]; j++) {
+			c->btok[k] = toks[i][j];
+			c->bseq[k] = it[i].seq;
+			c->bwant[k] = j == counts[i] - 1;
+			k++;
+		}
+	}
+	if (k == 0)
+		return 0;
+	struct batch b = { k, c->btok, c->bseq, c->bwant };
+	return ctx_decode(c->work, &b, e);
+}
+
+/* row of logits for item i in the last step (active items in order) */
+static const float *
+logits_of(struct classifier *c, struct item *it, size_t i)
+{
+	int row = 0;
+
+	for (size_t j = 0; j < i; j++)
+		row += it[j].active;
+	return ctx_logits(c->work, row);
+}
+
+static double
+prob(const float *l, int n, int32_t id)
+{
+	double mx = l[0], s = 0;
+
+	for (int i = 1; i < n; i++)
+		mx = l[i] > mx ? l[i] : mx;
+	for (int i = 0; i < n; i++)
+		s += exp((double)l[i] - mx);
+	return id >= 0 && id < n ? exp((double)l[id] - mx) / s : 0;
+}
+
+static int32_t
+argmax(const float *l, int n)
+{
+	int32_t b = 0;
+
+	for (int i = 1; i < n; i++)
+		if (l[i] > l[b])
+			b = i;
+	return b;
+}
+
+static void
+cat_scores(struct classifier *c, const struct item *it, struct verdict *v, const float *l)
+{
+	int nv = tok_n_vocab(c->tok);
+
+	if (v->cat_scores == NULL)
+		return;
+	for (size_t i = 0; i < policy_n_categories(it->pol); i++)
+		v->cat_scores[i] = policy_category(it->pol, i)->exclude[v->role] ||
+		    it->num_tok[i] < 0 ? NAN : prob(l, nv, it->num_tok[i]);
+	v->have_cat_scores = 1;
+}
+
+/* the answer as text, cleaned to valid UTF-8 for JSON */
+static void
+answer_text(struct classifier *c, const struct tokvec *ans, char *out, size_t cap)
+{
+	struct buf b = { 0 };
+	struct err e;
+	size_t o = 0;
+
+	tok_decode(c->tok, ans->v, ans->n, &b, &e);
+	for (size_t i = 0; i < b.n && o + 4 < cap;) {
+		size_t ok = utf8_valid_prefix(b.p + i, b.n - i);
+		if (ok == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);	/* U+FFFD */
+			o += 3;
+			i++;
+			continue;
+		}
+		size_t k = ok < cap - o - 4 ? ok : cap - o - 4;
+		while (k > 0 && k < ok && (b.p[i + k] & 0xc0) == 0x80)
+			k--;	/* never cut a character */
+		if (k == 0)
+			break;
+		memcpy(out + o, b.p + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	buf_free(&b);
+}
+
+/* greedy decoding of every active item until each stops */
+static int
+decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t n,
+    struct err *e)
+{
+	int nv = tok_n_vocab(c->tok);
+	const int32_t *one[MAX_ITEMS];
+	int cnt[MAX_ITEMS];
+
+	for (int s = 0; s < MAX_ANSWER; s++) {
+		int any = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].active)
+				continue;
+			int32_t nx = it[i].next;
+			if (nx == c->eot || it[i].ans.n >= MAX_ANSWER) {
+				it[i].active = 0;
+				continue;
+			}
+			tokvec_push(&it[i].ans, nx);
+			/* a first token other than "unsafe" decides the answer's first line ("safe",
+			 * or malformed): nothing after it changes the verdict, so it is not fed */
+			if (it[i].ans.n == 1 && nx != c->t[T_UNSAFE] && !it[i].cats_at) {
+				it[i].active = 0;
+				continue;
+			}
+			one[i] = &it[i].ans.v[it[i].ans.n - 1];
+			cnt[i] = 1;
+			v[i].tokens_evaluated++;
+			any = 1;
+		}
+		if (!any)
+			return 0;
+		if (step(c, it, n, one, cnt, e) == -1)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].active)
+				continue;
+			const float *l = logits_of(c, it, i);
+			it[i].next = argmax(l, nv);
+			const struct tokvec *a = &it[i].ans;
+			if (a->n == 3 && a->v[0] == c->t[T_UNSAFE] && a->v[1] == c->t[T_NL] &&
+			    a->v[2] == c->t[T_S]) {
+				cat_scores(c, &it[i], &v[i], l);
+				it[i].cats_at = 1;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		it[i].active = 0;
+	return 0;
+}
+
+void
+classifier_verdict_init(struct verdict *v, const struct policy *pol, const struct conv *conv)
+{
+	memset(v, 0, sizeof(*v));
+	v->unsafe_score = NAN;
+	v->cat_scores = malloc((policy_n_categories(pol) + 1) * sizeof(double));
+	for (size_t k = 0; v->cat_scores && k < policy_n_categories(pol); k++)
+		v->cat_scores[k] = NAN;
+	v->n_spoof = prompt_spoof(conv, v->spoof_reasons, VERDICT_MAX_SPOOF);
+	v->spoof = v->n_spoof > 0;
+}
+
+int
+classifier_body(struct classifier *c, const struct conv *conv, struct tokvec *body,
+    enum role *role, struct err *e)
+{
+	struct buf text = { 0 };
+
+	body->n = 0;
+	int rc = prompt_body(conv, c->tok, &text, body, role, e);
+	buf_free(&text);
+	if (rc == 0 && tokvec_push(body, c->t[T_NN]) == -1)	/* the model's first token, taken as given */
+		rc = err_set(e, "out of memory");
+	return rc;
+}
+
+/* prefill: every active item's feed, packed into batches of at most n_batch tokens; reads
+ * unsafe_score and the first answer token where each feed ends */
+static int
+prefill(struct classifier *c, struct item *it, size_t n, struct verdict *out, struct err *e)
+{
+	int nb = ctx_params(c->work)->n_batch, nv = tok_n_vocab(c->tok);
+	size_t off[MAX_ITEMS] = { 0 };
+
+	for (;;) {
+		int k = 0, any = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].active || off[i] == it[i].n_feed)
+				continue;
+			size_t take = it[i].n_feed - off[i];
+			if (take > (size_t)(nb - k))
+				take = (size_t)(nb - k);
+			if (take == 0)
+				break;
+			for (size_t j = 0; j < take; j++) {
+				c->btok[k] = it[i].feed[off[i] + j];
+				c->bseq[k] = it[i].seq;
+				c->bwant[k] = off[i] + j == it[i].n_feed - 1;
+				k++;
+			}
+			off[i] += take;
+			any = 1;
+		}
+		if (!any)
+			return 0;
+		struct batch b = { k, c->btok, c->bseq, c->bwant };
+		if (ctx_decode(c->work, &b, e) == -1)
+			return -1;
+		/* rows with logits: items whose feed ended in this batch, in batch order */
+		int row = 0;
+		for (int j = 0; j < k; j++) {
+			if (!c->bwant[j])
+				continue;
+			size_t i = 0;
+			while (!it[i].active || it[i].seq != c->bseq[j])
+				i++;
+			const float *l = ctx_logits(c->work, row++);
+			out[i].unsafe_score = prob(l, nv, c->t[T_UNSAFE]);
+			it[i].next = argmax(l, nv);
+			it[i].base_len = ctx_seq_len(c->work, it[i].seq);
+		}
+	}
+}
+
+void
+classifier_answer(struct classifier *c, struct item *it, size_t n, struct verdict *out,
+    double t0)
+{
+	const int32_t *runs[MAX_ITEMS];
+	int cnt[MAX_ITEMS];
+	struct err e;
+	int nv = tok_n_vocab(c->tok);
+
+	double t1 = classifier_now_ms();
+	for (size_t i = 0; i < n; i++)
+		it[i].forced = 0;
+	if (prefill(c, it, n, out, &e) == -1)
+		goto batch_fail;
+	double t2 = classifier_now_ms();
+	if (decode_answers(c, it, out, n, &e) == -1)
+		goto batch_fail;
+	/* forced category line where the score is high enough but the answer had none */
+	const int32_t *forced = c->forced;
+	int need = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct verdict *v = &out[i];
+		char codes[VERDICT_MAX_CODES][8];
+		int nc;
+		if (v->decision == DECISION_ERROR || !isfinite(v->unsafe_score))
+			continue;
+		answer_text(c, &it[i].ans, v->raw, sizeof(v->raw));
+		enum parse_result pr = verdict_parse(v->raw, codes, VERDICT_MAX_CODES, &nc);
+		if (pr == PARSE_SAFE && !it[i].cats_at &&
+		    v->unsafe_score >= policy_min_threshold(it[i].pol, v->role)) {
+			if (ctx_seq_truncate(c->work, it[i].seq, it[i].base_len, &e) == -1)
+				goto batch_fail;
+			it[i].ans.n = 0;
+			it[i].active = 1;
+			runs[i] = forced;
+			cnt[i] = 3;
+			need = it[i].forced = 1;
+		}
+	}
+	if (need) {
+		if (step(c, it, n, runs, cnt, &e) == -1)
+			goto batch_fail;
+		for (size_t i = 0; i < n; i++) {
+			if (!it[i].active)
+				continue;
+			const float *l = logits_of(c, it, i);
+			cat_scores(c, &it[i], &out[i], l);
+			it[i].next = argmax(l, nv);
+			tokvec_append(&it[i].ans, forced, 3);
+			it[i].cats_at = 1;
+			out[i].tokens_evaluated += 3;
+		}
+		if (decode_answers(c, it, out, n, &e) == -1)
+			goto batch_fail;
+	}
+	double t3 = classifier_now_ms();
+	for (size_t i = 0; i < n; i++) {
+		struct verdict *v = &out[i];
+		char codes[VERDICT_MAX_CODES][8], forced_text[256];
+		int nc;
+		enum parse_result pr;
+		if (v->decision == DECISION_ERROR) {
+			tokvec_free(&it[i].ans);
+			continue;
+		}
+		if (it[i].forced) {
+			/* the categories come from the forced line; raw stays the model's answer */
+			answer_text(c, &it[i].ans, forced_text, sizeof(forced_text));
+			pr = verdict_parse(forced_text, codes, VERDICT_MAX_CODES, &nc);
+			if (pr != PARSE_UNSAFE) {
+				verdict_fail(v, it[i].pol, "unsafe_score %.3f reached a category threshold "
+				    "but the category line did not parse", v->unsafe_score);
+				tokvec_free(&it[i].ans);
+				continue;
+			}
+		} else
+			pr = verdict_parse(v->raw, codes, VERDICT_MAX_CODES, &nc);
+		verdict_decide(v, it[i].pol, pr, codes, nc);
+		v->ms_prefill = t2 - t1;
+		v->ms_decode = t3 - t2;
+		v->ms_total = classifier_now_ms() - t0;
+		tokvec_free(&it[i].ans);
+	}
+	return;
+batch_fail:
+	for (size_t i = 0; i < n; i++) {
+		tokvec_free(&it[i].ans);
+		it[i].active = 0;
+		if (out[i].decision != DECISION_ERROR)
+			verdict_fail(&out[i], it[i].pol, "%s", e.msg);
+		out[i].ms_total = classifier_now_ms() - t0;
+	}
+}
+
