@@ -10,7 +10,8 @@
 #      daemon's stats, and against a run at check_every 4096 where only the final check runs),
 #      the inference process's RSS against the files + KV caches bound.
 # Sizes can be made smaller on a slow machine: BENCH_P (prefill tokens, 128), BENCH_N (decode
-# steps, 32), BENCH_TOKENS (max_tokens per chat, 128).
+# steps, 32), BENCH_TOKENS (max_tokens per chat, 128); BENCH_PARTS="decode chat" (the default)
+# chooses the parts.
 set -eu
 B=${BUILD:-build}
 M=$B/models
@@ -19,6 +20,7 @@ GRD=$M/lg3-1b-bf16.gguf
 P=${BENCH_P:-128}
 N=${BENCH_N:-32}
 TOK=${BENCH_TOKENS:-128}
+PARTS=${BENCH_PARTS:-decode chat}
 PY=/usr/bin/python3
 mkdir -p "$M"
 for spec in l32-1b lg3-1b; do
@@ -34,6 +36,7 @@ trap 'rm -rf "$T"' EXIT
 echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work shares these CPUs)"
 
 # --- 1. decode on the generator file: guard vs llama.cpp, same file, same run -------------
+case " $PARTS " in *" decode "*)
 echo "== generator decode: $GEN, $P-token prefill then $N decode steps, median of 3 runs, 2 threads"
 ./guard bench -m "$GEN" -p "$P" -n "$N" -r 3 -t 2 --json > $T/guard.json
 blocked=""
@@ -72,12 +75,16 @@ print("   llama.cpp: prefill %8.2f tok/s, decode %6.2f tok/s (%s, %d threads)" %
 print("   guard / llama.cpp: decode %.2fx, prefill %.2fx (goal: decode >= 1.00x)" %
       (g["decode_tok_s"] / l["decode_tok_s"], g["prefill_tok_s"] / l["prefill_tok_s"]))
 PY
+;; esac
+case " $PARTS " in *" chat "*) ;; *) exit 0;; esac
 
 # --- 2. guardd hosting the generator ---------------------------------------------------------
-# The guard flags instead of blocking: hash-noise weights give arbitrary verdicts, and a blocked
-# chat would end early; every check still runs in full.
+# The guard never blocks here: hash-noise weights answer neither "safe" nor "unsafe" (an error
+# verdict) or an arbitrary category, and a blocked chat would end early. Every check still runs
+# in full (prefill of the new tokens and the template's closing part, then the answer).
 cat > $T/policy.yaml <<CONF
 name: bench
+on_error: allow
 default: {action: flag, threshold: 0.5}
 CONF
 start_guardd() {	# start_guardd CHECK_EVERY
@@ -127,6 +134,11 @@ t, kv, fg, fm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]
 r = {k: json.loads(open("%s/%s.out" % (t, k)).read().splitlines()[-1]) for k in ("c1", "c4", "b1", "b4")}
 MiB = 1 << 20
 print("== chat summary (check_every 16 unless said)")
+for k, v in r.items():
+    if v["tokens"] == 0 or v["errors"]:
+        print("   no figures: a run generated nothing or failed (finish: %s, errors: %d)" %
+              (v["finish"], v["errors"]))
+        sys.exit(1)
 print("   aggregate tokens/s: 1 chat %.2f, 4 chats %.2f: %.2fx (goal >= 2x); without streaming "
       "checks %.2f and %.2f" % (r["c1"]["tok_s"], r["c4"]["tok_s"], r["c4"]["tok_s"] / r["c1"]["tok_s"],
                                  r["b1"]["tok_s"], r["b4"]["tok_s"]))
