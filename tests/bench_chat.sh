@@ -37,8 +37,8 @@ echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (
 
 # --- 1. decode on the generator file: guard vs llama.cpp, same file, same run -------------
 case " $PARTS " in *" decode "*)
-echo "== generator decode: $GEN, $P-token prefill then $N decode steps, median of 3 runs, 2 threads"
-./guard bench -m "$GEN" -p "$P" -n "$N" -r 3 -t 2 --json > $T/guard.json
+echo "== generator decode: $GEN, $P-token prefill then $N decode steps, 2 threads;" \
+    "3 rounds, guard and llama.cpp back to back in each (the machine's speed drifts)"
 blocked=""
 NPM=$B/bench-npm
 if ! command -v node > /dev/null 2>&1; then
@@ -53,27 +53,41 @@ elif [ ! -d "$NPM/node_modules/@node-llama-cpp/linux-x64" ]; then
 		blocked="npm install node-llama-cpp failed: $(tail -1 $T/npm.log)"
 	fi
 fi
-if [ -z "$blocked" ]; then
+llamacpp() {	# llamacpp ROUND: one llama.cpp run into $T/l.ROUND, or sets blocked
+	[ -n "$blocked" ] && return 0
 	BENCH_NPM_DIR="$NPM" NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
-	    node tests/bench_llamacpp.mjs "$GEN" "$P" "$N" 3 2 > $T/llama.json 2> $T/llama.err || true
-	if ! grep -q '"decode_tok_s"' $T/llama.json; then
-		blocked=$(cat $T/llama.json $T/llama.err | head -c 300 | tr '\n' ' ')
+	    node tests/bench_llamacpp.mjs "$GEN" "$P" "$N" 1 2 > $T/l.$1 2> $T/l.err || true
+	if ! grep -q '"decode_tok_s"' $T/l.$1; then
+		blocked=$(cat $T/l.$1 $T/l.err | head -c 300 | tr '\n' ' ')
 		blocked=${blocked:-"node-llama-cpp printed nothing"}
 	fi
-fi
-$PY - "$T/guard.json" "$T/llama.json" "$blocked" <<'PY'
+}
+for r in 1 2 3; do	# the order alternates: neither always runs on a warmer cache
+	if [ $r = 2 ]; then llamacpp $r; fi
+	./guard bench -m "$GEN" -p "$P" -n "$N" -r 1 -t 2 --json > $T/g.$r
+	if [ $r != 2 ]; then llamacpp $r; fi
+done
+$PY - "$T" "$blocked" <<'PY'
 import json, sys
-g = json.load(open(sys.argv[1]))
-print("   guard:     prefill %8.2f tok/s, decode %6.2f tok/s (%s kernels, %d threads)" %
-      (g["prefill_tok_s"], g["decode_tok_s"], g["kernel"], g["threads"]))
-if sys.argv[3]:
-    print("   llama.cpp comparison: blocked (%s)" % sys.argv[3])
+t, blocked = sys.argv[1], sys.argv[2]
+med = lambda v: sorted(v)[len(v) // 2]
+g = [json.load(open("%s/g.%d" % (t, r))) for r in (1, 2, 3)]
+print("   guard:     prefill %8.2f tok/s, decode %6.2f tok/s (medians; %s kernels, %d threads)" %
+      (med([x["prefill_tok_s"] for x in g]), med([x["decode_tok_s"] for x in g]), g[0]["kernel"],
+       g[0]["threads"]))
+if blocked:
+    print("   llama.cpp comparison: blocked (%s)" % blocked)
     sys.exit(0)
-l = json.load(open(sys.argv[2]))
-print("   llama.cpp: prefill %8.2f tok/s, decode %6.2f tok/s (%s, %d threads)" %
-      (l["prefill_tok_s"], l["decode_tok_s"], l["engine"], l["threads"]))
-print("   guard / llama.cpp: decode %.2fx, prefill %.2fx (goal: decode >= 1.00x)" %
-      (g["decode_tok_s"] / l["decode_tok_s"], g["prefill_tok_s"] / l["prefill_tok_s"]))
+l = [json.load(open("%s/l.%d" % (t, r))) for r in (1, 2, 3)]
+print("   llama.cpp: prefill %8.2f tok/s, decode %6.2f tok/s (medians; %s, %d threads)" %
+      (med([x["prefill_tok_s"] for x in l]), med([x["decode_tok_s"] for x in l]), l[0]["engine"],
+       l[0]["threads"]))
+dr = [a["decode_tok_s"] / b["decode_tok_s"] for a, b in zip(g, l)]
+pr = [a["prefill_tok_s"] / b["prefill_tok_s"] for a, b in zip(g, l)]
+print("   guard / llama.cpp, per round: decode %s, prefill %s" %
+      (" ".join("%.2fx" % x for x in dr), " ".join("%.2fx" % x for x in pr)))
+print("   guard / llama.cpp, median of the rounds: decode %.2fx (goal >= 1.00x), prefill %.2fx" %
+      (med(dr), med(pr)))
 PY
 ;; esac
 case " $PARTS " in *" chat "*) ;; *) exit 0;; esac
