@@ -12,6 +12,8 @@ OPT ?= -O2
 MARCH ?=
 PKGS = libpcre2-8 jansson yaml-0.1
 DPKGS = libevent msgpack
+# the guard command only (guard chat's line editing)
+CPKGS = libedit
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
@@ -21,6 +23,7 @@ CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
 DPKG_CFLAGS := $(shell pkg-config --cflags $(DPKGS))
 DPKG_LIBS := $(shell pkg-config --libs $(DPKGS))
+CPKG_LIBS := $(shell pkg-config --libs $(CPKGS))
 LDLIBS = $(PKG_LIBS) -lm -pthread
 
 BUILD ?= build
@@ -53,7 +56,7 @@ guardd: $(BUILD)/guardd
 	cp $(BUILD)/guardd guardd.tmp && mv -f guardd.tmp guardd
 
 $(BUILD)/guard: $(CLI_OBJ) $(BUILD)/libguard.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(CPKG_LIBS) $(LDLIBS)
 
 $(BUILD)/guardd: $(D_OBJ) $(BUILD)/libguard.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(D_OBJ) $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)

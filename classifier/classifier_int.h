@@ -1,6 +1,6 @@
-/* classifier_int.h - the classifier's state and its answer machinery, shared by the batch
- * path (classifier.c: classifier_run) and the incremental response checks (stream.c), so that
- * both read the model's answer by the very same code. */
+/* classifier_int.h - the classifier's state, and the answer machinery (answer.c) shared by
+ * the batch path (classifier.c: classifier_run) and the incremental response checks
+ * (stream.c), so that both read the model's answer by the very same code. */
 #ifndef GUARDD_CLASSIFIER_INT_H
 #define GUARDD_CLASSIFIER_INT_H
 
@@ -82,7 +82,8 @@ void classifier_answer(struct classifier *c, struct item *it, size_t n, struct v
 int classifier_body(struct classifier *c, const struct conv *conv, struct tokvec *body,
     enum role *role, struct err *e);
 
-/* stream.c: the closing part's ids (once, at classifier_new), and the streams' release */
+/* stream.c: the streams' table and the closing part's ids (once, at classifier_new); the
+ * release of both, and of any stream still open (classifier_free) */
 int classifier_streams_init(struct classifier *c, struct err *e);
 void classifier_streams_free(struct classifier *c);
 

@@ -25,6 +25,7 @@ int cmd_filter(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 /* Prints "guard: ..." to stderr. */
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

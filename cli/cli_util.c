@@ -27,6 +27,10 @@ static const struct {
 	{ "ping", "guard ping --socket path [--json]" },
 	{ "stats", "guard stats --socket path [--json]" },
 	{ "reload", "guard reload --socket path [--json]" },
+	{ "chat", "guard chat -m generator --guard model | --socket path [--policy file|name] "
+	    "[--system text] [--format llama3|llama2] [--date d] [-n max] [--temp t] [--top-k k] "
+	    "[--top-p p] [--min-p p] [--repeat-penalty r] [--seed s] [--stop str]... "
+	    "[--check-every n] [--ctx n] [-t threads] [--json] [text]" },
 };
 
 void

@@ -19,6 +19,7 @@ static const struct {
 	{ "ping", cmd_ping, "check that guardd answers" },
 	{ "stats", cmd_stats, "guardd's counters, queue and latency" },
 	{ "reload", cmd_reload, "make guardd reload its policies" },
+	{ "chat", cmd_chat, "a chat answer, moderated as it is generated" },
 };
 
 static int

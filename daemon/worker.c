@@ -63,12 +63,15 @@ worker_complete(struct server *s, struct job **jobs, int n)
 {
 	uint64_t one = 1;
 
-	if (n == 0)
-		return;
+	/* the batch ends in the same step as its results appear: a drain check that sees the
+	 * results also sees the worker idle */
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < n; i++)
 		TAILQ_INSERT_TAIL(&s->done, jobs[i], link);
+	s->working = 0;
 	pthread_mutex_unlock(&s->mu);
+	if (n == 0)
+		return;
 	if (write(s->done_fd, &one, sizeof(one)) != sizeof(one))
 		log_warn("worker: notify");
 }
@@ -275,9 +278,6 @@ worker_main(void *arg)
 						jobs[k++] = jobs[i];
 				worker_complete(s, jobs, k);
 			}
-			pthread_mutex_lock(&s->mu);
-			s->working = 0;
-			pthread_mutex_unlock(&s->mu);
 		}
 		if (!TAILQ_EMPTY(&s->chats))
 			chat_step(s);

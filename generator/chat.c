@@ -174,21 +174,24 @@ from_json(struct chat *c, const json_t *root, size_t max_messages, struct err *e
 		return err_set(e, "messages: %zu messages, more than the limit of %zu",
 		    json_array_size(msgs), max_messages);
 	json_array_foreach(msgs, i, m) {
-		if (!json_is_object(m))
-			return err_set(e, "messages[%zu]: expected an object, got %s", i, json_kind(m));
-		if (json_object_get(m, "tool_calls") != NULL)
-			return err_set(e, "messages[%zu].tool_calls: tool calling is not supported", i);
-		if (role_from_json(m, i, &r, e) == -1)
-			return -1;
-		text.n = 0;
-		if (content_from_json(m, i, &text, e) == -1 ||
-		    chat_add(c, r, text.p ? text.p : "", text.n, e) == -1) {
-			buf_free(&text);
-			return -1;
+		if (!json_is_object(m)) {
+			err_set(e, "messages[%zu]: expected an object, got %s", i, json_kind(m));
+			goto fail;
 		}
+		if (json_object_get(m, "tool_calls") != NULL) {
+			err_set(e, "messages[%zu].tool_calls: tool calling is not supported", i);
+			goto fail;
+		}
+		text.n = 0;
+		if (role_from_json(m, i, &r, e) == -1 || content_from_json(m, i, &text, e) == -1 ||
+		    chat_add(c, r, text.p ? text.p : "", text.n, e) == -1)
+			goto fail;
 	}
 	buf_free(&text);
 	return 0;
+fail:
+	buf_free(&text);
+	return -1;
 }
 
 int

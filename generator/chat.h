@@ -52,10 +52,11 @@ int chat_format_parse(const char *s, enum chat_format *f);
 
 /* Renders the prompt: text (may be NULL) gets the template's exact output, ids (may be NULL)
  * the token ids (BOS included as the template writes it; special tokens only from the
- * structure). date is the "Today Date" of Llama 3 ("%d %b %Y", e.g. "30 Nov 2026"); NULL:
- * today in UTC. Errors: roles out of order for the format (Llama 2: strict user/assistant
- * alternation after an optional system message; Llama 3: a system message only first),
- * an empty chat, a last message from the assistant with add_generation_prompt. */
+ * structure); both are appended to. date is the "Today Date" of Llama 3 ("%d %b %Y", e.g.
+ * "30 Nov 2026"; 1 to 32 printable ASCII characters, no '<'); NULL: today in UTC. Errors:
+ * roles out of order for the format (Llama 2: strict user/assistant alternation after an
+ * optional system message; Llama 3: a system message only first), an empty chat, a last
+ * message from the assistant with add_generation_prompt. */
 int chat_render(const struct chat *c, enum chat_format f, const char *date,
     const struct tok *t, struct buf *text, struct tokvec *ids, struct err *e);
 /* Today's date in UTC as the template wants it ("%d %b %Y" in the C locale). */

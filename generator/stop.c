@@ -45,7 +45,7 @@ stop_new(const char *const *strs, size_t n, struct err *e)
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		size_t l = strs[i] ? strlen(strs[i]) : 0;
+		size_t l = strs != NULL && strs[i] != NULL ? strlen(strs[i]) : 0;
 		if (l == 0) {
 			err_set(e, "stop string %zu is empty", i);
 			return NULL;

@@ -33,7 +33,8 @@ policy_compute_hash(struct policy *p)
 {
 	struct buf b = { 0 };
 
-	/* a canonical rendering of everything that affects a verdict */
+	/* a canonical rendering of everything that affects a verdict, or what a chat answers
+	 * in place of a blocked message */
 	buf_printf(&b, "guardd-policy-v2\nname=%s\non_error=%s %s %s\nspoof=%s\nrefusal=%zu:%s\n", p->name,
 	    action_name(p->on_error), action_name(p->on_error_role[ROLE_REQUEST]),
 	    action_name(p->on_error_role[ROLE_RESPONSE]), action_name(p->spoof_action), strlen(p->refusal),

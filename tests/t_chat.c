@@ -235,18 +235,15 @@ property(const struct tok *t, enum chat_format f, const char *name)
 		struct buf text = { 0 }, text2 = { 0 };
 		struct tokvec ids = { 0 }, ids2 = { 0 }, want = { 0 };
 		char buf[256];
-		size_t nm = 1 + rnd(6), i = 0;
+		size_t nm = 1 + rnd(6);
 		chat_init(&c);
-		if (rnd(2)) {
+		if (rnd(2))
 			chat_add(&c, CHAT_SYSTEM, buf, random_text(buf), &e);
-			i = 1;
-		}
 		for (size_t k = 0; k < nm; k++) {
 			enum chat_role role = f == CHAT_FMT_LLAMA2 ? (k % 2 ? CHAT_ASSISTANT : CHAT_USER) :
 			    (rnd(2) ? CHAT_ASSISTANT : CHAT_USER);
 			chat_add(&c, role, buf, random_text(buf), &e);
 		}
-		(void)i;
 		c.add_generation_prompt = c.msg[c.n - 1].role == CHAT_ASSISTANT ? 0 : (int)rnd(2);
 		int rc = chat_render(&c, f, "7 Mar 2025", t, &text, &ids, &e);
 		int rc2 = chat_render(&c, f, "7 Mar 2025", t, NULL, &ids2, &e) |

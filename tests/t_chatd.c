@@ -12,7 +12,7 @@
  *   - 4 clients at once get the texts they get alone (greedy); classify answers keep
  *     coming while chats run; a client that vanishes mid-stream frees its sequence;
  *   - both models are mapped once; the verdict log records both verdicts.
- *   t_chatd GUARDD RIG_GUARD NOISE_GUARD GEN RIG_GEN SAFE_GEN MKMODEL */
+ *   t_chatd GUARDD RIG_GUARD NOISE_GUARD GEN RIG_GEN SAFE_GEN MKMODEL [L2_GEN] */
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -483,6 +483,42 @@ test_noise(void)
 	}
 }
 
+/* a Llama 2 generator: its [INST] format chosen from the vocabulary, a system message folded
+ * into the first turn */
+static void
+test_llama2(const char *l2)
+{
+	struct daemon_t d;
+	char extra[1200];
+	struct answer a;
+
+	snprintf(extra, sizeof(extra), "model: %s\ngenerator: {model: %s, temperature: 0}\n", rig, l2);
+	if (start(&d, "llama2", extra) == -1) {
+		ok(0, "guardd with a Llama 2 generator starts");
+		return;
+	}
+	chat_once(d.sock, "{\"id\": 60, \"op\": \"chat\", \"max_tokens\": 12, \"messages\": ["
+	    "{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
+	    "\"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello!\"}, "
+	    "{\"role\": \"user\", \"content\": \"How are you?\"}]}", 60, &a);
+	json_t *st = request(d.sock, "stats");
+	ok(a.final && chatf(&a, "finish_reason") && json_integer_value(chatf(&a,
+	    "usage.completion_tokens")) > 0 && json_integer_value(chatf(&a, "usage.prompt_tokens")) > 10 &&
+	    sstr(jpath(st, "stats.generator.format"), "llama2"),
+	    "a Llama 2 generator: format llama2, %lld prompt tokens, %lld generated, finish %s",
+	    (long long)json_integer_value(chatf(&a, "usage.prompt_tokens")),
+	    (long long)json_integer_value(chatf(&a, "usage.completion_tokens")), finish_reason(&a));
+	json_decref(st);
+	answer_free(&a);
+	/* Llama 2 needs strict alternation: two user turns in a row are refused, named */
+	chat_once(d.sock, "{\"id\": 61, \"op\": \"chat\", \"messages\": [{\"role\": \"user\", "
+	    "\"content\": \"a\"}, {\"role\": \"user\", \"content\": \"b\"}]}", 61, &a);
+	ok(is_err(a.final, "bad_request"), "Llama 2: two user turns in a row are bad_request (%s)",
+	    err_msg(a.final));
+	answer_free(&a);
+	stop(&d);
+}
+
 /* --- 5. concurrency ----------------------------------------------------------------------- */
 
 struct chatter {
@@ -612,13 +648,14 @@ main(int argc, char **argv)
 		printf("1..0 # skip usage: t_chatd GUARDD RIG NOISE GEN RIG_GEN SAFE_GEN MKMODEL\n");
 		return 0;
 	}
-	rig = argv[2];
-	noise = argv[3];
-	gen = argv[4];
-	riggen = argv[5];
-	safegen = argv[6];
-	mkmodel = argv[7];
-	if (access(rig, R_OK) != 0 || access(gen, R_OK) != 0 || access(riggen, R_OK) != 0) {
+	/* absolute: the daemons' configs live in a temp dir */
+	rig = realpath(argv[2], NULL);
+	noise = realpath(argv[3], NULL);
+	gen = realpath(argv[4], NULL);
+	riggen = realpath(argv[5], NULL);
+	safegen = realpath(argv[6], NULL);
+	mkmodel = realpath(argv[7], NULL);
+	if (!rig || !noise || !gen || !riggen || !safegen || !mkmodel) {
 		printf("1..0 # skip no test models (../shared is absent)\n");
 		return 0;
 	}
@@ -637,6 +674,14 @@ main(int argc, char **argv)
 		ok(0, "guardd with a generator starts");
 	test_rigged();
 	test_rigged_safe();
+	if (argc > 8) {
+		char *l2 = realpath(argv[8], NULL);
+		if (l2 != NULL)
+			test_llama2(l2);
+		else
+			ok(0, "%s: the Llama 2 generator is missing", argv[8]);
+		free(l2);
+	}
 	test_noise();
 	harness_done();
 	done_testing();

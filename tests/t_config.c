@@ -55,7 +55,7 @@ static const struct {
 	{ BASE "user: \"a\\0b\"\n", "c.yaml:3:7: user: contains a NUL byte", "a NUL in a value" },
 	{ BASE "modle: typo\n", "c.yaml:3:1: modle: unknown key 'modle' (listen, socket_mode, socket_group, user, "
 	  "model, policy, policies, threads, batch, context, log, limits, allow_uids, allow_gids, control_uids, "
-	  "control_gids, restart)", "an unknown key, listing the valid ones" },
+	  "control_gids, restart, generator, stream)", "an unknown key, listing the valid ones" },
 	{ BASE "limits: {max_qeue: 5}\n", "c.yaml:3:10: limits.max_qeue: unknown key 'max_qeue' (max_request_bytes, "
 	  "max_messages, max_queue, deadline_ms, max_connections, drain_ms, idle_timeout_ms, read_timeout_ms, "
 	  "write_timeout_ms, max_inflight, output_high_water)", "an unknown limit" },
@@ -97,6 +97,10 @@ static const struct {
 	{ "", "c.yaml: 'listen' is required", "an empty file" },
 	{ "# only a comment\n", "c.yaml: 'listen' is required", "a file of comments" },
 	{ "- listen\n", "c.yaml:1:1: expected a mapping", "a list for the document" },
+	{ BASE "generator: {model: g.gguf, date: 31 Foo 2026}\n", "c.yaml:3:34: generator.date: "
+	  "'31 Foo 2026' is not a date", "a date that is not %d %b %Y" },
+	{ BASE "generator: {temperature: warm}\n", "c.yaml:3:26: generator.temperature: 'warm' is "
+	  "not a number", "a temperature that is not a number" },
 	{ BASE "listen: [\n", "c.yaml:4:1: YAML:", "broken YAML" },
 	{ BASE "---\nlisten: x\n", "c.yaml:3:1: YAML: more than one document", "a second document" },
 	{ "listen: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -123,6 +127,8 @@ field_text(const struct config *c, const struct config_key *k, char *buf, size_t
 		break;
 	}
 	case CONFIG_POLICIES: snprintf(buf, n, "%d", c->n_policies); break;
+	case CONFIG_LONG: snprintf(buf, n, "%ld", *(const long *)(const void *)p); break;
+	case CONFIG_MILLI: snprintf(buf, n, "%g", *(const double *)(const void *)p); break;
 	}
 }
 
@@ -153,11 +159,22 @@ test_table(void)
 		switch (k->type) {
 		case CONFIG_STRING: good = "nobody"; expect = "nobody"; break;
 		case CONFIG_PATH: good = "sub/x.y"; snprintf(want, sizeof(want), "%.400s/sub/x.y", top); expect = want; break;
-		case CONFIG_INT: case CONFIG_SIZE:
+		case CONFIG_INT: case CONFIG_SIZE: case CONFIG_LONG:
 			snprintf(lo, sizeof(lo), "%ld", k->min);
 			snprintf(hi, sizeof(hi), "%ld", k->max);
 			snprintf(below, sizeof(below), "%ld", k->min - 1);
-			snprintf(above, sizeof(above), "%ld", k->max + 1);
+			if (k->max < LONG_MAX)
+				snprintf(above, sizeof(above), "%ld", k->max + 1);
+			else
+				snprintf(above, sizeof(above), "%s", "9223372036854775808");
+			good = hi;
+			expect = hi;
+			break;
+		case CONFIG_MILLI:
+			snprintf(lo, sizeof(lo), "%g", (double)k->min / 1000);
+			snprintf(hi, sizeof(hi), "%g", (double)k->max / 1000);
+			snprintf(below, sizeof(below), "%g", (double)k->min / 1000 - 0.5);
+			snprintf(above, sizeof(above), "%g", (double)k->max / 1000 + 0.5);
 			good = hi;
 			expect = hi;
 			break;
@@ -168,6 +185,8 @@ test_table(void)
 		}
 		if (strcmp(k->path, "restart.min_ms") == 0)	/* max_ms must stay above it */
 			good = expect = "10000";
+		if (strcmp(k->path, "generator.date") == 0)	/* checked as a date */
+			good = expect = "30 Nov 2026";
 		doc_with(doc, sizeof(doc), k->path, good);
 		struct config *c = config_load((write_file("c.yaml", doc), "c.yaml"), &e);
 		if (c)
@@ -181,19 +200,32 @@ test_table(void)
 		ok(c == NULL && strstr(e.msg, named) && strstr(e.msg, "c.yaml:"), "%s: a nested list refused, named (%s)",
 		    k->path, e.msg);
 		config_free(c);
-		if (k->type != CONFIG_INT && k->type != CONFIG_SIZE)
+		if (k->type != CONFIG_INT && k->type != CONFIG_SIZE && k->type != CONFIG_LONG &&
+		    k->type != CONFIG_MILLI)
 			continue;
 		doc_with(doc, sizeof(doc), k->path, lo);
 		c = load_text(doc, &e);
 		ok(c != NULL, "%s: its minimum %s is accepted (%s)", k->path, lo, c ? "" : e.msg);
 		config_free(c);
 		char range[128];
-		snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, below, k->min, k->max);
+		if (k->type == CONFIG_MILLI)
+			snprintf(range, sizeof(range), "%s: %s is outside [%g, %g]", k->path, below,
+			    (double)k->min / 1000, (double)k->max / 1000);
+		else
+			snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, below,
+			    k->min, k->max);
 		doc_with(doc, sizeof(doc), k->path, below);
 		c = load_text(doc, &e);
 		ok(c == NULL && strstr(e.msg, range), "%s: %s is refused (%s)", k->path, below, e.msg);
 		config_free(c);
-		snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, above, k->min, k->max);
+		if (k->type == CONFIG_MILLI)
+			snprintf(range, sizeof(range), "%s: %s is outside [%g, %g]", k->path, above,
+			    (double)k->min / 1000, (double)k->max / 1000);
+		else if (k->max == LONG_MAX)
+			snprintf(range, sizeof(range), "%s: '%s' is not a number", k->path, above);
+		else
+			snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, above,
+			    k->min, k->max);
 		doc_with(doc, sizeof(doc), k->path, above);
 		c = load_text(doc, &e);
 		ok(c == NULL && strstr(e.msg, range), "%s: %s is refused (%s)", k->path, above, e.msg);

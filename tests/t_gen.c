@@ -4,6 +4,7 @@
  *                              vs batched, stop strings, limits, end tokens, cancellation
  *                              (with "parity" after MODEL: the `guard generate` checks only) */
 #include <math.h>
+#include <sys/wait.h>
 
 #include "core/model.h"
 #include "core/sample.h"
@@ -457,6 +458,18 @@ test_cli_parity(const char *guard, const char *path)
 	answer_free(&a);
 	tokvec_free(&want);
 	generator_free(g);
+	/* a malformed value is refused before the model loads */
+	char cmd[4500], out[512] = "";
+	snprintf(cmd, sizeof(cmd), "%s generate -m '%s' -n 2 --ids 1 --repeat-penalty 1.x 2>&1",
+	    guard, path);
+	FILE *fp = popen(cmd, "r");
+	size_t got = fp ? fread(out, 1, sizeof(out) - 1, fp) : 0;
+	out[got] = '\0';
+	int st = fp ? pclose(fp) : -1;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
+	    strstr(out, "--repeat-penalty: '1.x' is not a number") != NULL,
+	    "guard generate --repeat-penalty 1.x: exit %d, '%.60s'", WIFEXITED(st) ?
+	    WEXITSTATUS(st) : -1, out);
 }
 
 /* the released text is the repaired decoding of the ids (end token excluded) */
@@ -464,17 +477,26 @@ static void
 test_text(void)
 {
 	int32_t prompt[6];
-	struct answer a;
+	struct answer a = { 0 };
 	struct buf dec = { 0 };
 	struct err e;
 	struct generator *g = gen_new(256, 1, 0);
-	struct gen_params sp = { .sp = { .temperature = 1.2f, .top_k = 2000, .top_p = 1, .seed = 5 },
-		.max_tokens = 40 };
+	struct gen_params sp = { .sp = { .temperature = 3, .top_k = 20000, .top_p = 1 },
+		.max_tokens = 24 };
 
+	/* the first of a few seeds whose ids decode to invalid UTF-8 (partial byte-level
+	 * pieces), to see them repaired; else the last one */
 	prompt_of(prompt, 6, 2);
-	run_alone(g, prompt, 6, &sp, &a);
-	tok_decode(model_tok(M), a.ids.v, a.ids.n, &dec, &e);
-	size_t valid = utf8_valid_prefix(dec.p, dec.n);
+	size_t valid = 0;
+	for (int seed = 1; seed <= 4; seed++) {
+		sp.sp.seed = (uint64_t)seed;
+		answer_free(&a);
+		dec.n = 0;
+		run_alone(g, prompt, 6, &sp, &a);
+		tok_decode(model_tok(M), a.ids.v, a.ids.n, &dec, &e);
+		if ((valid = utf8_valid_prefix(dec.p, dec.n)) < dec.n)
+			break;
+	}
 	ok(utf8_valid_prefix(a.text.p, a.text.n) == a.text.n, "sampled text (%zu bytes) is valid "
 	    "UTF-8", a.text.n);
 	if (valid == dec.n)
@@ -483,6 +505,16 @@ test_text(void)
 	else
 		ok(a.text.n >= valid && memcmp(a.text.p, dec.p, valid) == 0,
 		    "the text starts with the valid %zu bytes of the decoding", valid);
+	/* token by token as generated == the whole decoding repaired at once */
+	struct stop *st = stop_new(NULL, 0, &e);
+	size_t rn;
+	stop_feed(st, dec.p, dec.n);
+	stop_flush(st);
+	const char *rt = stop_text(st, &rn);
+	ok(rn == a.text.n && memcmp(rt, a.text.p, rn) == 0,
+	    "the text equals the whole decoding repaired in one pass (seed %d: %zu of %zu bytes "
+	    "were valid UTF-8)", (int)sp.sp.seed, valid, dec.n);
+	stop_free(st);
 	int mono = 1;
 	for (size_t i = 1; i < a.lens.n; i++)
 		mono &= a.lens.v[i] >= a.lens.v[i - 1];
@@ -593,12 +625,12 @@ test_stops(void)
 		generator_free(g);
 		return;
 	}
-	/* a stop string from the middle of the real answer: the first 2..6 bytes of complete
-	 * characters from a character boundary near the middle */
+	/* a stop string from the middle of the real answer: three characters from a character
+	 * boundary near the middle */
 	size_t q = tn / 2, sl = 0;
 	while (q > 0 && ((unsigned char)T[q] & 0xC0) == 0x80)
 		q--;
-	while (q + sl < tn && sl < 2)
+	for (int nch = 0; q + sl < tn && nch < 3; nch++)	/* three characters */
 		sl += (size_t)utf8_len((unsigned char)T[q + sl]);
 	char stop[32];
 	snprintf(stop, sizeof(stop), "%.*s", (int)sl, T + q);
