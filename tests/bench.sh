@@ -52,3 +52,6 @@ echo "== guardd: the $ntok-token message from C clients over the socket"
 kill -TERM $pid
 wait $pid
 rm -rf "$T"
+
+# issue 8: the chat generator beside the guard (guard vs llama.cpp decode, chats through guardd)
+BUILD=$B sh tests/bench_chat.sh

@@ -85,6 +85,7 @@ static const struct spec specs[] = {
 	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
 	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2, 0 },
 	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 0 },
+	{ "l32-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
 	/* llama3 rope scaling as the real Llama Guard 3 has (its attention is uniform anyway) */
 	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1 },
 	/* generators: one residual channel per chain token, so hidden > the chain's length;
@@ -735,7 +736,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: mkmodel SPEC hf DIR [f32|f16|bf16]\n"
 		    "       mkmodel SPEC gguf FILE f32|f16|bf16\n"
 		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids|chain-json\n"
-		    "SPEC: tiny-l3, tiny-l2, lg3-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
+		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
