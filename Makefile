@@ -43,7 +43,7 @@ D_OBJ = $(D_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 # daemon objects a test or fuzz target may link (everything but main)
 D_LIB_OBJ = $(filter-out $(BUILD)/daemon/guardd.o,$(D_SRC:%.c=$(BUILD)/%.o))
-TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUILD)/tests/loadgen \
+TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUILD)/tests/loadgen $(BUILD)/tests/chatgen \
 	$(BUILD)/tests/mkmodel
 
 all: guard guardd
