@@ -16,4 +16,5 @@ $B/tests/t_gen unit
 $B/tests/t_gen model $B/guard $M/tiny-l3-f32.gguf
 $B/tests/t_gen model $B/guard $M/tiny-l3 parity
 $B/tests/t_gen model $B/guard $M/tiny-l2-f32.gguf
+$B/tests/t_gen model $B/guard $M/tiny-l2 parity
 LIST
