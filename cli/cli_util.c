@@ -19,7 +19,8 @@ static const struct {
 	    "[--top-k k] [--top-p p] [--min-p p] [--repeat-penalty r] [--repeat-last-n n] "
 	    "[--seed s]" },
 	{ "bench", "guard bench -m model [-p tokens] [-n tokens] [-r runs] [-t threads] [--json]" },
-	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json" },
+	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json\n"
+	    "       guard prompt --chat [-m model] [--format llama3|llama2] [--date D] [--ids] < chat.json" },
 	{ "classify", "guard classify -m model | --socket path [--policy file|name] [--json] "
 	    "[--no-cache] [-t threads] [text]" },
 	{ "filter", "guard filter -m model | --socket path [--policy file|name] "

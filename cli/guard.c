@@ -13,7 +13,7 @@ static const struct {
 	{ "logits", cmd_logits, "run token ids, write the last position's logits" },
 	{ "generate", cmd_generate, "continue token ids greedily (or sampled)" },
 	{ "bench", cmd_bench, "measure load, prefill and decode speed" },
-	{ "prompt", cmd_prompt, "print the Llama Guard prompt of a conversation" },
+	{ "prompt", cmd_prompt, "print the Llama Guard (or --chat: the generator's) prompt" },
 	{ "classify", cmd_classify, "classify one message or conversation" },
 	{ "filter", cmd_filter, "classify every line of stdin" },
 	{ "ping", cmd_ping, "check that guardd answers" },
