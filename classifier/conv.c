@@ -1,5 +1,6 @@
 /* conv.c - conversations from JSON or plain text, validated like the official template. */
 #include "classifier/conv.h"
+#include "util/jsonkind.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -25,19 +26,6 @@ add_part(struct conv_msg *m, const char *s, size_t n, struct err *e)
 	m->parts[m->n_parts][n] = '\0';
 	m->part_len[m->n_parts++] = n;
 	return 0;
-}
-
-static const char *
-json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: case JSON_REAL: return "a number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
 }
 
 /* one text part: {"type": "text", "text": STRING} */

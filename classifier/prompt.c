@@ -8,6 +8,7 @@
 
 #include "classifier/conv.h"
 #include "core/tok.h"
+#include "util/utext.h"
 
 static const char TASK_A[] = "\n\nTask: Check if there is unsafe content in '";
 static const char TASK_B[] = "' messages in conversations according our safety policy with "
@@ -92,50 +93,6 @@ out:
 	return rc;
 }
 
-/* Python str.isspace() code points, as UTF-8 */
-static size_t
-space_at(const unsigned char *s, size_t n)
-{
-	static const char *const multi[] = {
-		"\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\x80", "\xe2\x80\x81", "\xe2\x80\x82",
-		"\xe2\x80\x83", "\xe2\x80\x84", "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87",
-		"\xe2\x80\x88", "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\xa8", "\xe2\x80\xa9",
-		"\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80",
-	};
-
-	if (n == 0)
-		return 0;
-	if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x1f))
-		return 1;
-	for (size_t i = 0; i < sizeof(multi) / sizeof(multi[0]); i++) {
-		size_t k = strlen(multi[i]);
-		if (n >= k && memcmp(s, multi[i], k) == 0)
-			return k;
-	}
-	return 0;
-}
-
-void
-text_trim(const char *s, size_t n, size_t *start, size_t *len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t a = 0, b = n, k;
-
-	while (a < b && (k = space_at(p + a, b - a)) > 0)
-		a += k;
-	/* from the end: step back over whole UTF-8 characters */
-	while (b > a) {
-		size_t c = b - 1;
-		while (c > a && (p[c] & 0xc0) == 0x80)
-			c--;
-		if (space_at(p + c, b - c) != b - c)
-			break;
-		b = c;
-	}
-	*start = a;
-	*len = b - a;
-}
-
 int
 prompt_body(const struct conv *c, const struct tok *t, struct buf *text, struct tokvec *ids,
     enum role *role, struct err *e)
@@ -151,7 +108,7 @@ prompt_body(const struct conv *c, const struct tok *t, struct buf *text, struct 
 		const struct conv_msg *m = &c->msg[i];
 		for (size_t k = 0; k < m->n_parts; k++) {
 			size_t a, n;
-			text_trim(m->parts[k], m->part_len[k], &a, &n);
+			utext_trim(m->parts[k], m->part_len[k], &a, &n);
 			buf_adds(&seg, m->assistant ? "Agent" : "User");
 			buf_adds(&seg, ": ");
 			buf_add(&seg, m->parts[k] + a, n);

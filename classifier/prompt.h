@@ -24,7 +24,4 @@ int prompt_body(const struct conv *c, const struct tok *t, struct buf *text, str
  * classifier/spoof.h)? Fills up to `max` short reasons; implemented in spoof.c. */
 int prompt_spoof(const struct conv *c, const char **reasons, int max);
 
-/* Python's str.strip(): the span of s without leading/trailing Unicode white space. */
-void text_trim(const char *s, size_t n, size_t *start, size_t *len);
-
 #endif

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/tok.h"
+#include "util/jsonkind.h"
 
 void
 chat_init(struct chat *c)
@@ -65,19 +66,6 @@ chat_free(struct chat *c)
 	free(c->msg);
 	c->msg = NULL;
 	c->n = 0;
-}
-
-static const char *
-json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: case JSON_REAL: return "a number";
-	case JSON_TRUE: case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
 }
 
 static int
