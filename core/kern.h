@@ -45,4 +45,13 @@ void kern_softmax_avx512(float *x, int n);
 void kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v,
     int64_t ldv, int n, int d, float scale, float *s, float *out);
 
+/* Quantized weights (core/quant.h): the fastest kernel this CPU runs for a ggml type, or NULL
+ * when only quant_matmul_generic does (the contract is quant_matmul_generic's). */
+typedef void (*kern_q_fn)(int type, const void *w, int64_t k, int64_t r0, int64_t r1,
+    const void *xq, int m, float *y, int64_t ldy);
+kern_q_fn kern_q_pick(int type);
+/* The activation quantizer that writes qact_quantize_row's bytes fastest here, or NULL. */
+typedef void (*kern_qact_fn)(const float *x, int64_t k, void *row);
+kern_qact_fn kern_qact_pick(void);
+
 #endif
