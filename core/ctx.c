@@ -48,12 +48,13 @@ max3(size_t a, size_t b, size_t c)
 
 /* element counts of every buffer, checked before anything is allocated */
 struct sizes {
-	size_t q_dim, kv_dim, cache, x, xn, q, kv, ff, s, xo, logits, mm_m, mm_k, total;
+	size_t q_dim, kv_dim, cache, x, xn, q, kv, ff, s, xo, logits, head, mm_m, mm_k, total;
 };
 
 static int
-plan(const struct hparams *h, const struct ctx_params *p, struct sizes *z, struct err *e)
+plan(const struct model *m, const struct ctx_params *p, struct sizes *z, struct err *e)
 {
+	const struct hparams *h = &m->hp;
 	size_t nb = (size_t)p->n_batch, no = (size_t)p->n_outputs;
 
 	z->q_dim = mul((size_t)h->n_head, (size_t)h->head_dim);
@@ -67,11 +68,12 @@ plan(const struct hparams *h, const struct ctx_params *p, struct sizes *z, struc
 	z->s = mul((size_t)p->n_threads, (size_t)p->n_ctx);
 	z->xo = mul(no, (size_t)h->n_embd);
 	z->logits = mul(no, (size_t)h->n_vocab);
+	z->head = m->out_ids != NULL ? mul(no, (size_t)m->output.rows) : 0;
 	z->mm_m = nb > no ? nb : no;
 	z->mm_k = max3((size_t)h->n_ff, (size_t)h->n_embd, z->q_dim);
-	/* floats: k and v caches, x, xn, q, kb, vb, att, g, u, s, xo, logits */
+	/* floats: k and v caches, x, xn, q, kb, vb, att, g, u, s, xo, logits, head */
 	size_t fl = add(mul(z->cache, 2), add(add(z->x, z->xn), add(mul(z->q, 2), mul(z->kv, 2))));
-	fl = add(fl, add(add(mul(z->ff, 2), z->s), add(z->xo, z->logits)));
+	fl = add(fl, add(add(mul(z->ff, 2), z->s), add(add(z->xo, z->logits), z->head)));
 	z->total = add(mul(fl, sizeof(float)), mul(nb, sizeof(struct run)));
 	z->total = add(z->total, add(mul(mul(z->mm_m, z->mm_k), sizeof(uint16_t)), 64));
 	z->total = add(z->total, mul((size_t)p->n_seq, sizeof(int)));
@@ -94,7 +96,6 @@ plan(const struct hparams *h, const struct ctx_params *p, struct sizes *z, struc
 struct ctx *
 ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 {
-	const struct hparams *h = &m->hp;
 	struct ctx_params cp = *p;
 	struct sizes z;
 	int fail = 0;
@@ -111,7 +112,7 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 		    cp.n_seq, cp.n_batch, cp.n_outputs, cp.n_threads);
 		return NULL;
 	}
-	if (plan(h, &cp, &z, e) == -1)
+	if (plan(m, &cp, &z, e) == -1)
 		return NULL;
 	struct ctx *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -139,6 +140,7 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	c->mm = malloc(matmul_scratch_size((int)z.mm_m, (int64_t)z.mm_k));
 	c->xo = alloc_f(z.xo, &fail);
 	c->logits = alloc_f(z.logits, &fail);
+	c->head = z.head ? alloc_f(z.head, &fail) : NULL;
 	c->own_pool = cp.pool == NULL;
 	c->pool = c->own_pool ? pool_new(c->p.n_threads) : cp.pool;
 	if (fail || c->len == NULL || c->runs == NULL || c->mm == NULL || c->pool == NULL) {
@@ -160,7 +162,7 @@ ctx_free(struct ctx *c)
 	free(c->k); free(c->v); free(c->len);
 	free(c->x); free(c->xn); free(c->q); free(c->kb); free(c->vb); free(c->att);
 	free(c->g); free(c->u); free(c->s); free(c->runs); free(c->mm);
-	free(c->xo); free(c->logits);
+	free(c->xo); free(c->logits); free(c->head);
 	free(c);
 }
 

@@ -26,6 +26,8 @@ struct ctx {
 	struct run *runs;	/* n_batch */
 	void *mm;
 	float *xo, *logits;	/* n_outputs rows */
+	float *head;		/* pruned head (model out_ids): n_outputs rows of its rows, which
+				   forward.c spreads over the full-vocabulary logit rows */
 	int n_logits;
 	int (*cancel)(void *);
 	void *cancel_arg;

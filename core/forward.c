@@ -1,7 +1,8 @@
 /* forward.c - the Llama forward pass over a batch of tokens from one or more sequences:
  * embeddings, then per layer RMSNorm -> QKV -> RoPE -> causal GQA attention over the cache ->
  * output projection -> residual -> RMSNorm -> SwiGLU MLP -> residual; final norm and head
- * only for the rows that want logits. */
+ * only for the rows that want logits (a pruned head: only its rows, spread over the
+ * vocabulary). */
 #include "core/ctx_int.h"
 
 #include <math.h>
@@ -136,6 +137,28 @@ do_attention(void *arg, int ith, int nth)
 	}
 }
 
+/* A pruned head: W (rows, n_embd) @ xo (n_out, n_embd) -> head (n_out, rows), the same
+ * kernels as a full head (a row's result depends on that row alone, so each equals the full
+ * head's row for its token, bit for bit); then each output becomes a full-vocabulary row,
+ * -inf where the head has no row, so that a softmax, argmax or sampler over the vocabulary
+ * gives exactly the distribution over the head's tokens. */
+static void
+pruned_head(struct ctx *c, int n_out)
+{
+	const struct model *m = c->m;
+	int64_t rows = m->output.rows, nv = m->hp.n_vocab;
+
+	matmul(c->pool, &m->output, c->xo, n_out, c->head, c->mm);
+	for (int k = 0; k < n_out; k++) {
+		float *l = c->logits + (size_t)k * (size_t)nv;
+		const float *h = c->head + (size_t)k * (size_t)rows;
+		for (int64_t t = 0; t < nv; t++)
+			l[t] = -INFINITY;
+		for (int64_t r = 0; r < rows; r++)
+			l[m->out_ids[r]] = h[r];
+	}
+}
+
 static int
 plan(struct ctx *c, const struct batch *b, struct run *runs, int *n_runs, int *n_out,
     struct err *e)
@@ -231,7 +254,10 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 			if (b->want_logits[i])
 				rmsnorm(c->xo + (size_t)k++ * hp->n_embd, c->x + (size_t)i * hp->n_embd,
 				    m->out_norm, hp->n_embd, hp->eps);
-		matmul(c->pool, &m->output, c->xo, n_out, c->logits, c->mm);
+		if (m->out_ids == NULL)
+			matmul(c->pool, &m->output, c->xo, n_out, c->logits, c->mm);
+		else
+			pruned_head(c, n_out);
 	}
 	/* commit: the new positions become part of their sequences */
 	for (int r = 0; r < n_runs; r++)

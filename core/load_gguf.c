@@ -8,6 +8,7 @@
 
 #include "core/gguf.h"
 #include "core/tok.h"
+#include "util/mapfile.h"
 
 static int
 get_weight(struct model *m, const char *name, int64_t rows, int64_t cols, int optional,
@@ -144,6 +145,51 @@ check_rope_scaling(struct model *m, const char *path, struct err *e)
 	return 0;
 }
 
+/* A pruned head's map (README "Pruned output heads"): guardd.output_token_ids, an array of
+ * u32 or i32 holding the token id of each row of output.weight. Required when the head has
+ * fewer rows than the vocabulary; refused with a tied head (the embedding's rows are the
+ * vocabulary). */
+static int
+load_head(struct model *m, const char *path, struct err *e)
+{
+	static const char key[] = "guardd.output_token_ids";
+	const void *raw;
+	size_t n;
+	int is_i32 = 0;
+	struct err ig;
+
+	if (!gguf_has(m->gguf, key)) {
+		if (m->output.rows < m->hp.n_vocab)
+			return err_set(e, "%s: tensor 'output.weight' has %lld rows, fewer than the "
+			    "vocabulary's %d: a pruned head needs the metadata key %s (the token id "
+			    "of each row), and the file has none", path, (long long)m->output.rows,
+			    m->hp.n_vocab, key);
+		return 0;
+	}
+	if (m->hp.tied)
+		return err_set(e, "%s: %s is set but the file has no output.weight (the head is "
+		    "the embedding matrix, one row per token)", path, key);
+	if (gguf_get_arr(m->gguf, key, GGUF_U32, &raw, &n, &ig) == -1) {
+		if (gguf_get_arr(m->gguf, key, GGUF_I32, &raw, &n, &ig) == -1)
+			return err_set(e, "%s: %s must be an array of u32 or i32", path, key);
+		is_i32 = 1;
+	}
+	int64_t *ids = reallocarray(NULL, n ? n : 1, sizeof(*ids));
+	if (ids == NULL)
+		return err_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		int32_t s;
+		memcpy(&u, (const char *)raw + 4 * i, 4);	/* GGUF arrays are unaligned */
+		memcpy(&s, &u, 4);
+		ids[i] = is_i32 ? (int64_t)s : (int64_t)u;
+	}
+	int64_t off = (int64_t)((const unsigned char *)raw - gguf_map(m->gguf)->data);
+	int rc = head_map_set(m, path, key, ids, n, off, e);
+	free(ids);
+	return rc;
+}
+
 int
 load_gguf(struct model *m, const char *path, struct err *e)
 {
@@ -205,12 +251,18 @@ load_gguf(struct model *m, const char *path, struct err *e)
 	int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
 	if (get_weight(m, "token_embd.weight", h->n_vocab, h->n_embd, 0, &m->tok_embd, e))
 		return -1;
-	int r = get_weight(m, "output.weight", h->n_vocab, h->n_embd, 1, &m->output, e);
+	/* a pruned head has fewer rows than the vocabulary: take its own count (load_head) */
+	const struct gguf_tensor *ot = gguf_tensor_find(m->gguf, "output.weight");
+	int64_t head_rows = ot != NULL && ot->n_dims == 2 && ot->ne[1] > 0 &&
+	    ot->ne[1] < (uint64_t)h->n_vocab ? (int64_t)ot->ne[1] : h->n_vocab;
+	int r = get_weight(m, "output.weight", head_rows, h->n_embd, 1, &m->output, e);
 	if (r == -1)
 		return -1;
 	h->tied = r == 1;
 	if (h->tied)
 		m->output = m->tok_embd;
+	if (load_head(m, path, e) == -1)
+		return -1;
 	if ((m->out_norm = get_vec(m, "output_norm.weight", h->n_embd, e)) == NULL)
 		return -1;
 	if ((m->layers = calloc((size_t)h->n_layer, sizeof(*m->layers))) == NULL)

@@ -54,8 +54,77 @@ cfg_id(json_t *v)
 	return json_is_integer(v) ? (int32_t)json_integer_value(v) : -1;
 }
 
+/* A pruned head's map (README "Pruned output heads"): config.json's "output_token_ids", the
+ * token id of each row of lm_head.weight, as an array [id of row 0, id of row 1, ...] or as
+ * ExecuTorch's token_map.json object {"0": id, "1": id, ...} (Meta's --output_prune_map
+ * file, pasted in). The ids' range and uniqueness are checked once the head's rows are
+ * known (head_map_set). */
+struct head_ids {
+	int64_t *v;
+	size_t n;
+	int have;
+};
+
+/* a row number as ExecuTorch writes it: decimal, no sign, no leading zero */
 static int
-parse_config(struct model *m, const char *dir, struct err *e)
+row_key(const char *k, size_t n, size_t *row)
+{
+	size_t r = 0;
+
+	if (k[0] == '\0' || (k[0] == '0' && k[1] != '\0'))
+		return -1;
+	for (; *k; k++) {
+		if (*k < '0' || *k > '9' || r > (SIZE_MAX - 9) / 10)
+			return -1;
+		r = r * 10 + (size_t)(*k - '0');
+	}
+	if (r >= n)
+		return -1;
+	*row = r;
+	return 0;
+}
+
+static int
+cfg_head_ids(json_t *c, const char *path, struct head_ids *hi, struct err *e)
+{
+	static const char key[] = "output_token_ids";
+	json_t *v = json_object_get(c, key), *x;
+	const char *k;
+	size_t n, i, row;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) && !json_is_object(v))
+		return err_set(e, "%s: '%s' must be an array of token ids (one per row of "
+		    "lm_head.weight) or an object {\"row\": token id}", path, key);
+	n = json_is_array(v) ? json_array_size(v) : json_object_size(v);
+	if ((hi->v = reallocarray(NULL, n ? n : 1, sizeof(*hi->v))) == NULL)
+		return err_set(e, "out of memory");
+	hi->n = n;
+	hi->have = 1;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if (!json_is_integer(x))
+				return err_set(e, "%s: %s[%zu] must be an integer token id", path, key, i);
+			hi->v[i] = json_integer_value(x);
+		}
+		return 0;
+	}
+	/* keys are distinct strings (duplicates are refused on load) and each names a row
+	 * below n: n of them cover every row once */
+	json_object_foreach(v, k, x) {
+		if (row_key(k, n, &row) == -1)
+			return err_set(e, "%s: %s: key \"%.32s\" is not a row number (0 to %zu, "
+			    "decimal, no leading zero)", path, key, k, n ? n - 1 : 0);
+		if (!json_is_integer(x))
+			return err_set(e, "%s: %s[\"%s\"] must be an integer token id", path, key, k);
+		hi->v[row] = json_integer_value(x);
+	}
+	return 0;
+}
+
+static int
+parse_config(struct model *m, const char *dir, struct head_ids *hi, struct err *e)
 {
 	struct hparams *h = &m->hp;
 	char path[4096];
@@ -104,6 +173,8 @@ parse_config(struct model *m, const char *dir, struct err *e)
 		}
 	}
 	h->tied = json_is_true(json_object_get(c, "tie_word_embeddings"));
+	if (cfg_head_ids(c, path, hi, e) == -1)
+		goto out;
 	h->bos = cfg_id(json_object_get(c, "bos_token_id"));
 	h->eos = cfg_id(json_object_get(c, "eos_token_id"));
 	h->eot = -1;
@@ -206,14 +277,44 @@ known_tensor(const char *nm, int n_layer)
 	return 0;
 }
 
-int
-load_hf(struct model *m, const char *dir, struct err *e)
+/* The head: the embedding when tied; else lm_head.weight, with vocab_size rows or, pruned,
+ * fewer and a map naming each row's token */
+static int
+load_head(struct model *m, const char *dir, const struct head_ids *hi, struct err *e)
+{
+	const struct hparams *h = &m->hp;
+	char where[4200];
+
+	snprintf(where, sizeof(where), "%s/config.json", dir);
+	if (h->tied) {
+		if (hi->have)
+			return err_set(e, "%s: output_token_ids is set but tie_word_embeddings is true "
+			    "(the head is the embedding matrix, one row per token)", where);
+		m->output = m->tok_embd;
+		return 0;
+	}
+	const struct st_tensor *t = st_find(m->st, "lm_head.weight");
+	int64_t rows = t != NULL && t->n_dims == 2 && t->shape[0] > 0 &&
+	    t->shape[0] < (uint64_t)h->n_vocab ? (int64_t)t->shape[0] : h->n_vocab;
+	if (get_weight(m, "lm_head.weight", rows, h->n_embd, &m->output, e))
+		return -1;
+	if (hi->have)
+		return head_map_set(m, where, "output_token_ids", hi->v, hi->n, -1, e);
+	if (rows < h->n_vocab)
+		return err_set(e, "%s: tensor 'lm_head.weight' has %lld rows, fewer than vocab_size "
+		    "%d: a pruned head needs \"output_token_ids\" in config.json (the token id of "
+		    "each row), and it has none", t->file, (long long)rows, h->n_vocab);
+	return 0;
+}
+
+static int
+load_hf_ids(struct model *m, const char *dir, struct head_ids *hi, struct err *e)
 {
 	struct hparams *h = &m->hp;
 	char name[128], path[4096];
 	FILE *fp;
 
-	if (parse_config(m, dir, e) == -1)
+	if (parse_config(m, dir, hi, e) == -1)
 		return -1;
 	/* the layer table is allocated from this count: bound it before (as model_finish does) */
 	if (h->n_layer <= 0 || h->n_layer > 1024)
@@ -247,9 +348,7 @@ load_hf(struct model *m, const char *dir, struct err *e)
 	int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
 	if (get_weight(m, "model.embed_tokens.weight", h->n_vocab, h->n_embd, &m->tok_embd, e))
 		return -1;
-	if (h->tied)
-		m->output = m->tok_embd;
-	else if (get_weight(m, "lm_head.weight", h->n_vocab, h->n_embd, &m->output, e))
+	if (load_head(m, dir, hi, e) == -1)
 		return -1;
 	if ((m->out_norm = get_vec(m, "model.norm.weight", h->n_embd, e)) == NULL)
 		return -1;
@@ -283,4 +382,14 @@ load_hf(struct model *m, const char *dir, struct err *e)
 	m->wtype = m->layers[0].wq.type;
 	m->rope_halves = 1;
 	return model_finish(m, NULL, e);
+}
+
+int
+load_hf(struct model *m, const char *dir, struct err *e)
+{
+	struct head_ids hi = { NULL, 0, 0 };
+	int rc = load_hf_ids(m, dir, &hi, e);
+
+	free(hi.v);
+	return rc;
 }

@@ -203,6 +203,7 @@ model_close(struct model *m)
 		}
 	free(m->layers);
 	free(m->out_norm);
+	free(m->out_ids);
 	free(m->rope_inv);
 	free(m->path);
 	tok_free(m->tok);

@@ -40,6 +40,11 @@ const char *model_format(const struct model *m);
  * SentencePiece model the loader then reads). Computed at model_open; each file's digest is
  * cached in "<file>.sha256" beside it, keyed by size, mtime, ctime, inode and device. */
 const char *model_hash(const struct model *m);
+/* The output head's row count: n_vocab for a full head, fewer for a pruned one. *ids (when
+ * ids is not NULL) becomes the token id of each row, or NULL when row r is token r. Either
+ * way ctx_logits returns full-vocabulary rows (-inf for tokens without a row). Valid until
+ * model_close. */
+int model_head(const struct model *m, const int32_t **ids);
 /* 1 when model_open took every digest from its sidecar (nothing was read in full). */
 int model_hash_cached(const struct model *m);
 

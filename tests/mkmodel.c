@@ -33,6 +33,12 @@
  * That map is by current token, so no token occurs twice in a chain. `mkmodel SPEC chain`
  * prints the chain's text, `mkmodel SPEC chain-ids` the ids it generates (ending in 128009).
  *
+ * tiny-l3-pruned and rig-l3-pruned: tiny-l3 and rig-l3 with a pruned output head, as Llama
+ * Guard 3 1B-INT4 has (README "Pruned output heads"): 20 rows, those of the unpruned model's
+ * head (tiny-l3's tied embedding, rig-l3's lm_head) for the tokens of Llama Guard's answers
+ * (pruned_ids below, in that order), mapped by config.json's "output_token_ids" and the GGUF
+ * key guardd.output_token_ids.
+ *
  * The tokenizer comes from ../shared/reference/tokenizers (or $GUARDD_SHARED). */
 #include <errno.h>
 #include <stdarg.h>
@@ -79,19 +85,30 @@ struct spec {
 	double factor;		/* llama3 rope scaling, 0 = none */
 	int bos, eos;
 	int rig;		/* 1: rig-l3's hand-set weights, 2: a rigged generator (see gen_chain) */
+	int pruned;		/* the head keeps the rows of pruned_ids only (tied: the embedding's) */
 };
 
+/* The tokens of Llama Guard 3's answers ("safe", "unsafe\nS1,S10", then <|eot_id|>), 20 as in
+ * Meta's pruned head, which does not publish its list: safe, unsafe, "\n", "S", "1".."9",
+ * "10".."14", ",", <|eot_id|>. Not sorted, so that a row is not its token's rank. */
+static const int32_t pruned_ids[] = { 19193, 39257, 198, 50, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+	605, 806, 717, 1032, 975, 11, 128009 };
+enum { N_PRUNED = sizeof(pruned_ids) / sizeof(pruned_ids[0]) };
+
 static const struct spec specs[] = {
-	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
-	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2, 0 },
-	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 0 },
-	{ "l32-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0 },
+	{ "tiny-l3", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0, 0 },
+	{ "tiny-l2", "llama2", 32000, 256, 2, 4, 4, 512, 4096, 10000, 1e-5, 0, 0, 1, 2, 0, 0 },
+	{ "lg3-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 0, 0 },
+	{ "l32-1b", "llama3", 128256, 2048, 16, 32, 8, 8192, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0, 0 },
 	/* llama3 rope scaling as the real Llama Guard 3 has (its attention is uniform anyway) */
-	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1 },
+	{ "rig-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1, 0 },
 	/* generators: one residual channel per chain token, so hidden > the chain's length;
 	 * llama3 rope scaling as every Llama 3.2 has (attention is zero anyway) */
-	{ "rig-gen-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2 },
-	{ "rig-gen-safe-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2 },
+	{ "rig-gen-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2, 0 },
+	{ "rig-gen-safe-l3", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 2, 0 },
+	/* pruned heads: the rows of pruned_ids of tiny-l3's (tied) and rig-l3's heads */
+	{ "tiny-l3-pruned", "llama3", 128256, 256, 2, 4, 2, 512, 131072, 500000, 1e-5, 1, 32, 128000, 128009, 0, 1 },
+	{ "rig-l3-pruned", "llama3", 128256, 64, 1, 1, 1, 64, 131072, 500000, 1e-5, 0, 8, 128000, 128009, 1, 1 },
 };
 
 static const char *shared;
@@ -240,15 +257,16 @@ fnv1a64(const char *s)
 	return h;
 }
 
+/* elements [start, start + n) of the tensor */
 static void
-values(const char *name, size_t n, float *out)
+values_at(const char *name, size_t start, size_t n, float *out)
 {
 	uint64_t seed = fnv1a64(name);
 	size_t len = strlen(name);
 	int norm = len >= 11 && strcmp(name + len - 11, "norm.weight") == 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t z = seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+		uint64_t z = seed + (uint64_t)(start + i) * 0x9E3779B97F4A7C15ull;
 		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
 		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
 		z = z ^ (z >> 31);
@@ -282,8 +300,8 @@ shapes(const struct spec *s, struct tensor *t)
 		TL("mlp.down_proj.weight", d, f);
 	}
 	T("model.norm.weight", d, 0);
-	if (!s->tied)
-		T("lm_head.weight", s->vocab, d);
+	if (!s->tied || s->pruned)
+		T("lm_head.weight", s->pruned ? N_PRUNED : s->vocab, d);
 #undef T
 #undef TL
 	return n;
@@ -299,12 +317,32 @@ numel(const struct tensor *t)
 static void
 weights(const struct spec *s, const struct tensor *t, float *v)
 {
+	size_t d = (size_t)t->cols;
+
+	if (s->pruned && strcmp(t->name, "lm_head.weight") == 0) {
+		/* the unpruned head's rows of pruned_ids */
+		if (s->rig == 1) {
+			float *full = malloc((size_t)s->vocab * d * sizeof(float));
+			if (full == NULL)
+				die("out of memory");
+			rig_values(t->name, s->vocab, t->cols, full);
+			for (int r = 0; r < N_PRUNED; r++)
+				memcpy(v + r * d, full + (size_t)pruned_ids[r] * d, d * sizeof(float));
+			free(full);
+		} else if (s->rig == 0) {
+			for (int r = 0; r < N_PRUNED; r++)
+				values_at(s->tied ? "model.embed_tokens.weight" : t->name,
+				    (size_t)pruned_ids[r] * d, d, v + r * d);
+		} else
+			die("%s: a rigged generator has no pruned variant", s->name);
+		return;
+	}
 	if (s->rig == 1)
 		rig_values(t->name, t->rows, t->cols, v);
 	else if (s->rig == 2)
 		gen_values(s, t->name, t->rows, t->cols, v);
 	else
-		values(t->name, numel(t), v);
+		values_at(t->name, 0, numel(t), v);
 }
 
 static void
@@ -408,7 +446,10 @@ write_hf(const struct spec *s, const char *dir, const char *type)
 	    " \"rms_norm_eps\": %g, \"rope_theta\": %.1f, \"tie_word_embeddings\": %s,\n"
 	    " \"attention_bias\": false, \"mlp_bias\": false, \"bos_token_id\": %d, \"eos_token_id\": %d,\n",
 	    s->vocab, s->hidden, s->ffn, s->layers, s->heads, s->kv_heads, s->hidden / s->heads,
-	    s->max_pos, s->eps, s->theta, s->tied ? "true" : "false", s->bos, s->eos);
+	    s->max_pos, s->eps, s->theta, s->tied && !s->pruned ? "true" : "false", s->bos, s->eos);
+	for (int i = 0; s->pruned && i < N_PRUNED; i++)
+		fprintf(fp, "%s%d%s", i ? ", " : " \"output_token_ids\": [", pruned_ids[i],
+		    i == N_PRUNED - 1 ? "],\n" : "");
 	if (s->factor > 0)
 		fprintf(fp, " \"rope_scaling\": {\"factor\": %.1f, \"low_freq_factor\": 1.0, "
 		    "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192, "
@@ -651,6 +692,10 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 	kv_f32(&w, "llama.attention.layer_norm_rms_epsilon", (float)s->eps);
 	kv_u32(&w, "llama.vocab_size", (uint32_t)s->vocab);
 	kv_u32(&w, "general.file_type", ftype);
+	if (s->pruned) {
+		kv_arr_head(&w, "guardd.output_token_ids", GGUF_U32, N_PRUNED);
+		xwrite(w.fp, pruned_ids, sizeof(pruned_ids));
+	}
 	if (strcmp(s->family, "llama3") == 0)
 		vocab_llama3(&w, s);
 	else
@@ -736,7 +781,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: mkmodel SPEC hf DIR [f32|f16|bf16]\n"
 		    "       mkmodel SPEC gguf FILE f32|f16|bf16\n"
 		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids|chain-json\n"
-		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
+		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3,\n"
+		    "      tiny-l3-pruned, rig-l3-pruned\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)

@@ -33,3 +33,8 @@ for spec in rig-gen-l3 rig-gen-safe-l3; do
 	[ -f "$out/$spec.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec.gguf" f32
 done
 [ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"
+# pruned output heads (README "Pruned output heads"): 20 rows of tiny-l3's and rig-l3's heads
+[ -f "$out/tiny-l3-pruned-bf16.gguf" ] || "$build/tests/mkmodel" tiny-l3-pruned gguf "$out/tiny-l3-pruned-bf16.gguf" bf16
+[ -f "$out/tiny-l3-pruned-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3-pruned hf "$out/tiny-l3-pruned-bf16" bf16
+[ -f "$out/rig-l3-pruned.gguf" ] || "$build/tests/mkmodel" rig-l3-pruned gguf "$out/rig-l3-pruned.gguf" f32
+[ -f "$out/rig-l3-pruned/model.safetensors" ] || "$build/tests/mkmodel" rig-l3-pruned hf "$out/rig-l3-pruned" f32
