@@ -227,6 +227,10 @@ sampler_sample_hist(struct sampler *s, const float *logits, const int32_t *hist,
 				sum += w[i];
 		}
 	}
+	/* candidates of weight 0 (-inf logits: tokens a pruned head has no row for) are never
+	 * picked, not even when rounding leaves r >= 0 after the last one */
+	while (k > 1 && w[k - 1] <= 0)
+		k--;
 	double r = next_uniform(s) * sum;
 	int32_t pick = s->c[k - 1].id;
 	for (int i = 0; i < k; i++) {
