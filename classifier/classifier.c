@@ -163,7 +163,9 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 		goto fail;
 	if (classifier_streams_init(c, e) == -1 || classifier_closing_init(c, e) == -1)
 		goto fail;
-	if (c->p.conv_cache_bytes > 0 && (c->cc = convcache_new(c->p.conv_cache_bytes, e)) == NULL)
+	/* conversations are kept after their policy prefix, which the prefix cache restores */
+	if (c->p.conv_cache_bytes > 0 && c->p.prefix_cache &&
+	    (c->cc = convcache_new(c->p.conv_cache_bytes, e)) == NULL)
 		goto fail;
 	c->body = calloc((size_t)c->p.max_batch, sizeof(*c->body));
 	c->btok = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
@@ -317,7 +319,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 		c->body[i] = all;
 		ctx_seq_clear(c->work, it[i].seq);
 		int from = convcache_restore(c->cc, c->work, it[i].seq, sl->gen, v->role, all.v,
-		    all.n, pre->n, &e);
+		    all.n, sl->snap[v->role], &e);
 		if (from == -1) {
 			verdict_fail(v, sl->pol, "%s", e.msg);
 			continue;

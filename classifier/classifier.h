@@ -23,7 +23,8 @@ struct classifier_params {
 	int max_streams;	/* responses checked incrementally at once (0: none) */
 	struct pool *pool;	/* NULL: its own threads; else borrowed (see ctx_params) */
 	size_t conv_cache_bytes;	/* keys and values of recent conversations kept for re-checks
-					   (classifier/convcache.h); 0: none (the default) */
+					   (classifier/convcache.h); 0: none (the default); needs
+					   prefix_cache */
 };
 
 struct classifier_params classifier_params_default(void);

@@ -8,8 +8,10 @@
  * position a cold evaluation of the same tokens would compute (the kernels compute a row
  * the same whatever the batch), and verdicts stay bit-identical.
  *
- * Index records cost ~32 bytes a position against the snapshot's 2 * layers * kv_dim * 4
- * (64 KiB for Llama Guard 3 1B), and are counted in the budget with everything else. */
+ * An entry holds the positions after the policy prefix only: the prefix, the same for every
+ * conversation of a (policy, role), is restored from the slot's own snapshot first. Ids and
+ * index cost ~36 bytes a position (and up to 16 of bucket array) against the snapshot's
+ * 2 * layers * kv_dim * 4 (64 KiB for Llama Guard 3 1B), all counted in the budget. */
 #include "classifier/convcache.h"
 
 #include <stdatomic.h>
@@ -39,9 +41,9 @@ struct entry {
 	struct entry *newer, *older;	/* the LRU list */
 	unsigned gen;
 	int role;
-	size_t n, from;			/* ids t[0..n), of which [0, from) the policy prefix */
-	int32_t *t;
-	struct kv_snapshot *snap;	/* positions 0 .. n-1 */
+	size_t n, from;			/* positions [from, n): after the policy prefix */
+	int32_t *t;			/* their ids (t[0] is position from's) */
+	struct kv_snapshot *snap;	/* their keys and values */
 	struct rec *recs;		/* positions from+1 .. n */
 	size_t bytes;
 };
@@ -196,7 +198,8 @@ find(struct convcache *cc, unsigned gen, int role, const int32_t *t, size_t from
 			if (r->h != cc->hs[p] || r->pos != p || e->gen != gen || e->role != role ||
 			    e->from != from)
 				continue;
-			if (memcmp(e->t, t, p * sizeof(*t)) == 0) {
+			/* [0, from) is the policy prefix of (gen, role) in both */
+			if (memcmp(e->t, t + from, (p - from) * sizeof(*t)) == 0) {
 				*len = p;
 				return e;
 			}
@@ -209,11 +212,11 @@ find(struct convcache *cc, unsigned gen, int role, const int32_t *t, size_t from
 
 int
 convcache_restore(struct convcache *cc, struct ctx *work, int seq, unsigned gen, int role,
-    const int32_t *t, size_t n, size_t from, struct err *e)
+    const int32_t *t, size_t n, const struct kv_snapshot *prefix, struct err *e)
 {
-	size_t len = 0;
+	size_t len = 0, from = prefix ? (size_t)kv_snapshot_len(prefix) : 0;
 
-	if (cc == NULL || n < from + 2)
+	if (cc == NULL || prefix == NULL || n < from + 2)
 		return 0;
 	atomic_fetch_add_explicit(&cc->lookups, 1, memory_order_relaxed);
 	if (hash_prompt(cc, gen, role, t, from, n - 1) == -1)
@@ -221,8 +224,8 @@ convcache_restore(struct convcache *cc, struct ctx *work, int seq, unsigned gen,
 	struct entry *hit = find(cc, gen, role, t, from, n - 1, &len);
 	if (hit == NULL)
 		return 0;
-	if (ctx_snapshot_restore(work, seq, hit->snap, e) == -1 ||
-	    ctx_seq_truncate(work, seq, (int)len, e) == -1) {
+	if (ctx_snapshot_restore(work, seq, prefix, e) == -1 ||
+	    ctx_snapshot_append(work, seq, hit->snap, (int)len, e) == -1) {
 		ctx_seq_clear(work, seq);
 		return -1;
 	}
@@ -287,11 +290,11 @@ convcache_store(struct convcache *cc, const struct ctx *work, int seq, unsigned 
 	}
 	/* an entry this one extends can serve no lookup this one cannot serve as well */
 	struct entry *superseded = best != NULL && len == best->n ? best : NULL;
-	struct kv_snapshot *snap = ctx_snapshot_save(work, seq, (int)n, &e);
+	struct kv_snapshot *snap = ctx_snapshot_save_range(work, seq, (int)from, (int)n, &e);
 	if (snap == NULL)
 		return;
-	size_t bytes = sizeof(struct entry) + kv_snapshot_bytes(snap) + n * sizeof(*t) +
-	    (n - from) * sizeof(struct rec), nb, extra;
+	size_t bytes = sizeof(struct entry) + kv_snapshot_bytes(snap) +
+	    (n - from) * (sizeof(*t) + sizeof(struct rec)), nb, extra;
 	if (bytes > cc->budget) {
 		kv_snapshot_free(snap);
 		return;
@@ -309,7 +312,7 @@ convcache_store(struct convcache *cc, const struct ctx *work, int seq, unsigned 
 	}
 	struct entry *en = NULL;
 	if (cc->held + bytes + extra > cc->budget || (en = calloc(1, sizeof(*en))) == NULL ||
-	    (en->t = malloc(n * sizeof(*t))) == NULL ||
+	    (en->t = malloc((n - from) * sizeof(*t))) == NULL ||
 	    (en->recs = calloc(n - from, sizeof(*en->recs))) == NULL || grow(cc, nb) == -1) {
 		if (en)
 			free(en->t), free(en->recs);
@@ -317,7 +320,7 @@ convcache_store(struct convcache *cc, const struct ctx *work, int seq, unsigned 
 		kv_snapshot_free(snap);
 		return;
 	}
-	memcpy(en->t, t, n * sizeof(*t));
+	memcpy(en->t, t + from, (n - from) * sizeof(*t));
 	en->gen = gen;
 	en->role = role;
 	en->n = n;

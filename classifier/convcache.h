@@ -1,8 +1,9 @@
 /* convcache.h - the conversation cache: the keys and values of recently classified
  * conversations, kept so that a re-check of a conversation grown by a message evaluates
- * only what is new. An entry is a KV snapshot of [policy prefix + conversation part] of one
- * prompt (never the closing instructions, which follow the last message and so are never
- * shared), keyed by the slot's build (gen), the role and the token ids it holds. A lookup
+ * only what is new. An entry is a KV snapshot of the conversation part of one prompt: after
+ * the policy prefix (restored from the slot's own snapshot), before the closing
+ * instructions (which follow the last message and so are never shared); it is keyed by the
+ * slot's build (gen), the role and the token ids it holds. A lookup
  * finds the entry sharing the longest token prefix with a new prompt; what it shares is
  * restored instead of evaluated. Entries are evicted least recently used first, under a
  * budget of bytes (snapshot + ids + index all counted). One cache per classifier: called
@@ -17,6 +18,7 @@
 
 struct convcache;
 struct ctx;
+struct kv_snapshot;
 
 struct convcache_stats {
 	uint64_t lookups;	/* prompts looked up */
@@ -34,12 +36,13 @@ struct convcache_stats {
 struct convcache *convcache_new(size_t budget, struct err *e);
 void convcache_free(struct convcache *cc);
 
-/* Looks up the prompt t[0..n) of (gen, role), whose first `from` tokens are the policy
- * prefix. On a hit, sequence seq of work becomes the cached positions the prompt shares
- * (at most n - 1: the last token is evaluated for its logits) and their count is returned;
- * 0 on a miss (seq untouched), -1 on an error (e says why; seq is then empty). */
+/* Looks up the prompt t[0..n) of (gen, role), which starts with the policy prefix saved in
+ * `prefix` (the slot's snapshot of that role; NULL: no lookup). On a hit, sequence seq of
+ * work becomes that prefix and the cached positions the prompt shares after it (at most up
+ * to n - 1: the last token is evaluated for its logits) and their count is returned; 0 on a
+ * miss (seq untouched), -1 on an error (e says why; seq is then empty). */
 int convcache_restore(struct convcache *cc, struct ctx *work, int seq, unsigned gen, int role,
-    const int32_t *t, size_t n, size_t from, struct err *e);
+    const int32_t *t, size_t n, const struct kv_snapshot *prefix, struct err *e);
 
 /* Keeps t[0..n) (a prompt's conversation part, already evaluated in positions 0..n-1 of
  * sequence seq) for later lookups, unless a cached entry already holds it; an entry it

@@ -2,7 +2,8 @@
  * conversation re-checked as it grows evaluates only what is new since the last check of the
  * same role plus the closing part (counted here from the token ids), its verdicts are those
  * of a classifier without the cache bit for bit, many conversations interleaved in batches,
- * LRU eviction under a small budget, a policy swap invalidating, budget 0 disabling.
+ * LRU eviction under a small budget, a policy swap invalidating, budget 0 (or no prefix
+ * cache) disabling.
  *   t_convcache RIG_MODEL RANDOM_MODEL */
 #include <math.h>
 
@@ -10,6 +11,7 @@
 #include "classifier/conv.h"
 #include "classifier/convcache.h"
 #include "classifier/prompt.h"
+#include "core/ctx.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "policy/policy.h"
@@ -450,16 +452,17 @@ invalidate(const char *name, const struct model *m, const struct policy *p)
 	verdict_free(&v);
 	classifier_free(c);
 
-	/* no prefix cache: a miss evaluates everything, a hit what is new */
+	/* no prefix cache: entries start after the prefix, so no conversation cache either */
 	c = open1(m, p, (size_t)256 << 20, 0);
 	v = run1(c, &c1);
-	int miss = v.tokens_cached == 0;
+	int none = v.tokens_cached == 0;
 	verdict_free(&v);
 	v = run1(c, &c3);
 	ref = run1(cold, &c3);
-	ok(miss && v.tokens_cached > ref.tokens_cached && same_verdict(&v, &ref, ncat),
-	    "%s: without the prefix cache: first turn cached %d, third %d, bit-identical", name,
-	    miss ? 0 : -1, v.tokens_cached);
+	classifier_cache_stats(c, &st);
+	ok(none && v.tokens_cached == 0 && st.budget == 0 && st.lookups == 0 &&
+	    same_verdict(&v, &ref, ncat), "%s: without the prefix cache there is no conversation "
+	    "cache (cached %d, budget %llu)", name, v.tokens_cached, (unsigned long long)st.budget);
 	verdict_free(&v);
 	verdict_free(&ref);
 out:
@@ -467,6 +470,55 @@ out:
 	classifier_free(cold);
 	conv_free(&c1);
 	conv_free(&c3);
+}
+
+/* core/ctx.h's ranged snapshots, which entries are: positions [from, to) saved, appended
+ * after the same first `from` positions, give the logits a full evaluation gives, bit for
+ * bit; misuse is refused with a message. */
+static void
+ranged(const char *name, const struct model *m)
+{
+	struct ctx_params cp = ctx_params_default();
+	struct err e;
+	int32_t t[16];
+
+	cp.n_ctx = 64;
+	cp.n_seq = 2;
+	cp.n_threads = 2;
+	struct ctx *c = ctx_new(m, &cp, &e);
+	if (!ok(c != NULL, "%s: a context of two sequences", name))
+		return;
+	for (int i = 0; i < 16; i++)
+		t[i] = (int32_t)(100 + 37 * i);
+	int rc = ctx_eval(c, 0, t, 12, &e);
+	struct kv_snapshot *s = rc == 0 ? ctx_snapshot_save_range(c, 0, 5, 12, &e) : NULL;
+	float *l0 = malloc((size_t)ctx_n_vocab(c) * sizeof(float));
+	/* the reference: positions 0..9 evaluated, then token 10 */
+	rc |= ctx_seq_truncate(c, 0, 10, &e) | ctx_eval(c, 0, t + 10, 1, &e);
+	if (rc == 0)
+		memcpy(l0, ctx_logits(c, 0), (size_t)ctx_n_vocab(c) * sizeof(float));
+	/* 0..4 evaluated, 5..9 appended from the snapshot, then token 10 */
+	rc |= ctx_eval(c, 1, t, 5, &e);
+	int ap = s ? ctx_snapshot_append(c, 1, s, 10, &e) : -1;
+	rc |= ap | ctx_eval(c, 1, t + 10, 1, &e);
+	ok(rc == 0 && s && kv_snapshot_len(s) == 7 && ctx_seq_len(c, 1) == 11 &&
+	    memcmp(l0, ctx_logits(c, 0), (size_t)ctx_n_vocab(c) * sizeof(float)) == 0,
+	    "%s: positions 5..9 appended from a snapshot of 5..11: the next logits bit-identical",
+	    name);
+	struct err e1, e2, e3;
+	e1.msg[0] = e2.msg[0] = e3.msg[0] = '\0';
+	ctx_seq_truncate(c, 1, 4, &e);
+	int bad_len = s ? ctx_snapshot_append(c, 1, s, 10, &e1) : 0;
+	ctx_eval(c, 1, t + 4, 1, &e);	/* back to 5 positions */
+	int bad_to = s ? ctx_snapshot_append(c, 1, s, 13, &e2) : 0;
+	int bad_restore = s ? ctx_snapshot_restore(c, 1, s, &e3) : 0;
+	ok(bad_len == -1 && strstr(e1.msg, "starts at position 5, sequence 1 has 4") &&
+	    bad_to == -1 && strstr(e2.msg, "up to position 13 of 5..12") && bad_restore == -1 &&
+	    strstr(e3.msg, "starts at position 5"), "%s: misuse refused: '%s', '%s', '%s'", name,
+	    e1.msg, e2.msg, e3.msg);
+	free(l0);
+	kv_snapshot_free(s);
+	ctx_free(c);
 }
 
 int
@@ -485,6 +537,7 @@ main(int argc, char **argv)
 	const struct model *ms[2] = { rig, rnd };
 	const char *names[2] = { "rig-l3", "tiny-l3-bf16" };
 	for (int i = 0; i < 2; i++) {
+		ranged(names[i], ms[i]);
 		grow_chats(names[i], ms[i], def);
 		interleaved(names[i], ms[i], def);
 		lru(names[i], ms[i], def);
