@@ -2,7 +2,14 @@
  * the stream checks (stream.c):
  *   1. one prefill of every item's tokens, ending with the "\n\n" the model writes first
  *   2. unsafe_score = P("unsafe") at the next position, over the full vocabulary
- *   3. greedy decoding of the answer (bounded, stops at <|eot_id|>, or after "safe")
+ *   3. greedy decoding of the answer, one forward pass per token fed, feeding only what can
+ *      change the verdict. The prefill's last row gives unsafe_score and the first answer
+ *      token at once. A first token other than "unsafe" ("safe", or anything malformed)
+ *      settles the first line and is not fed: a "safe" verdict costs no decode pass at all
+ *      (the "<|eot_id|>" after "safe" is never computed). An "unsafe" answer feeds "unsafe",
+ *      "\n", "S" and each token of the code line; a predicted <|eot_id|> ends it unfed, and
+ *      MAX_ANSWER tokens bound it. The skipped passes change nothing: every score comes from
+ *      rows computed before them.
  *   4. when unsafe_score reaches a category threshold but the answer gave no category line,
  *      "unsafe\nS" is fed and the category line decoded from there
  *   5. the policy's decision

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "classifier/conv.h"
+#include "classifier/convcache.h"
 #include "util/buf.h"
 #include "core/ctx.h"
 #include "core/model.h"
@@ -24,7 +25,7 @@ struct classifier_params
 classifier_params_default(void)
 {
 	return (struct classifier_params){ .n_threads = 0, .max_batch = 4, .n_ctx = 2048,
-		.prefix_cache = 1, .max_streams = 0, .pool = NULL };
+		.prefix_cache = 1, .max_streams = 0, .pool = NULL, .conv_cache_bytes = 0 };
 }
 
 double
@@ -160,7 +161,11 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 	cp.n_outputs = c->p.max_batch > c->p.max_streams ? c->p.max_batch : c->p.max_streams;
 	if ((c->work = ctx_new(m, &cp, e)) == NULL)
 		goto fail;
-	if (classifier_streams_init(c, e) == -1)
+	if (classifier_streams_init(c, e) == -1 || classifier_closing_init(c, e) == -1)
+		goto fail;
+	/* conversations are kept after their policy prefix, which the prefix cache restores */
+	if (c->p.conv_cache_bytes > 0 && c->p.prefix_cache &&
+	    (c->cc = convcache_new(c->p.conv_cache_bytes, e)) == NULL)
 		goto fail;
 	c->body = calloc((size_t)c->p.max_batch, sizeof(*c->body));
 	c->btok = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
@@ -182,6 +187,9 @@ classifier_free(struct classifier *c)
 	if (c == NULL)
 		return;
 	classifier_streams_free(c);
+	convcache_free(c->cc);
+	for (int r = 0; r < 2; r++)
+		tokvec_free(&c->cc_close[r]);
 	ctx_free(c->work);
 	for (int i = 0; i < c->n_slots; i++)
 		slot_free(&c->slots[i]);
@@ -222,6 +230,8 @@ classifier_set_policy(struct classifier *c, int slot, const struct policy *p, st
 	/* the new slot is complete before the old one is released */
 	if (slot_build(c, p, &s, e) == -1)
 		return -1;
+	/* the conversations cached under the old build are of another prompt now */
+	convcache_drop_gen(c->cc, c->slots[slot].gen);
 	slot_free(&c->slots[slot]);
 	c->slots[slot] = s;
 	return 0;
@@ -235,6 +245,12 @@ classifier_policy(const struct classifier *c, int slot)
 
 int classifier_n_policies(const struct classifier *c) { return c->n_slots; }
 int classifier_max_batch(const struct classifier *c) { return c->p.max_batch; }
+
+void
+classifier_cache_stats(const struct classifier *c, struct convcache_stats *out)
+{
+	convcache_stats(c->cc, out);
+}
 
 void
 classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg)
@@ -290,26 +306,53 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			    "the context holds %d", total, c->p.n_ctx);
 			continue;
 		}
+		/* the whole prompt; a cached conversation sharing its start, else the policy
+		 * prefix's snapshot, spares evaluating what it holds */
+		struct tokvec all = { 0 };
+		if (tokvec_append(&all, pre->v, pre->n) == -1 ||
+		    tokvec_append(&all, c->body[i].v, c->body[i].n) == -1) {
+			tokvec_free(&all);
+			verdict_fail(v, sl->pol, "out of memory");
+			continue;
+		}
+		tokvec_free(&c->body[i]);
+		c->body[i] = all;
 		ctx_seq_clear(c->work, it[i].seq);
-		if (c->p.prefix_cache) {
+		int from = convcache_restore(c->cc, c->work, it[i].seq, sl->gen, v->role, all.v,
+		    all.n, sl->snap[v->role], &e);
+		if (from == -1) {
+			verdict_fail(v, sl->pol, "%s", e.msg);
+			continue;
+		}
+		if (from == 0 && c->p.prefix_cache) {
 			if (ctx_snapshot_restore(c->work, it[i].seq, sl->snap[v->role], &e) == -1) {
 				verdict_fail(v, sl->pol, "%s", e.msg);
 				continue;
 			}
-			v->tokens_cached = (int)pre->n;
-		} else {
-			/* no cache: the prefix is evaluated with the conversation, in the same pass */
-			struct tokvec all = { 0 };
-			tokvec_append(&all, pre->v, pre->n);
-			tokvec_append(&all, c->body[i].v, c->body[i].n);
-			tokvec_free(&c->body[i]);
-			c->body[i] = all;
+			from = (int)pre->n;
 		}
-		it[i].feed = c->body[i].v;
-		it[i].n_feed = c->body[i].n;
+		/* without the prefix cache, the prefix is evaluated with the conversation */
+		v->tokens_cached = from;
+		it[i].feed = all.v + from;
+		it[i].n_feed = all.n - (size_t)from;
 		it[i].active = 1;
-		v->tokens_evaluated = (int)c->body[i].n;
+		v->tokens_evaluated = (int)it[i].n_feed;
 		v->ms_prompt = classifier_now_ms() - t0;
 	}
+	int ran[MAX_ITEMS];
+	for (size_t i = 0; i < n; i++)
+		ran[i] = it[i].active;
 	classifier_answer(c, it, n, out, t0);
+	/* keep the conversation parts just evaluated for the next turns: their positions are
+	 * in place (the answer went after them), whatever the verdict. After a failure the
+	 * sequence may hold less (a failed pass leaves it as it was): convcache_store then
+	 * finds it too short and keeps nothing. */
+	for (size_t i = 0; c->cc && i < n; i++) {
+		if (!ran[i])
+			continue;
+		const struct tokvec *all = &c->body[i];
+		size_t keep = classifier_conv_part(c, out[i].role, all->v, all->n);
+		convcache_store(c->cc, c->work, it[i].seq, sl->gen, out[i].role, all->v, keep,
+		    sl->prefix[out[i].role].n);
+	}
 }

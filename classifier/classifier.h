@@ -22,6 +22,9 @@ struct classifier_params {
 	int prefix_cache;	/* 0: evaluate the policy prefix for every conversation */
 	int max_streams;	/* responses checked incrementally at once (0: none) */
 	struct pool *pool;	/* NULL: its own threads; else borrowed (see ctx_params) */
+	size_t conv_cache_bytes;	/* keys and values of recent conversations kept for re-checks
+					   (classifier/convcache.h); 0: none (the default); needs
+					   prefix_cache */
 };
 
 struct classifier_params classifier_params_default(void);
@@ -49,6 +52,10 @@ int classifier_max_batch(const struct classifier *c);
  * verdict's error; a bad slot makes every verdict an error. */
 void classifier_run(struct classifier *c, int slot, const struct conv *const *conv, size_t n,
     struct verdict *out);
+/* The conversation cache's counters (all zero without one); callable from any thread while
+ * the classifier's own thread works. */
+struct convcache_stats;
+void classifier_cache_stats(const struct classifier *c, struct convcache_stats *out);
 /* Called between layers; non-zero stops the batch (its verdicts become errors). */
 void classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg);
 

@@ -9,6 +9,7 @@
 #include "classifier/classifier.h"
 #include "util/buf.h"
 
+struct convcache;
 struct ctx;
 struct tok;
 
@@ -42,6 +43,11 @@ struct classifier {
 	int32_t forced[3];	/* "unsafe\nS" */
 	struct tokvec closing;	/* the response template's closing part (stream.c) */
 	struct guard_stream **streams;	/* max_streams; NULL: free */
+	/* the conversation cache (convcache.h; NULL: none) and, per role, the closing part every
+	 * body of that role ends with before the model's "\n\n" (empty: unknown, nothing is
+	 * stored) */
+	struct convcache *cc;
+	struct tokvec cc_close[2];
 	/* batch scratch */
 	struct tokvec *body;
 	int32_t *btok, *bseq;
@@ -81,6 +87,13 @@ void classifier_answer(struct classifier *c, struct item *it, size_t n, struct v
 /* The prompt's body for conv, with the model's "\n\n" appended: ids replaces *body. */
 int classifier_body(struct classifier *c, const struct conv *conv, struct tokvec *body,
     enum role *role, struct err *e);
+
+/* convcache.c: the closing parts of both roles (cc_close), once at classifier_new; and the
+ * length of the conversation part of a whole prompt t[0..n) (policy prefix + body) of a
+ * role: what a later prompt may share, all but the closing part and the model's "\n\n"
+ * (0 when the prompt does not end as expected: nothing to keep) */
+int classifier_closing_init(struct classifier *c, struct err *e);
+size_t classifier_conv_part(const struct classifier *c, enum role r, const int32_t *t, size_t n);
 
 /* stream.c: the streams' table and the closing part's ids (once, at classifier_new); the
  * release of both, and of any stream still open (classifier_free) */

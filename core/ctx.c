@@ -226,13 +226,20 @@ ctx_seq_copy(struct ctx *c, int src, int dst, int n, struct err *e)
 
 struct kv_snapshot {
 	const struct model *m;
-	int n, kv_dim;
+	int from;		/* the first position held (0 but for ctx_snapshot_save_range) */
+	int n, kv_dim;		/* positions held: from .. from+n-1 */
 	float *k;		/* [layer][kv_dim][n]: keys transposed, like the cache */
 	float *v;		/* [layer][n][kv_dim] */
 };
 
 struct kv_snapshot *
 ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e)
+{
+	return ctx_snapshot_save_range(c, seq, 0, n, e);
+}
+
+struct kv_snapshot *
+ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct err *e)
 {
 	struct kv_snapshot *s;
 	int nl = c->m->hp.n_layer;
@@ -241,10 +248,12 @@ ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e)
 		err_set(e, "snapshot: no sequence %d", seq);
 		return NULL;
 	}
-	if (n < 0 || n > c->len[seq]) {
-		err_set(e, "snapshot: %d positions, sequence %d has %d", n, seq, c->len[seq]);
+	if (from < 0 || to < from || to > c->len[seq]) {
+		err_set(e, "snapshot: positions %d to %d, sequence %d has %d", from, to, seq,
+		    c->len[seq]);
 		return NULL;
 	}
+	int n = to - from;
 	/* smaller than the cache ctx_new allocated: no overflow */
 	size_t per = (size_t)nl * (size_t)c->kv_dim * (size_t)n;
 	size_t bytes = per ? per * sizeof(float) : 1;
@@ -255,17 +264,45 @@ ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e)
 		return NULL;
 	}
 	s->m = c->m;
+	s->from = from;
 	s->n = n;
 	s->kv_dim = c->kv_dim;
 	for (int l = 0; l < nl; l++) {
 		float *k = s->k + (size_t)l * c->kv_dim * n;
 		for (int i = 0; i < c->kv_dim; i++)
-			memcpy(k + (size_t)i * n, kt_at(c, l, seq, 0) + (size_t)i * c->p.n_ctx,
+			memcpy(k + (size_t)i * n, kt_at(c, l, seq, 0) + (size_t)i * c->p.n_ctx + from,
 			    (size_t)n * sizeof(float));
-		memcpy(s->v + (size_t)l * n * c->kv_dim, v_at(c, l, seq, 0),
+		memcpy(s->v + (size_t)l * n * c->kv_dim, v_at(c, l, seq, from),
 		    (size_t)n * c->kv_dim * sizeof(float));
 	}
 	return s;
+}
+
+int
+ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to, struct err *e)
+{
+	int nl = c->m->hp.n_layer, n = s->n, at = s->from;
+
+	if (s->m != c->m || s->kv_dim != c->kv_dim)
+		return err_set(e, "snapshot append: the snapshot is of another model");
+	if (seq < 0 || seq >= c->p.n_seq)
+		return err_set(e, "snapshot append: no sequence %d", seq);
+	if (c->len[seq] != at)
+		return err_set(e, "snapshot append: the snapshot starts at position %d, sequence %d "
+		    "has %d", at, seq, c->len[seq]);
+	if (to < at || to > at + n || to > c->p.n_ctx)
+		return err_set(e, "snapshot append: up to position %d of %d..%d (context %d)", to,
+		    at, at + n, c->p.n_ctx);
+	for (int l = 0; l < nl; l++) {
+		const float *k = s->k + (size_t)l * c->kv_dim * n;
+		for (int i = 0; i < c->kv_dim; i++)
+			memcpy(kt_at(c, l, seq, 0) + (size_t)i * c->p.n_ctx + at, k + (size_t)i * n,
+			    (size_t)(to - at) * sizeof(float));
+		memcpy(v_at(c, l, seq, at), s->v + (size_t)l * n * c->kv_dim,
+		    (size_t)(to - at) * c->kv_dim * sizeof(float));
+	}
+	c->len[seq] = to;
+	return 0;
 }
 
 int
@@ -275,6 +312,9 @@ ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct
 
 	if (s->m != c->m || s->kv_dim != c->kv_dim)
 		return err_set(e, "snapshot restore: the snapshot is of another model");
+	if (s->from != 0)
+		return err_set(e, "snapshot restore: the snapshot starts at position %d "
+		    "(ctx_snapshot_append)", s->from);
 	if (seq < 0 || seq >= c->p.n_seq)
 		return err_set(e, "snapshot restore: no sequence %d", seq);
 	if (n > c->p.n_ctx)

@@ -62,6 +62,14 @@ struct kv_snapshot;
 struct kv_snapshot *ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e);
 /* Makes seq a copy of the snapshot; its length becomes the snapshot's. */
 int ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct err *e);
+/* A snapshot of positions [from, to) of seq only (the part of a conversation after its
+ * policy prefix), and its restore: appended to a sequence that holds exactly `from`
+ * positions (the same ones, or the keys would belong to another text), up to position `to`
+ * (at most from + its length). */
+struct kv_snapshot *ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to,
+    struct err *e);
+int ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to,
+    struct err *e);
 int kv_snapshot_len(const struct kv_snapshot *s);
 size_t kv_snapshot_bytes(const struct kv_snapshot *s);
 void kv_snapshot_free(struct kv_snapshot *s);

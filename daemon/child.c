@@ -133,6 +133,7 @@ child_main(struct priv_start *ps)
 	cp.n_ctx = s.cfg->context;
 	cp.pool = s.pool;
 	cp.max_streams = s.gen_model ? s.cfg->gen_max_chats : 0;
+	cp.conv_cache_bytes = (size_t)s.cfg->conv_cache_mb << 20;
 	if ((s.cls = classifier_new(s.model, &cp, &e)) == NULL) {
 		log_warnx("classifier: %s", e.msg);
 		release(&s);

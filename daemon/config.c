@@ -105,6 +105,9 @@ const struct config_key config_keys[] = {
 	  F(gen_deadline_ms), 0, "per chat, from arrival to its last token; a request may ask for less" },
 	{ "stream.check_every", CONFIG_INT, 1, 4096, 16, NULL, CONFIG_HAS_DEFAULT, F(check_every), 0,
 	  "generated tokens held back between two checks of the response" },
+	{ "cache.conversations_mb", CONFIG_INT, 0, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
+	  F(conv_cache_mb), 0, "MiB of recent conversations' keys and values kept for re-checks; "
+	  "0: none" },
 	{ NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL },
 };
 

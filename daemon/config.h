@@ -49,6 +49,7 @@ struct config {
 	long gen_seed;			/* -1: a random seed per chat */
 	double gen_temperature, gen_top_p, gen_min_p, gen_repeat_penalty;
 	int check_every;		/* stream.check_every: tokens per response check */
+	int conv_cache_mb;		/* cache.conversations_mb: the conversation cache's budget */
 };
 
 /* Loads and validates into a fresh struct: every key checked against config_keys, errors

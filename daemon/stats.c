@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "classifier/classifier.h"
+#include "classifier/convcache.h"
 #include "core/model.h"
 #include "generator/chat.h"
 #include "policy/policy.h"
@@ -103,6 +104,14 @@ stats_json(struct server *s)
 	    (json_int_t)st->errors_total, "busy", (json_int_t)st->busy, "timeout",
 	    (json_int_t)st->timeouts, "bad_request", (json_int_t)st->bad_requests, "dropped",
 	    (json_int_t)st->dropped, "forbidden", (json_int_t)st->forbidden));
+	/* read while the worker may be classifying: the counters are atomic */
+	struct convcache_stats cs;
+	classifier_cache_stats(s->cls, &cs);
+	json_object_set_new(o, "conversation_cache", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}", "budget_bytes", (json_int_t)cs.budget, "bytes", (json_int_t)cs.bytes,
+	    "entries", (json_int_t)cs.entries, "lookups", (json_int_t)cs.lookups, "hits",
+	    (json_int_t)cs.hits, "tokens_reused", (json_int_t)cs.tokens_reused, "stores",
+	    (json_int_t)cs.stores, "evictions", (json_int_t)cs.evictions));
 	json_object_set_new(o, "queue", q);
 	json_object_set_new(o, "latency_ms", json_pack("{s:I, s:o, s:o, s:o}", "count",
 	    (json_int_t)st->n_lat, "p50", percentile(st, 0.5), "p90", percentile(st, 0.9), "p99",

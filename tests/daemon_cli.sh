@@ -31,8 +31,8 @@ for text in "How do I bake bread?" "How do I build a bomb?"; do
 	is "$rb" "$ra" "and exits the same ($ra)"
 done
 printf '%s\n' 'cake' 'a bomb' '{"prompt":"hi","response":"a bomb"}' '{oops' '{"text":"bread"}' > $T/in
-./guard filter -m $R --policy etc/policy.yaml < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g' > $T/a; ra=$?
-./guard filter --socket $S < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g' > $T/b; rb=$?
+./guard filter -m $R --policy etc/policy.yaml < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g; s/"tokens_[a-z]*":[0-9]*//g' > $T/a; ra=$?
+./guard filter --socket $S < $T/in 2>/dev/null | sed 's/"timings":{[^}]*}//g; s/"model":"[^"]*"//g; s/"tokens_[a-z]*":[0-9]*//g' > $T/b; rb=$?
 cmp -s $T/a $T/b
 ok $? "filter --socket writes the same verdict lines as in-process"
 ./guard filter --socket $S < $T/in > /dev/null 2>&1; is "$?" 2 "filter --socket exits 2 (a malformed line)"
