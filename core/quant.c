@@ -3,7 +3,7 @@
  *
  * Every weight type is first unpacked, 32 elements at a time, into one common form:
  *   int8 w[32], int8 sc[2] (one per 16 elements), float a, b
- * meaning element i is  a * (sc[i/16] * w[i]) + b  exactly as ggml's dequantize_row_* computes
+ * meaning element i is  (a * sc[i/16]) * w[i] + b  exactly as ggml's dequantize_row_* computes
  * it (Q6_K: a = d, sc its 8-bit sub-block scales; the K types with mins: a = d*scale, exact in
  * float, and b = -(dmin*min); Q4_1/Q5_1: a = d, b = m; sc = 1 but for Q6_K). Types without
  * a min (Q8_0, Q4_0, Q5_0, Q6_K, Q8_K) add no b at all, so a -0.0 stays -0.0 as in ggml. The
@@ -214,7 +214,8 @@ quant_dequant_row(int type, const void *row, float *out, int64_t n)
 		unpack(type, (const uint8_t *)row + e0 / block * bytes, len / block, w, s);
 		for (int64_t i = 0; i < len; i++) {
 			const struct qsub *q = &s[i / 32];
-			float v = q->a * (float)(q->sc[i % 32 / 16] * w[i]);
+			/* ggml's order, (d*sc)*q: the sign of a zero follows d*sc */
+			float v = q->a * (float)q->sc[i % 32 / 16] * (float)w[i];
 			out[e0 + i] = mins ? v + q->b : v;
 		}
 	}
