@@ -19,6 +19,7 @@
 #include "core/quant.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/gguf.h"
@@ -59,13 +60,27 @@ sub_set(struct qsub *s, float a, float b)
 	s->sc[0] = s->sc[1] = 1;
 }
 
+/* bit i of a byte as 0 or 16, for the fifth bits of Q5_0/Q5_1 (a table: the loops below stay
+ * plain byte arithmetic the compiler vectorizes) */
+static uint8_t bit16[256][8];
+
+static void
+bit16_init(void)
+{
+	for (int v = 0; v < 256; v++)
+		for (int i = 0; i < 8; i++)
+			bit16[v][i] = (uint8_t)((v >> i & 1) << 4);
+}
+
+static pthread_once_t bit16_once = PTHREAD_ONCE_INIT;
+
 /* Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1: one 32-element block. */
 static void
 unpack_32(int type, const uint8_t *p, int8_t *w, struct qsub *s)
 {
 	float d = half_at(p), m = 0;
 	const uint8_t *qs;
-	uint32_t qh = 0;
+	uint8_t hb[32];
 	int off = 0;
 
 	switch (type) {
@@ -75,14 +90,24 @@ unpack_32(int type, const uint8_t *p, int8_t *w, struct qsub *s)
 		return;
 	case GGML_TYPE_Q4_0: qs = p + 2; off = 8; break;
 	case GGML_TYPE_Q4_1: m = half_at(p + 2); qs = p + 4; break;
-	case GGML_TYPE_Q5_0: memcpy(&qh, p + 2, 4); qs = p + 6; off = 16; break;
-	default: /* Q5_1 */ m = half_at(p + 2); memcpy(&qh, p + 4, 4); qs = p + 8; break;
-	}
-	for (int j = 0; j < 16; j++) {
-		w[j] = (int8_t)((int)((qs[j] & 15) | ((qh >> j & 1) << 4)) - off);
-		w[j + 16] = (int8_t)((int)((qs[j] >> 4) | ((qh >> (j + 16) & 1) << 4)) - off);
+	case GGML_TYPE_Q5_0: qs = p + 6; off = 16; break;
+	default: /* Q5_1 */ m = half_at(p + 2); qs = p + 8; break;
 	}
 	sub_set(s, d, m);
+	if (type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_1) {
+		for (int j = 0; j < 16; j++) {
+			w[j] = (int8_t)((qs[j] & 15) - off);
+			w[j + 16] = (int8_t)((qs[j] >> 4) - off);
+		}
+		return;
+	}
+	/* qh, the 4 bytes before qs (little-endian): bit j is element j's fifth bit */
+	for (int i = 0; i < 4; i++)
+		memcpy(hb + 8 * i, bit16[qs[i - 4]], 8);
+	for (int j = 0; j < 16; j++) {
+		w[j] = (int8_t)(((qs[j] & 15) | hb[j]) - off);
+		w[j + 16] = (int8_t)(((qs[j] >> 4) | hb[j + 16]) - off);
+	}
 }
 
 /* The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 scale bytes: the first
@@ -107,20 +132,25 @@ static void
 unpack_k45(const uint8_t *p, int has_qh, int8_t *w, struct qsub *s)
 {
 	float d = half_at(p), dmin = half_at(p + 2);
-	const uint8_t *scales = p + 4, *qh = has_qh ? p + 16 : NULL;
+	const uint8_t *scales = p + 4, *qh = p + 16;
 	const uint8_t *qs = p + (has_qh ? 48 : 16);
 
 	for (int j = 0; j < 8; j++) {
-		int sc, mn, shift = j & 1 ? 4 : 0;
-		const uint8_t *q = qs + 32 * (j / 2);
+		int sc, mn;
 		scale_min_k4(j, scales, &sc, &mn);
-		for (int l = 0; l < 32; l++) {
-			int v = q[l] >> shift & 15;
-			if (qh != NULL)
-				v |= (qh[l] >> j & 1) << 4;
-			w[32 * j + l] = (int8_t)v;
-		}
 		sub_set(&s[j], d * (float)sc, -(dmin * (float)mn));
+	}
+	for (int j = 0; j < 4; j++, qs += 32, w += 64) {
+		for (int l = 0; l < 32; l++) {
+			w[l] = (int8_t)(qs[l] & 15);
+			w[l + 32] = (int8_t)(qs[l] >> 4);
+		}
+		uint8_t m0 = (uint8_t)(1u << (2 * j)), m1 = (uint8_t)(2u << (2 * j));
+		if (has_qh)
+			for (int l = 0; l < 32; l++) {
+				w[l] = (int8_t)(w[l] | (qh[l] & m0 ? 16 : 0));
+				w[l + 32] = (int8_t)(w[l + 32] | (qh[l] & m1 ? 16 : 0));
+			}
 	}
 }
 
@@ -135,14 +165,13 @@ unpack_q6k(const uint8_t *p, int8_t *w, struct qsub *s)
 	const int8_t *sc = (const int8_t *)(p + 192);
 	float d = half_at(p + 208);
 
-	for (int n = 0; n < 2; n++)
-		for (int g = 0; g < 4; g++)
-			for (int l = 0; l < 32; l++) {
-				int lo = ql[64 * n + l + (g & 1) * 32];
-				lo = g & 2 ? lo >> 4 : lo & 15;
-				int hi = qh[32 * n + l] >> (2 * g) & 3;
-				w[128 * n + 32 * g + l] = (int8_t)((lo | hi << 4) - 32);
-			}
+	for (int n = 0; n < 2; n++, ql += 64, qh += 32, w += 128)
+		for (int l = 0; l < 32; l++) {
+			w[l] = (int8_t)(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+			w[l + 32] = (int8_t)(((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4) - 32);
+			w[l + 64] = (int8_t)(((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32);
+			w[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4) - 32);
+		}
 	for (int j = 0; j < 8; j++) {
 		sub_set(&s[j], d, 0);
 		s[j].sc[0] = sc[2 * j];
@@ -186,6 +215,7 @@ unpack(int type, const uint8_t *p, int64_t nb, int8_t *w, struct qsub *s)
 	int block, bytes;
 
 	type_block(type, &block, &bytes);
+	pthread_once(&bit16_once, bit16_init);
 	for (int64_t i = 0; i < nb; i++, p += bytes, w += block, s += block / 32)
 		switch (type) {
 		case GGML_TYPE_Q4_K: unpack_k45(p, 0, w, s); break;
