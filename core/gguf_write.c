@@ -11,7 +11,7 @@
 
 #include "util/buf.h"
 
-#define ALIGN 32
+#define ALIGN 32		/* GGUF's default; general.alignment may set another */
 
 struct wkv {
 	char *key;
@@ -32,7 +32,7 @@ struct gguf_writer {
 	size_t n_kv, cap_kv;
 	struct wtensor *t;
 	size_t n_t, cap_t;
-	uint64_t data_size;
+	uint64_t data_size, align;
 	size_t cur;		/* tensor being written */
 	uint64_t cur_done;	/* bytes of it written */
 	int begun, finished;
@@ -48,6 +48,7 @@ gguf_writer_new(const char *path, struct err *e)
 		err_set(e, "out of memory");
 		return NULL;
 	}
+	w->align = ALIGN;
 	return w;
 }
 
@@ -122,12 +123,23 @@ int
 gguf_writer_kv_raw(struct gguf_writer *w, const char *key, uint32_t type, const void *raw,
     size_t n, struct err *e)
 {
-	struct buf *b = new_kv(w, key, type, e);
+	struct buf *b;
+	uint32_t a = 0;
 
-	if (b == NULL)
+	/* readers place the data by this key: it must be what the writer does */
+	if (strcmp(key, "general.alignment") == 0) {
+		if (type == GGUF_U32 && n == 4)
+			memcpy(&a, raw, 4);
+		if (a == 0 || (a & (a - 1)) != 0 || a > 4096)
+			return err_set(e, "%s: general.alignment must be a u32 power of two up to "
+			    "4096", w->path);
+	}
+	if ((b = new_kv(w, key, type, e)) == NULL)
 		return -1;
 	if (buf_add(b, raw, n) == -1)
 		return err_set(e, "out of memory");
+	if (a != 0)
+		w->align = a;
 	return 0;
 }
 
@@ -252,8 +264,6 @@ gguf_writer_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint3
 	for (uint32_t d = 0; d < 4; d++)
 		t->ne[d] = d < n_dims ? ne[d] : 1;
 	t->nbytes = nel / block * bytes;
-	t->offset = w->data_size;
-	w->data_size += (t->nbytes + ALIGN - 1) / ALIGN * ALIGN;
 	w->n_t++;
 	return 0;
 }
@@ -275,9 +285,20 @@ put(struct gguf_writer *w, const void *p, size_t n, struct err *e)
 static int
 put_zeros(struct gguf_writer *w, size_t n, struct err *e)
 {
-	static const unsigned char z[ALIGN];
+	static const unsigned char z[256];
 
-	return put(w, z, n, e);
+	for (size_t k; n > 0; n -= k) {
+		k = n < sizeof(z) ? n : sizeof(z);
+		if (put(w, z, k, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static uint64_t
+pad_to(uint64_t n, uint64_t align)
+{
+	return (align - n % align) % align;
 }
 
 int
@@ -290,6 +311,11 @@ gguf_writer_begin(struct gguf_writer *w, struct err *e)
 
 	if (w->begun)
 		return err_set(e, "%s: header written twice", w->path);
+	w->data_size = 0;
+	for (size_t i = 0; i < w->n_t; i++) {
+		w->t[i].offset = w->data_size;
+		w->data_size += w->t[i].nbytes + pad_to(w->t[i].nbytes, w->align);
+	}
 	size_t plen = strlen(w->path) + 16;
 	if ((w->tmp = malloc(plen)) == NULL)
 		return err_set(e, "out of memory");
@@ -322,7 +348,7 @@ gguf_writer_begin(struct gguf_writer *w, struct err *e)
 		    buf_add(&h, &t->offset, 8))
 			goto oom;
 	}
-	if (put(w, h.p, h.n, e) == -1 || put_zeros(w, (ALIGN - h.n % ALIGN) % ALIGN, e) == -1)
+	if (put(w, h.p, h.n, e) == -1 || put_zeros(w, (size_t)pad_to(h.n, w->align), e) == -1)
 		goto out;
 	rc = 0;
 	goto out;
@@ -353,7 +379,7 @@ gguf_writer_write(struct gguf_writer *w, const void *p, size_t n, struct err *e)
 		n -= k;
 		w->cur_done += k;
 		if (w->cur_done == t->nbytes) {
-			if (put_zeros(w, (size_t)((ALIGN - t->nbytes % ALIGN) % ALIGN), e) == -1)
+			if (put_zeros(w, (size_t)pad_to(t->nbytes, w->align), e) == -1)
 				return -1;
 			w->cur++;
 			w->cur_done = 0;

@@ -236,31 +236,42 @@ bpe_spelling(const struct tok *t, int32_t id, struct buf *b)
 	return 0;
 }
 
+/* The vocabulary padded to the model's vocab_size as convert_hf_to_gguf.py pads it: ids the
+ * tokenizer lacks become "[PAD<id>]", type unused (score -1000 for SentencePiece). */
 static int
 tok_meta(const struct model *m, struct gguf_writer *w, struct err *e)
 {
 	const struct tok *t = m->tok;
 	const struct hparams *h = &m->hp;
-	int n = t->n_vocab, rc = -1;
+	int nt = t->n_vocab, n = h->n_vocab > nt ? h->n_vocab : nt, rc = -1;
 	struct buf *sp = calloc((size_t)n, sizeof(*sp));
 	const char **s = calloc((size_t)n, sizeof(*s));
 	size_t *len = calloc((size_t)n, sizeof(*len));
+	float *score = calloc((size_t)n, sizeof(*score));
+	int32_t *type = calloc((size_t)n, sizeof(*type));
 	struct buf *mg = NULL;
 	const char **ms = NULL;
 	size_t *ml = NULL, nm = 0;
 
-	if (sp == NULL || s == NULL || len == NULL)
+	if (sp == NULL || s == NULL || len == NULL || score == NULL || type == NULL)
 		goto oom;
 	for (int i = 0; i < n; i++) {
-		if (t->kind == TOK_BPE) {
+		if (i >= nt) {
+			if (buf_printf(&sp[i], "[PAD%d]", i) == -1)
+				goto oom;
+			score[i] = -1000.0f;
+			type[i] = TT_UNUSED;
+		} else if (t->kind == TOK_BPE) {
 			if (bpe_spelling(t, i, &sp[i]) == -1)
 				goto oom;
-			s[i] = sp[i].p ? sp[i].p : "";
-			len[i] = sp[i].n;
-		} else {
-			s[i] = t->text[i];
-			len[i] = t->len[i];
+		} else if (buf_add(&sp[i], t->text[i], t->len[i]) == -1)
+			goto oom;
+		if (i < nt) {
+			score[i] = t->score[i];
+			type[i] = t->type[i];
 		}
+		s[i] = sp[i].p ? sp[i].p : "";
+		len[i] = sp[i].n;
 	}
 	if (gguf_writer_kv_str(w, "tokenizer.ggml.model", t->kind == TOK_BPE ? "gpt2" : "llama",
 	    t->kind == TOK_BPE ? 4 : 5, e) == -1)
@@ -270,9 +281,9 @@ tok_meta(const struct model *m, struct gguf_writer *w, struct err *e)
 	    gguf_writer_kv_arr_str(w, "tokenizer.ggml.tokens", s, len, (size_t)n, e) == -1)
 		goto out;
 	if (t->kind == TOK_SPM &&
-	    gguf_writer_kv_arr(w, "tokenizer.ggml.scores", GGUF_F32, t->score, (size_t)n, e) == -1)
+	    gguf_writer_kv_arr(w, "tokenizer.ggml.scores", GGUF_F32, score, (size_t)n, e) == -1)
 		goto out;
-	if (gguf_writer_kv_arr(w, "tokenizer.ggml.token_type", GGUF_I32, t->type, (size_t)n, e))
+	if (gguf_writer_kv_arr(w, "tokenizer.ggml.token_type", GGUF_I32, type, (size_t)n, e))
 		goto out;
 	if (t->kind == TOK_BPE) {
 		/* the merges by rank, from the pair table */
@@ -287,7 +298,7 @@ tok_meta(const struct model *m, struct gguf_writer *w, struct err *e)
 				continue;
 			uint64_t k = sl->key - 1;
 			int32_t a = (int32_t)(k >> 32), b = (int32_t)(k & 0xffffffffu);
-			if (sl->rank < 0 || (size_t)sl->rank >= cap || a < 0 || a >= n || b < 0 || b >= n)
+			if (sl->rank < 0 || (size_t)sl->rank >= cap || a < 0 || a >= nt || b < 0 || b >= nt)
 				continue;
 			struct buf *o = &mg[sl->rank];
 			if (bpe_spelling(t, a, o) == -1 || buf_add(o, " ", 1) == -1 ||
@@ -327,6 +338,8 @@ out:
 	free(sp);
 	free(s);
 	free(len);
+	free(score);
+	free(type);
 	free(mg);
 	free(ms);
 	free(ml);

@@ -21,6 +21,7 @@
 #include "core/model.h"
 #include "core/quant_make.h"
 #include "tests/qref.h"
+#include "util/mapfile.h"
 #include "tests/tap.h"
 
 /* deterministic noise in [-1, 1) */
@@ -234,6 +235,22 @@ unit_writer(void)
 	ok(gguf_writer_begin(w, &e) == -1 && strstr(e.msg, bad) != NULL &&
 	    strstr(e.msg, "No such file") != NULL, "writer: an unwritable place: %s", e.msg);
 	gguf_writer_free(w);
+	/* general.alignment: the data follows it */
+	uint32_t a64 = 64, a3 = 3;
+	w = gguf_writer_new(path, &e);
+	ok(gguf_writer_kv_raw(w, "general.alignment", GGUF_U32, &a3, 4, &e) == -1 &&
+	    strstr(e.msg, "power of two") != NULL, "writer: general.alignment 3 refused: %s", e.msg);
+	rc = gguf_writer_kv_raw(w, "general.alignment", GGUF_U32, &a64, 4, &e) ||
+	    gguf_writer_tensor(w, "v", GGML_TYPE_F32, 1, ne1, &e) ||
+	    gguf_writer_tensor(w, "m", GGML_TYPE_Q8_0, 2, ne2, &e) || gguf_writer_begin(w, &e) ||
+	    gguf_writer_write(w, all, sizeof(all), &e) || gguf_writer_finish(w, &e);
+	gguf_writer_free(w);
+	g = rc == 0 ? gguf_open(path, &e) : NULL;
+	const struct gguf_tensor *t2 = g ? gguf_tensor_find(g, "m") : NULL;
+	ok(t2 != NULL && t2->offset == 64 && ((const char *)t2->data - (const char *)gguf_map(g)->data)
+	    % 64 == 0 && memcmp(t2->data, qd, 4 * 34) == 0,
+	    "writer: general.alignment 64 aligns the data section and every tensor to 64");
+	gguf_close(g);
 	unlink(path);
 	rmdir(dir);
 }
