@@ -150,9 +150,18 @@ struct stats {
 	size_t tensors;
 };
 
+/* the progress line of a tensor, with the share of its rows done (a big embedding matrix
+ * takes a while) */
+static void
+show(const char *line, uint64_t done, uint64_t rows)
+{
+	if (line != NULL)
+		fprintf(stderr, "\r%s %3d%%", line, (int)(rows ? done * 100 / rows : 100));
+}
+
 static int
 write_quantized(struct gguf_writer *w, const struct xtensor *t, uint32_t type, struct stats *st,
-    struct err *e)
+    const char *line, struct err *e)
 {
 	uint64_t k = t->ne[0], rows = 1, blk, bytes;
 
@@ -171,6 +180,8 @@ write_quantized(struct gguf_writer *w, const struct xtensor *t, uint32_t type, s
 		goto out;
 	}
 	for (uint64_t r = 0; r < rows; r++) {
+		if (r % 256 == 0)
+			show(line, r, rows);
 		model_export_row(t, r, x);
 		if (type == GGML_TYPE_F16) {	/* the fallback of an odd shape */
 			uint16_t *h = (uint16_t *)(void *)q;
@@ -194,6 +205,7 @@ write_quantized(struct gguf_writer *w, const struct xtensor *t, uint32_t type, s
 		if (gguf_writer_write(w, q, rowb, e) == -1)
 			goto out;
 	}
+	show(line, rows, rows);
 	st->tensors++;
 	rc = 0;
 out:
@@ -278,11 +290,15 @@ quantize(const char *in, const char *out, const struct qtype *q, int progress)
 	}
 	for (size_t i = 0; i < x.n; i++) {
 		const struct xtensor *t = &x.t[i];
+		char line[160];
+		snprintf(line, sizeof(line), "[%3zu/%3zu] %-28s %-5s -> %-5s", i + 1, x.n, t->name,
+		    ggml_type_name(t->type), ggml_type_name(types[i]));
 		if (progress)
-			fprintf(stderr, "\r[%3zu/%3zu] %-28s %-5s -> %-5s", i + 1, x.n, t->name,
-			    ggml_type_name(t->type), ggml_type_name(types[i]));
+			show(line, 0, 1);
 		int r = types[i] == t->out_type ? write_copy(w, t, &e) :
-		    write_quantized(w, t, types[i], &st[types[i]], &e);
+		    write_quantized(w, t, types[i], &st[types[i]], progress ? line : NULL, &e);
+		if (r == 0 && progress)
+			show(line, 1, 1);
 		if (r == -1) {
 			if (progress)
 				fprintf(stderr, "\n");

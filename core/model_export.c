@@ -73,8 +73,10 @@ static const struct {
 	{ "post_attention_layernorm.weight", "ffn_norm.weight" },
 };
 
-/* convert_hf_to_gguf.py's llama3 rope factors: 1 for short wavelengths, factor for long, the
- * smooth blend between */
+/* llama3 rope factors as convert_hf_to_gguf.py defines them: 1 for short wavelengths, factor
+ * for long, the smooth blend between. The frequencies are float32 (base^(2i/d) by powf), the
+ * rest double, as the reference files' converter (../shared/reference/mkref.py, numpy)
+ * computes them: so an HF directory gives the bytes of the GGUF llama-quantize was given. */
 static float *
 rope_factors(const struct hparams *h)
 {
@@ -85,7 +87,7 @@ rope_factors(const struct hparams *h)
 		return NULL;
 	double lo_wl = h->rope_orig_ctx / h->rope_low, hi_wl = h->rope_orig_ctx / h->rope_high;
 	for (int i = 0; i < half; i++) {
-		float freq = (float)(1.0 / pow((double)h->rope_theta, (double)(2 * i) / h->head_dim));
+		float freq = 1.0f / powf(h->rope_theta, (float)(2 * i) / (float)h->head_dim);
 		double wl = 2 * M_PI / freq;
 		if (wl < hi_wl)
 			f[i] = 1;
