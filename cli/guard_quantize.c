@@ -17,6 +17,7 @@
 #include "core/half.h"
 #include "core/model.h"
 #include "core/model_export.h"
+#include "core/pool.h"
 #include "core/quant.h"
 #include "core/quant_make.h"
 
@@ -39,7 +40,7 @@ enum cat { C_OTHER, C_OUTPUT, C_TOKEN_EMBD, C_ATTN_V, C_FFN_DOWN };
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: guard quantize [-q] IN OUT TYPE\n"
+	fprintf(stderr, "usage: guard quantize [-q] [-t threads] IN OUT TYPE\n"
 	    "  IN: an F32, F16 or BF16 GGUF file, or a Hugging Face model directory\n"
 	    "  TYPE:");
 	for (size_t i = 0; i < N_QTYPES; i++)
@@ -159,59 +160,92 @@ show(const char *line, uint64_t done, uint64_t rows)
 		fprintf(stderr, "\r%s %3d%%", line, (int)(rows ? done * 100 / rows : 100));
 }
 
+/* one batch of rows, split between the pool's threads; each row's blocks depend on that row
+ * alone, so the bytes do not depend on the thread count */
+struct batch {
+	const struct xtensor *t;
+	uint32_t type;
+	uint64_t r0, n, k;
+	size_t rowb;
+	unsigned char *out;	/* n rows of rowb bytes */
+	float *buf;		/* per thread: 2 k floats */
+	double *sq;		/* per thread: squared error */
+	int failed;
+};
+
+static void
+run_batch(void *arg, int ith, int nth)
+{
+	struct batch *b = arg;
+	float *x = b->buf + (size_t)ith * 2 * b->k, *y = x + b->k;
+	uint64_t lo = b->n * (uint64_t)ith / (uint64_t)nth;
+	uint64_t hi = b->n * (uint64_t)(ith + 1) / (uint64_t)nth;
+
+	for (uint64_t r = lo; r < hi; r++) {
+		unsigned char *q = b->out + r * b->rowb;
+		model_export_row(b->t, b->r0 + r, x);
+		if (b->type == GGML_TYPE_F16) {	/* the fallback of an odd shape */
+			for (uint64_t i = 0; i < b->k; i++) {
+				uint16_t h = f32_to_f16(x[i]);
+				memcpy(q + 2 * i, &h, 2);
+				y[i] = f16_to_f32(h);
+			}
+		} else if (quant_make_row((int)b->type, x, q, (int64_t)b->k) != b->rowb) {
+			b->failed = 1;
+			return;
+		} else
+			quant_dequant_row((int)b->type, q, y, (int64_t)b->k);
+		for (uint64_t i = 0; i < b->k; i++) {
+			double d = (double)y[i] - (double)x[i];
+			b->sq[ith] += d * d;
+		}
+	}
+}
+
 static int
-write_quantized(struct gguf_writer *w, const struct xtensor *t, uint32_t type, struct stats *st,
-    const char *line, struct err *e)
+write_quantized(struct gguf_writer *w, struct pool *pool, const struct xtensor *t,
+    uint32_t type, struct stats *st, const char *line, struct err *e)
 {
 	uint64_t k = t->ne[0], rows = 1, blk, bytes;
+	int nth = pool_size(pool), rc = -1;
 
 	for (uint32_t d = 1; d < t->n_dims; d++)
 		rows *= t->ne[d];
 	if (!ggml_type_size(type, &blk, &bytes))
 		return err_set(e, "tensor '%s': unknown type", t->name);
-	size_t rowb = (size_t)(k / blk * bytes);
-	float *x = reallocarray(NULL, (size_t)k, sizeof(float));
-	float *y = reallocarray(NULL, (size_t)k, sizeof(float));
-	unsigned char *q = malloc(rowb ? rowb : 1);
-	int rc = -1;
-
-	if (x == NULL || y == NULL || q == NULL) {
+	struct batch b = { .t = t, .type = type, .k = k, .rowb = (size_t)(k / blk * bytes) };
+	/* about 1M weights per batch: progress moves, memory stays small */
+	uint64_t per = (1u << 20) / (k ? k : 1) + 1;
+	if (per > rows)
+		per = rows;
+	b.out = malloc((size_t)per * b.rowb + 1);
+	b.buf = reallocarray(NULL, (size_t)nth * 2 * (size_t)k + 1, sizeof(float));
+	b.sq = calloc((size_t)nth, sizeof(double));
+	if (b.out == NULL || b.buf == NULL || b.sq == NULL) {
 		err_set(e, "out of memory");
 		goto out;
 	}
-	for (uint64_t r = 0; r < rows; r++) {
-		if (r % 256 == 0)
-			show(line, r, rows);
-		model_export_row(t, r, x);
-		if (type == GGML_TYPE_F16) {	/* the fallback of an odd shape */
-			uint16_t *h = (uint16_t *)(void *)q;
-			for (uint64_t i = 0; i < k; i++) {
-				h[i] = f32_to_f16(x[i]);
-				y[i] = f16_to_f32(h[i]);
-			}
-		} else {
-			if (quant_make_row((int)type, x, q, (int64_t)k) != rowb) {
-				err_set(e, "tensor '%s': cannot quantize to %s", t->name,
-				    ggml_type_name(type));
-				goto out;
-			}
-			quant_dequant_row((int)type, q, y, (int64_t)k);
+	for (b.r0 = 0; b.r0 < rows; b.r0 += b.n) {
+		show(line, b.r0, rows);
+		b.n = rows - b.r0 < per ? rows - b.r0 : per;
+		pool_run(pool, run_batch, &b);
+		if (b.failed) {
+			err_set(e, "tensor '%s': cannot quantize to %s", t->name, ggml_type_name(type));
+			goto out;
 		}
-		for (uint64_t i = 0; i < k; i++) {
-			double d = (double)y[i] - (double)x[i];
-			st->sq += d * d;
-		}
-		st->n += k;
-		if (gguf_writer_write(w, q, rowb, e) == -1)
+		if (gguf_writer_write(w, b.out, (size_t)b.n * b.rowb, e) == -1)
 			goto out;
 	}
 	show(line, rows, rows);
+	for (int i = 0; i < nth; i++)
+		st->sq += b.sq[i];
+	st->n += k * rows;
 	st->tensors++;
 	rc = 0;
 out:
-	free(x);
-	free(y);
-	free(q);
+	free(b.out);
+	free(b.buf);
+	free(b.sq);
 	return rc;
 }
 
@@ -241,11 +275,12 @@ write_copy(struct gguf_writer *w, const struct xtensor *t, struct err *e)
 }
 
 static int
-quantize(const char *in, const char *out, const struct qtype *q, int progress)
+quantize(const char *in, const char *out, const struct qtype *q, int progress, long threads)
 {
 	struct model *m = open_model(in);
 	struct xtensors x = { 0 };
 	struct gguf_writer *w = NULL;
+	struct pool *pool = NULL;
 	uint32_t *types = NULL;
 	struct stats st[GGML_TYPE_BF16 + 1];
 	struct err e;
@@ -254,6 +289,10 @@ quantize(const char *in, const char *out, const struct qtype *q, int progress)
 	memset(st, 0, sizeof(st));
 	if (m == NULL)
 		return EXIT_BAD;
+	if ((pool = pool_new(threads > 0 ? (int)threads : pool_default_threads())) == NULL) {
+		warnx_("cannot start threads");
+		goto out;
+	}
 	if (model_export_tensors(m, &x, &e) == -1) {
 		warnx_("%s", e.msg);
 		goto out;
@@ -296,7 +335,7 @@ quantize(const char *in, const char *out, const struct qtype *q, int progress)
 		if (progress)
 			show(line, 0, 1);
 		int r = types[i] == t->out_type ? write_copy(w, t, &e) :
-		    write_quantized(w, t, types[i], &st[types[i]], progress ? line : NULL, &e);
+		    write_quantized(w, pool, t, types[i], &st[types[i]], progress ? line : NULL, &e);
 		if (r == 0 && progress)
 			show(line, 1, 1);
 		if (r == -1) {
@@ -320,6 +359,7 @@ quantize(const char *in, const char *out, const struct qtype *q, int progress)
 	rc = EXIT_OK;
 out:
 	gguf_writer_free(w);
+	pool_free(pool);
 	free(types);
 	model_export_free(&x);
 	model_close(m);
@@ -330,15 +370,17 @@ int
 cmd_quantize(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' }, { "threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int c, quiet = 0;
+	long threads = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "qt:h", lo, NULL)) != -1)
 		switch (c) {
 		case 'q': quiet = 1; break;
+		case 't': if (parse_int("-t", optarg, 0, 1024, &threads)) return usage(); break;
 		case 'h': usage(); return EXIT_OK;
 		default: return usage();
 		}
@@ -348,7 +390,7 @@ cmd_quantize(int argc, char **argv)
 	for (size_t i = 0; i < N_QTYPES; i++)
 		if (strcasecmp(ty, qtypes[i].name) == 0)
 			return quantize(argv[optind], argv[optind + 1], &qtypes[i],
-			    !quiet && isatty(STDERR_FILENO));
+			    !quiet && isatty(STDERR_FILENO), threads);
 	warnx_("quantize: unknown TYPE '%s' (one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, "
 	    "Q6_K)", ty);
 	return EXIT_USAGE;

@@ -1,7 +1,7 @@
 /* gguf_write.h - writes a GGUF v3 file: metadata, tensor index, aligned data (32 bytes, or
- * what a general.alignment entry says), streamed
- * tensor by tensor into a temporary file beside the target and renamed over it on success (a
- * failed or interrupted write never leaves a half file under the final name). */
+ * what a general.alignment entry says), streamed tensor by tensor into a temporary file
+ * beside the target and renamed over it on success (a failed or interrupted write never
+ * leaves a half file under the final name). */
 #ifndef GUARDD_GGUF_WRITE_H
 #define GUARDD_GGUF_WRITE_H
 

@@ -18,6 +18,9 @@ like "$out" "unknown TYPE 'Q3_K'" "and names it"
 out=$($G quantize $SRC $T/x.gguf 2>&1); rc=$?
 is "$rc" 2 "a missing TYPE: exit 2"
 like "$out" "usage: guard quantize" "and shows the usage"
+out=$($G quantize -t many $SRC $T/x.gguf Q8_0 2>&1); rc=$?
+is "$rc" 2 "a bad -t: exit 2"
+like "$out" "-t: 'many' is not a number" "and names the option"
 out=$($G quantize $T/none.gguf $T/x.gguf Q8_0 2>&1); rc=$?
 is "$rc" 1 "a missing IN: exit 1"
 like "$out" "$T/none.gguf" "and names it"
@@ -58,6 +61,8 @@ if [ -f $Q ]; then
 else
 	TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # skip the rewritten OUT against llama-quantize's: $Q absent"
 fi
+$G quantize -q -t 1 $SRC $T/t1.gguf Q4_K_M >/dev/null && $G quantize -q -t 3 $SRC $T/t3.gguf Q4_K_M >/dev/null
+cmp -s $T/t1.gguf $T/t3.gguf; ok $? "1 and 3 threads write the same bytes"
 
 # quantized models run: the rigged guard (" bomb" is unsafe) and generator of tests/mkmodel.c
 # give the verdicts and the answer their F32 originals give
