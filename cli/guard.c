@@ -20,6 +20,7 @@ static const struct {
 	{ "stats", cmd_stats, "guardd's counters, queue and latency" },
 	{ "reload", cmd_reload, "make guardd reload its policies" },
 	{ "chat", cmd_chat, "a chat answer, moderated as it is generated" },
+	{ "quantize", cmd_quantize, "write a quantized GGUF (Q8_0, Q4_K_M, ...)" },
 };
 
 static int

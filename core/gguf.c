@@ -24,6 +24,8 @@ struct gguf_kv {
 	uint64_t n;		/* arrays: count */
 	const unsigned char *adata;
 	struct gguf_str *astr;	/* arrays of strings: decoded index */
+	const unsigned char *raw;	/* the value as stored (after its type), for gguf_kv_at */
+	size_t raw_n;
 };
 
 struct gguf {
@@ -57,6 +59,11 @@ static const struct {
 	{ GGML_TYPE_I8, "I8", 1, 1 }, { GGML_TYPE_I16, "I16", 1, 2 },
 	{ GGML_TYPE_I32, "I32", 1, 4 }, { GGML_TYPE_I64, "I64", 1, 8 },
 	{ GGML_TYPE_F64, "F64", 1, 8 }, { GGML_TYPE_BF16, "BF16", 1, 2 },
+	/* types read (so that a loader can name them) but computed nowhere */
+	{ 16, "IQ2_XXS", 256, 66 }, { 17, "IQ2_XS", 256, 74 }, { 18, "IQ3_XXS", 256, 98 },
+	{ 19, "IQ1_S", 256, 50 }, { 20, "IQ4_NL", 32, 18 }, { 21, "IQ3_S", 256, 110 },
+	{ 22, "IQ2_S", 256, 82 }, { 23, "IQ4_XS", 256, 136 }, { 29, "IQ1_M", 256, 56 },
+	{ 34, "TQ1_0", 256, 54 }, { 35, "TQ2_0", 256, 66 }, { 39, "MXFP4", 32, 17 },
 };
 
 int
@@ -326,8 +333,12 @@ parse(struct gguf *g, struct err *e)
 			return err_set(e, "offset %zu: duplicate key '%s'", at, kv->key);
 		if (strmap_put(&g->keys, kv->key, key.n, (int32_t)i) == -1)
 			return err_set(e, "out of memory");
-		if (take(&c, &kv->type, 4, kv->key, e) == -1 || read_value(&c, kv, e) == -1)
+		if (take(&c, &kv->type, 4, kv->key, e) == -1)
 			return -1;
+		kv->raw = c.p;
+		if (read_value(&c, kv, e) == -1)
+			return -1;
+		kv->raw_n = (size_t)(c.p - kv->raw);
 		if (strcmp(kv->key, "general.alignment") == 0) {
 			if (kv->type != GGUF_U32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) != 0)
 				return err_set(e, "general.alignment: must be a power-of-two u32");
@@ -403,6 +414,17 @@ const char *gguf_path(const struct gguf *g) { return g->map.path; }
 const struct mapfile *gguf_map(const struct gguf *g) { return &g->map; }
 uint32_t gguf_version(const struct gguf *g) { return g->version; }
 size_t gguf_n_tensors(const struct gguf *g) { return g->n_t; }
+size_t gguf_n_kv(const struct gguf *g) { return g->n_kv; }
+
+void
+gguf_kv_at(const struct gguf *g, size_t i, const char **key, uint32_t *type, const void **raw,
+    size_t *n)
+{
+	*key = g->kv[i].key;
+	*type = g->kv[i].type;
+	*raw = g->kv[i].raw;
+	*n = g->kv[i].raw_n;
+}
 
 const struct gguf_tensor *
 gguf_tensor_at(const struct gguf *g, size_t i)

@@ -61,6 +61,12 @@ int gguf_get_arr_str(const struct gguf *g, const char *key, const struct gguf_st
 int gguf_get_arr(const struct gguf *g, const char *key, enum gguf_vtype want,
     const void **out, size_t *n, struct err *e);
 
+/* The i-th metadata entry (i < gguf_n_kv) in file order: its key, value type and the value's
+ * bytes exactly as stored after the type field (for copying it into another file); valid
+ * until gguf_close. */
+size_t gguf_n_kv(const struct gguf *g);
+void gguf_kv_at(const struct gguf *g, size_t i, const char **key, uint32_t *type,
+    const void **raw, size_t *n);
 size_t gguf_n_tensors(const struct gguf *g);
 const struct gguf_tensor *gguf_tensor_at(const struct gguf *g, size_t i);
 const struct gguf_tensor *gguf_tensor_find(const struct gguf *g, const char *name);

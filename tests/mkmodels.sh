@@ -38,3 +38,9 @@ done
 [ -f "$out/tiny-l3-pruned-bf16/model.safetensors" ] || "$build/tests/mkmodel" tiny-l3-pruned hf "$out/tiny-l3-pruned-bf16" bf16
 [ -f "$out/rig-l3-pruned.gguf" ] || "$build/tests/mkmodel" rig-l3-pruned gguf "$out/rig-l3-pruned.gguf" f32
 [ -f "$out/rig-l3-pruned/model.safetensors" ] || "$build/tests/mkmodel" rig-l3-pruned hf "$out/rig-l3-pruned" f32
+# quantized tiny-l2 in the types ../shared/reference/quant lacks (mkmodel's plain
+# nearest-rounding writers, tests/mkquant.h), each with a "-deq" twin: the same values in F32
+for t in q4_1 q5_0 q5_1 q8_k; do
+	[ -f "$out/tiny-l2-$t.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t.gguf" "$t"
+	[ -f "$out/tiny-l2-$t-deq.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t-deq.gguf" "$t-deq"
+done
