@@ -142,7 +142,8 @@ bench: tests-build
 # files, interleaved, with this run's OpenBLAS SGEMM rate: make bench-compare LLAMACPP=DIR
 # (tests/bench_compare.sh; DIR holds bin/llama-bench, llama-quantize, llama-server)
 LLAMACPP ?=
-bench-compare: guard guardd $(BUILD)/tests/mkmodel $(BUILD)/tests/bench_sgemm
+# (after models: its VERSION check would remove a models dir it did not make)
+bench-compare: guard guardd models $(BUILD)/tests/bench_sgemm
 	BUILD=$(BUILD) LLAMACPP=$(LLAMACPP) sh tests/bench_compare.sh
 
 # benchmark helpers tests/bench_*.c: OpenBLAS, and none of our libraries
