@@ -138,6 +138,19 @@ demo: guard models
 bench: tests-build
 	BUILD=$(BUILD) sh tests/bench.sh
 
+# guard against llama.cpp (the measuring instrument, built outside this tree) on the same
+# files, interleaved, with this run's OpenBLAS SGEMM rate: make bench-compare LLAMACPP=DIR
+# (tests/bench_compare.sh; DIR holds bin/llama-bench, llama-quantize, llama-server)
+LLAMACPP ?=
+# (after models: its VERSION check would remove a models dir it did not make)
+bench-compare: guard guardd models $(BUILD)/tests/bench_sgemm
+	BUILD=$(BUILD) LLAMACPP=$(LLAMACPP) sh tests/bench_compare.sh
+
+# benchmark helpers tests/bench_*.c: OpenBLAS, and none of our libraries
+$(BUILD)/tests/bench_%: tests/bench_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $$(pkg-config --libs openblas)
+
 # the long soak (64 clients x 1000 requests, 20 hostile ones; minutes): not part of check
 soak: tests-build models
 	BUILD=$(BUILD) sh tests/soak.sh 64 1000 20
@@ -160,5 +173,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz guard guardd
 
-.PHONY: fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
+.PHONY: bench-compare fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)
