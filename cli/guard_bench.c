@@ -97,18 +97,23 @@ cmd_bench(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	double pre_m = median(pre, (int)runs), dec_m = median(dec, (int)runs);
 	double rss = ru.ru_maxrss / 1024.0;
+	/* decode reads every matrix once per token: its rate in bytes per second */
+	double gbs = (double)model_weight_bytes_per_token(m) * dec_m / 1e9;
+	const char *qk = matmul_quant_kernel_name(model_matrix_type(m));
 	if (json)
 		printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"kernel\": \"%s\", \"threads\": %d, "
 		    "\"prompt_tokens\": %ld, \"gen_tokens\": %ld, \"runs\": %ld, \"prefill_tok_s\": %.2f, "
-		    "\"decode_tok_s\": %.2f, \"load_s\": %.3f, \"rss_mb\": %.1f}\n", mpath,
-		    model_weight_type(m), matmul_kernel_name(), ctx_n_threads(cx), np, ng, runs, pre_m,
-		    dec_m, load, rss);
+		    "\"decode_tok_s\": %.2f, \"decode_gb_s\": %.3f, \"load_s\": %.3f, "
+		    "\"rss_mb\": %.1f, \"quant_kernel\": \"%s\"}\n", mpath, model_weight_type(m),
+		    matmul_kernel_name(), ctx_n_threads(cx), np, ng, runs, pre_m, dec_m, gbs, load, rss,
+		    qk);
 	else
-		printf("model        %s (%s weights, %s kernels)\nthreads      %d\n"
+		printf("model        %s (%s weights, %s kernels%s%s)\nthreads      %d\n"
 		    "load         %.3f s\nprefill      %.2f tok/s (%ld tokens, median of %ld)\n"
-		    "decode       %.2f tok/s (%ld tokens, median of %ld)\npeak RSS     %.1f MiB\n",
-		    mpath, model_weight_type(m), matmul_kernel_name(), ctx_n_threads(cx), load, pre_m,
-		    np, runs, dec_m, ng, runs, rss);
+		    "decode       %.2f tok/s (%ld tokens, median of %ld), %.2f GB/s of weights\n"
+		    "peak RSS     %.1f MiB\n",
+		    mpath, model_weight_type(m), matmul_kernel_name(), *qk ? ", quantized: " : "", qk,
+		    ctx_n_threads(cx), load, pre_m, np, runs, dec_m, ng, runs, gbs, rss);
 	rc = EXIT_OK;
 out:
 	free(ids);

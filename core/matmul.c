@@ -28,6 +28,15 @@ matmul_kernel_name(void)
 	return kern_set_name(level());
 }
 
+const char *
+matmul_quant_kernel_name(int type)
+{
+	if (!quant_supported(type))
+		return "";
+	return !atomic_load(&force_generic) && kern_q_pick(type) != NULL ? "int8 SIMD" :
+	    "portable C";
+}
+
 int
 matmul_supported(int type)
 {

@@ -29,6 +29,9 @@ void weight_row(const struct weight *w, int64_t row, float *out);
 
 /* Which kernel family runs: "avx512bf16", "avx512f" or "generic". */
 const char *matmul_kernel_name(void);
+/* What runs weights of this quantized type: "int8 SIMD" (kern_q_pick) or "portable C"
+ * ("" for a type that is not quantized). */
+const char *matmul_quant_kernel_name(int type);
 /* Forces the portable kernels (tests compare them with the SIMD ones). */
 void matmul_force_generic(int on);
 

@@ -219,6 +219,31 @@ model_weight_type(const struct model *m)
 {
 	return m->wdesc[0] ? m->wdesc : ggml_type_name((uint32_t)m->wtype);
 }
+static size_t
+matrix_bytes(const struct weight *w)
+{
+	uint64_t block = 1, bytes = 4;
+
+	ggml_type_size((uint32_t)w->type, &block, &bytes);
+	return (size_t)(w->cols / (int64_t)block) * (size_t)bytes * (size_t)w->rows;
+}
+
+/* every layer matrix and the head; of the embedding only one row per token */
+size_t
+model_weight_bytes_per_token(const struct model *m)
+{
+	size_t n = matrix_bytes(&m->output);
+
+	for (int l = 0; l < m->hp.n_layer; l++) {
+		const struct layer *L = &m->layers[l];
+		n += matrix_bytes(&L->wq) + matrix_bytes(&L->wk) + matrix_bytes(&L->wv) +
+		    matrix_bytes(&L->wo) + matrix_bytes(&L->gate) + matrix_bytes(&L->up) +
+		    matrix_bytes(&L->down);
+	}
+	return n + matrix_bytes(&m->tok_embd) / (size_t)m->tok_embd.rows;
+}
+
+int model_matrix_type(const struct model *m) { return m->wtype; }
 const char *model_path(const struct model *m) { return m->path; }
 const char *model_format(const struct model *m) { return m->format; }
 const char *model_hash(const struct model *m) { return m->hash; }

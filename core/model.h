@@ -3,6 +3,7 @@
 #ifndef GUARDD_MODEL_H
 #define GUARDD_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "util/err.h"
 
@@ -29,7 +30,11 @@ const struct tok *model_tok(const struct model *m);
 /* Storage type of the matrices, e.g. "BF16", "Q8_0", or for a mix llama.cpp's name of it
  * (general.file_type) and the count of each type: "Q4_K_M (Q4_K x12, Q6_K x3)". */
 const char *model_weight_type(const struct model *m);
+/* The ggml type id most of the matrices have. */
+int model_matrix_type(const struct model *m);
 const char *model_path(const struct model *m);
+/* Bytes of weights one decode step reads: every matrix once, one embedding row. */
+size_t model_weight_bytes_per_token(const struct model *m);
 /* "gguf" or "hf". */
 const char *model_format(const struct model *m);
 /* The model's content hash, 64 hex digits: a GGUF file's SHA-256 (what `sha256sum FILE`

@@ -234,9 +234,7 @@ quant_dequant_row(int type, const void *row, float *out, int64_t n)
 {
 	int8_t w[SLICE];
 	struct qsub s[SLICE / 32];
-	int block, bytes;
-
-	int mins = has_min(type);
+	int block, bytes, mins = has_min(type);
 
 	type_block(type, &block, &bytes);
 	for (int64_t e0 = 0; e0 < n; e0 += SLICE) {

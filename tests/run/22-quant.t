@@ -9,7 +9,8 @@
 #   and greedy tokens;
 # - t_quant pair: Q4_1, Q5_0, Q5_1, Q8_K (types llama-quantize's shipped files lack) against the
 #   same weights in float32, within 2.25e-2 (llama.cpp's largest deviation on tiny-l2);
-# - t_kv: prefill, token by token, copied prefixes, batches, snapshots bit-identical per type.
+# - t_kv: prefill, token by token, copied prefixes, batches, snapshots bit-identical per type;
+# - qbench.sh: guard bench names the mix of types and reports decode GB/s.
 B=${BUILD:-build}
 M=$B/models
 Q=${GUARDD_SHARED:-../shared}/reference/quant
@@ -23,6 +24,7 @@ Q=${GUARDD_SHARED:-../shared}/reference/quant
 		echo "$B/tests/t_kv $Q/$f.gguf"
 	done
 	echo "GUARDD_GENERIC=1 $B/tests/t_kv $Q/tiny-l2-q4_k_m.gguf"
+	echo "sh tests/qbench.sh $B/guard $Q/tiny-l3-q4_k_m.gguf 'Q4_K_M (Q4_K x12, Q6_K x3)'"
 	for t in q4_1 q5_0 q5_1 q8_k; do
 		echo "$B/tests/t_quant deq $M/tiny-l2-$t.gguf $M/tiny-l2-$t-deq.gguf"
 		echo "$B/tests/t_quant pair $M/tiny-l2-$t.gguf $M/tiny-l2-$t-deq.gguf 2.25e-2"
