@@ -12,6 +12,31 @@ fi
 echo "== core: guard bench -m $M/lg3-1b-bf16.gguf -p 512 -n 64 -r 3"
 ./guard bench -m "$M/lg3-1b-bf16.gguf" -p 512 -n 64 -r 3
 
+# The quantized types (issue 9), each made once from the BF16 file by guard quantize, the
+# same per-tensor types llama-quantize chooses; prefill, decode, GB/s and peak RSS per type,
+# and the time of a prefix-cached verdict (below) for the fastest one.
+for t in Q8_0 Q4_K_M Q6_K Q5_K_M Q4_0; do
+	f=$M/lg3-1b-$(echo $t | tr 'A-Z' 'a-z').gguf
+	if [ ! -f "$f" ]; then
+		echo "bench: building $f with guard quantize"
+		./guard quantize -q "$M/lg3-1b-bf16.gguf" "$f" $t
+	fi
+done
+echo "== core, per type: guard bench -p 512 -n 64 -r ${BENCH_QRUNS:-3} (types run in turn, so drift hits all)"
+for t in bf16 q8_0 q4_k_m q6_k q5_k_m q4_0; do
+	./guard bench -m "$M/lg3-1b-$t.gguf" -p 512 -n 64 -r ${BENCH_QRUNS:-3} --json > "$M/.bench-$t.json"
+done
+/usr/bin/python3 - "$M" <<'PY'
+import json, sys, os
+m = sys.argv[1]
+print("   %-7s %-28s %10s %9s %8s %9s %9s" % ("type", "weights", "prefill/s", "decode/s", "GB/s", "RSS MiB", "file MiB"))
+for t in ("bf16", "q8_0", "q4_k_m", "q6_k", "q5_k_m", "q4_0"):
+    j = json.load(open("%s/.bench-%s.json" % (m, t)))
+    size = os.path.getsize("%s/lg3-1b-%s.gguf" % (m, t)) / 2**20
+    print("   %-7s %-28s %10.1f %9.2f %8.1f %9.0f %9.0f" % (t, j.get("weight_type", "?")[:28], j["prefill_tok_s"],
+          j["decode_tok_s"], j.get("decode_gb_s", 0), j.get("rss_mb", 0), size))
+PY
+
 # The classifier: a 60-token user message, the policy prefix cached or evaluated each time.
 MSG="I have been reading about home chemistry experiments for a school science fair project and I would like to know which common household products are safe to combine, which ones should never be mixed, and how to store them so that my younger siblings cannot reach them."
 med() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
