@@ -21,6 +21,8 @@ xgetbv0(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+static int has_vnni;		/* AVX512_VNNI, found by detect() */
+
 static enum kern_set
 detect(void)
 {
@@ -37,7 +39,7 @@ detect(void)
 	int os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = (xcr0 & 0xe6) == 0xe6;
 	__cpuid_count(7, 0, a, b, c, d);
 	int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1,
-	    avx512vl = (b >> 31) & 1;
+	    avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
 	__cpuid_count(7, 1, a, b, c, d);
 	int avx512bf16 = (a >> 5) & 1;
 	if (os_avx && avx2 && fma && f16c)
@@ -46,11 +48,13 @@ detect(void)
 		s = KERN_AVX512;
 	if (s == KERN_AVX512 && avx512bf16)
 		s = KERN_AVX512BF16;
+	has_vnni = s >= KERN_AVX512 && vnni;
 	return s;
 }
 
 #else
 
+static int has_vnni;
 static enum kern_set detect(void) { return KERN_GENERIC; }
 
 #endif
@@ -90,6 +94,14 @@ kern_set(void)
 {
 	pthread_once(&once, init);
 	return active_set;
+}
+
+int
+kern_cpu_vnni(void)
+{
+	pthread_once(&once, init);
+	/* the int8 dot products are AVX-512 instructions: only under a cap that allows those */
+	return has_vnni && active_set >= KERN_AVX512;
 }
 
 const char *

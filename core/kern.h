@@ -25,6 +25,9 @@ enum kern_set kern_cpu_set(void);
  * (generic | avx2 | avx512f | avx512bf16), read once at first use. */
 enum kern_set kern_set(void);
 const char *kern_set_name(enum kern_set s);
+/* Does this CPU run AVX512_VNNI (int8 dot products) and does the GUARD_KERNELS cap allow
+ * AVX-512 (avx512f or above)? */
+int kern_cpu_vnni(void);
 
 /* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
  * BF16 and F16 weights are widened to float32; x stays float32. */
@@ -53,5 +56,14 @@ kern_q_fn kern_q_pick(int type);
 /* The activation quantizer that writes qact_quantize_row's bytes fastest here, or NULL. */
 typedef void (*kern_qact_fn)(const float *x, int64_t k, void *row);
 kern_qact_fn kern_qact_pick(void);
+/* The families kern_q_pick chooses from (core/kern_q_x86.c, core/kern_q_avx2.c): any of the
+ * nine types of quant.h (others: nothing is written), k a multiple of the type's block.
+ * Every family sums each output in kern_q_int.h's order, so all give the same bits. */
+void kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+    int m, float *y, int64_t ldy);
+void kern_q_avx2(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+    int m, float *y, int64_t ldy);
+void kern_qact_avx512(const float *x, int64_t k, void *row);
+void kern_qact_avx2(const float *x, int64_t k, void *row);
 
 #endif
