@@ -267,6 +267,94 @@ TILE_SHAPE(tile_q6, 1, 2, 0)
 typedef void (*tile_fn)(const struct qpack *, int, int, int, int, const uint8_t *, size_t,
     int64_t, int64_t, const struct qprep *, float *, int64_t, int);
 
+/* Decode (m <= 4): no pack buffer. Each block of 16 rows is unpacked into registers and
+ * multiplied by every token at once; the accumulators stay in registers over the whole row,
+ * and the float steps are the tile's, so the bits are the same as at any m. */
+enum { GV_MT = 4 };
+
+T_VNNI static inline __attribute__((always_inline)) void
+gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
+    const uint8_t *xq, size_t ldx, int64_t k, float *y, int64_t ldy, const int off,
+    const int sub, const int hasmin)
+{
+	int ng = (nrows + 15) / 16;
+	__m512 acc[2][GV_MT];
+	__m512i idx[2];
+	__mmask16 mk[2];
+	struct qprep tp;
+
+	for (int g = 0; g < 2; g++) {
+		int n = nrows - 16 * g;
+		mk[g] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+		idx[g] = _mm512_maskz_mullo_epi32(mk[g], _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+		    9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)rb));
+		for (int t = 0; t < GV_MT; t++)
+			acc[g][t] = _mm512_setzero_ps();
+	}
+	struct qp_type qt = { off ? (type == GGML_TYPE_Q6_K ? 32 : type == GGML_TYPE_Q4_0 ? 8 : 128) : 0,
+		sub, hasmin, 8 };
+	for (int64_t b0 = 0; b0 < k / 32; b0 += QP_NB) {
+		int nb = k / 32 - b0 < QP_NB ? (int)(k / 32 - b0) : QP_NB;
+		qp_prep(&qt, xq, ldx, k, mt, b0, nb, &tp);
+		for (int g = 0; g < ng; g++) {
+			const uint8_t *wg = w + (size_t)(16 * g) * rb;
+			for (int bb = 0; bb < nb; bb++) {
+				int64_t b = b0 + bb;
+				__m512i st[8];
+				__m512 ds[2], dm = _mm512_setzero_ps();
+				unpack16(type, wg, idx[g], b, st, ds, &dm);
+#pragma GCC unroll 2
+				for (int h = 0; h < sub; h++)
+#pragma GCC unroll 4
+					for (int t = 0; t < GV_MT; t++)
+						if (t < mt) {
+							const uint8_t *xb = xq + (size_t)t * ldx + b * 32;
+							__m512i ia = off ? _mm512_set1_epi32(tp.corr[t][bb * sub + h]) :
+							    _mm512_setzero_si512();
+#pragma GCC unroll 8
+							for (int v = 0; v < 8 / sub; v++)
+								ia = _mm512_dpbusd_epi32(ia, st[h * (8 / sub) + v],
+								    _mm512_set1_epi32(ld32(xb + 4 * (h * (8 / sub) + v))));
+							float da = qact_d(xq + (size_t)t * ldx, k)[b];
+							acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia),
+							    _mm512_mul_ps(ds[h], _mm512_set1_ps(da)), acc[g][t]);
+						}
+				if (hasmin)
+#pragma GCC unroll 4
+					for (int t = 0; t < GV_MT; t++)
+						if (t < mt)
+							acc[g][t] = _mm512_fmadd_ps(dm, _mm512_set1_ps(tp.das[t][bb]),
+							    acc[g][t]);
+			}
+		}
+	}
+	for (int g = 0; g < ng; g++)
+		for (int t = 0; t < mt; t++)
+			_mm512_mask_storeu_ps(y + t * ldy + 16 * g, mk[g], acc[g][t]);
+}
+
+#define GEMV_TYPE(NAME, TYPE, OFF, SUB, MIN)						\
+T_VNNI static void									\
+NAME(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t ldx,	\
+    int64_t k, float *y, int64_t ldy)							\
+{											\
+	switch (mt) {									\
+	case 1: gemv_vnni(TYPE, w, rb, nrows, 1, xq, ldx, k, y, ldy, OFF, SUB, MIN); break; \
+	case 2: gemv_vnni(TYPE, w, rb, nrows, 2, xq, ldx, k, y, ldy, OFF, SUB, MIN); break; \
+	case 3: gemv_vnni(TYPE, w, rb, nrows, 3, xq, ldx, k, y, ldy, OFF, SUB, MIN); break; \
+	case 4: gemv_vnni(TYPE, w, rb, nrows, 4, xq, ldx, k, y, ldy, OFF, SUB, MIN); break; \
+	default: break;									\
+	}										\
+}
+
+GEMV_TYPE(gemv_q8_0, GGML_TYPE_Q8_0, 1, 1, 0)
+GEMV_TYPE(gemv_q4_0, GGML_TYPE_Q4_0, 1, 1, 0)
+GEMV_TYPE(gemv_q4_k, GGML_TYPE_Q4_K, 0, 1, 1)
+GEMV_TYPE(gemv_q6_k, GGML_TYPE_Q6_K, 1, 2, 0)
+
+typedef void (*gemv_fn)(const uint8_t *, size_t, int, int, const uint8_t *, size_t, int64_t,
+    float *, int64_t);
+
 T_VNNI void
 kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy)
@@ -281,7 +369,15 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 	tile_fn fn = qt.sub == 2 ? tile_q6 : qt.hasmin ? tile_min : tile_off;
 	size_t rb = qp_row_bytes(type, k), ldx = qp_act_bytes(k);
 	int64_t nbk = k / 32;
+	gemv_fn gv = type == GGML_TYPE_Q8_0 ? gemv_q8_0 : type == GGML_TYPE_Q4_0 ? gemv_q4_0 :
+	    type == GGML_TYPE_Q4_K ? gemv_q4_k : type == GGML_TYPE_Q6_K ? gemv_q6_k : NULL;
 
+	if (gv != NULL && m <= GV_MT) {
+		for (int64_t r = r0; r < r1; r += QP_ROWS)
+			gv((const uint8_t *)w + (size_t)r * rb, rb, r1 - r < QP_ROWS ? (int)(r1 - r) :
+			    QP_ROWS, m, xq, ldx, k, y + r, ldy);
+		return;
+	}
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
 		int nrows = r1 - r < QP_ROWS ? (int)(r1 - r) : QP_ROWS, ng = (nrows + 15) / 16;
 		for (int64_t b0 = 0; b0 < nbk; b0 += QP_NB) {
