@@ -1,7 +1,8 @@
 /* bench_kq.c - microbenchmark of the quantized-weight kernels (not a unit test):
  * per type, GOP/s at m = 512 tokens (prefill) on an 8192 x 2048 matrix, and weight GB/s at
  * m = 1 and m = 4 (decode) on a 16384 x 4096 matrix larger than the caches, beside the
- * BF16 kernel (kern_bf16_avx512) on the same shapes. Best of a few runs, pool threads.
+ * BF16 kernel (kern_bf16_avx512) on the same shapes, the two alternating in 3 rounds (the
+ * machine's speed drifts); best time of each, pool threads. Ratios are BF16 time / ours.
  * Usage: bench_kq [threads (2)] [type name ...]     e.g. bench_kq 2 Q8_0 Q4_K */
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,41 +137,67 @@ acts(int type, int m, int64_t k)
 	return a;
 }
 
+/* one shape: the quantized kernel and the BF16 one on the same shape, alternating in
+ * rounds (the machine's speed drifts), best time of each */
+struct shape {
+	int64_t rows, k;
+	int m;
+};
+
+static void
+pair(struct pool *p, int type, struct shape sh, int reps, double *tq, double *tb, size_t *qsize)
+{
+	struct job q = { type, kern_q_pick(type), NULL, sh.rows, sh.k, NULL, sh.m, NULL };
+	struct job b = { -1, NULL, NULL, sh.rows, sh.k, NULL, sh.m, NULL };
+	size_t bsize;
+
+	q.w = weights(type, sh.rows, sh.k, qsize);
+	q.x = acts(type, sh.m, sh.k);
+	q.y = malloc(sizeof(float) * (size_t)(sh.rows * sh.m));
+	int bf = kern_set() >= KERN_AVX512BF16;
+	if (bf) {
+		b.w = weights(-1, sh.rows, sh.k, &bsize);
+		b.x = acts(-1, sh.m, sh.k);
+		b.y = q.y;
+	}
+	*tq = *tb = 1e30;
+	for (int round = 0; round < 3; round++) {
+		double t = timeit(p, &q, reps);
+		*tq = t < *tq ? t : *tq;
+		if (bf) {
+			t = timeit(p, &b, reps);
+			*tb = t < *tb ? t : *tb;
+		}
+	}
+	free((void *)q.w);
+	free((void *)q.x);
+	free(q.y);
+	free((void *)b.w);
+	free((void *)b.x);
+}
+
 static void
 bench(struct pool *p, int type)
 {
-	const char *name = type < 0 ? "BF16" : ggml_type_name((uint32_t)type);
-	struct job j = { type, type < 0 ? NULL : kern_q_pick(type), NULL, 0, 0, NULL, 0, NULL };
+	const char *name = ggml_type_name((uint32_t)type);
 	size_t size;
-	double gops, gb1, gb4;
+	double tq, tb, ops = 2.0 * 8192 * 2048 * 512;
+	double bsize = 16384.0 * 4096 * 2;
 
-	if (type >= 0 && j.fn == NULL) {
+	if (kern_q_pick(type) == NULL) {
 		printf("%-5s no SIMD kernel here\n", name);
 		return;
 	}
-	/* prefill: 8192 x 2048, 512 tokens */
-	j.rows = 8192, j.k = 2048, j.m = 512;
-	void *w = weights(type, j.rows, j.k, &size), *x = acts(type, j.m, j.k);
-	j.w = w, j.x = x, j.y = malloc(sizeof(float) * (size_t)(j.rows * j.m));
-	gops = 2.0 * (double)j.rows * (double)j.k * j.m / timeit(p, &j, 3) / 1e9;
-	free(w);
-	free(x);
-	free(j.y);
-	/* decode: 16384 x 4096, 1 and 4 tokens */
-	j.rows = 16384, j.k = 4096;
-	w = weights(type, j.rows, j.k, &size);
-	x = acts(type, 4, j.k);
-	j.w = w, j.x = x, j.y = malloc(sizeof(float) * (size_t)(j.rows * 4));
-	j.m = 1;
-	gb1 = (double)size / timeit(p, &j, 8) / 1e9;
-	j.m = 4;
-	gb4 = (double)size / timeit(p, &j, 8) / 1e9;
-	printf("%-5s prefill m=512: %6.1f GOP/s   decode m=1: %5.1f GB/s (%5.1f tok/s)   "
-	    "m=4: %5.1f GB/s   [%.1f MB]\n", name, gops, gb1, gb1 * 1e9 / (double)size, gb4,
-	    (double)size / 1e6);
-	free(w);
-	free(x);
-	free(j.y);
+	pair(p, type, (struct shape){ 8192, 2048, 512 }, 2, &tq, &tb, &size);
+	printf("%-5s prefill m=512 (8192x2048): %6.1f GOP/s   BF16 %6.1f GFLOP/s   ratio %.2f\n",
+	    name, ops / tq / 1e9, ops / tb / 1e9, tb / tq);
+	for (int m = 1; m <= 4; m += 3) {
+		pair(p, type, (struct shape){ 16384, 4096, m }, 5, &tq, &tb, &size);
+		printf("%-5s decode m=%d (16384x4096, %.0f MB): %5.1f GB/s   BF16 %5.1f GB/s   "
+		    "time ratio %.2f\n", name, m, (double)size / 1e6, (double)size / tq / 1e9,
+		    bsize / tb / 1e9, tb / tq);
+	}
+	fflush(stdout);
 }
 
 int
@@ -183,8 +210,6 @@ main(int argc, char **argv)
 
 	printf("kernels: %s%s, %d threads\n", kern_set_name(kern_set()),
 	    kern_cpu_vnni() ? " + avx512vnni" : "", pool_size(p));
-	if (kern_set() >= KERN_AVX512BF16)
-		bench(p, -1);
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		int want = argc <= 2;
 		for (int a = 2; a < argc; a++)
