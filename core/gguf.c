@@ -57,6 +57,11 @@ static const struct {
 	{ GGML_TYPE_I8, "I8", 1, 1 }, { GGML_TYPE_I16, "I16", 1, 2 },
 	{ GGML_TYPE_I32, "I32", 1, 4 }, { GGML_TYPE_I64, "I64", 1, 8 },
 	{ GGML_TYPE_F64, "F64", 1, 8 }, { GGML_TYPE_BF16, "BF16", 1, 2 },
+	/* types read (so that a loader can name them) but computed nowhere */
+	{ 16, "IQ2_XXS", 256, 66 }, { 17, "IQ2_XS", 256, 74 }, { 18, "IQ3_XXS", 256, 98 },
+	{ 19, "IQ1_S", 256, 50 }, { 20, "IQ4_NL", 32, 18 }, { 21, "IQ3_S", 256, 110 },
+	{ 22, "IQ2_S", 256, 82 }, { 23, "IQ4_XS", 256, 136 }, { 29, "IQ1_M", 256, 56 },
+	{ 34, "TQ1_0", 256, 54 }, { 35, "TQ2_0", 256, 66 }, { 39, "MXFP4", 32, 17 },
 };
 
 int

@@ -21,8 +21,9 @@ get_weight(struct model *m, const char *name, int64_t rows, int64_t cols, int op
 		return err_set(e, "%s: missing tensor '%s'", m->path, name);
 	}
 	if (!matmul_supported((int)t->type))
-		return err_set(e, "%s: tensor '%s': type %s is not supported (F32, F16, BF16)",
-		    m->path, name, ggml_type_name(t->type));
+		return err_set(e, "%s: tensor '%s': type %s is not supported (F32, F16, BF16, Q8_0, "
+		    "Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K)", m->path, name,
+		    ggml_type_name(t->type));
 	if (t->n_dims != 2 || (int64_t)t->ne[0] != cols || (int64_t)t->ne[1] != rows)
 		return err_set(e, "%s: tensor '%s': shape [%llu, %llu] (%u dims), expected [%lld, %lld]",
 		    m->path, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
@@ -97,6 +98,86 @@ known_tensor(const char *nm, int n_layer)
 		if (strcmp(nm + used, per_layer[i]) == 0)
 			return 1;
 	return 0;
+}
+
+/* llama.cpp's general.file_type (enum llama_ftype): the name llama-quantize gave the mix */
+static const char *
+ftype_name(uint32_t ft)
+{
+	static const char *const names[] = { "F32", "F16", "Q4_0", "Q4_1", NULL, NULL, NULL,
+		"Q8_0", "Q5_0", "Q5_1", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
+		"Q5_K_S", "Q5_K_M", "Q6_K" };
+
+	if (ft < sizeof(names) / sizeof(names[0]))
+		return names[ft];
+	return ft == 32 ? "BF16" : NULL;
+}
+
+/* The weight type as people name a file: one type alone ("Q8_0"), or a mix with its counts
+ * over the matrices, after llama.cpp's name for it when the file says it:
+ * "Q4_K_M (Q4_K x12, Q6_K x3)". */
+struct tally {
+	int type[64], count[64], n;
+};
+
+static void
+tally_add(struct tally *t, const struct weight *w)
+{
+	int j = 0;
+
+	while (j < t->n && t->type[j] != w->type)
+		j++;
+	if (j == t->n) {
+		if (t->n == 64)
+			return;
+		t->type[t->n] = w->type;
+		t->count[t->n++] = 0;
+	}
+	t->count[j]++;
+}
+
+static void
+describe_types(struct model *m)
+{
+	const struct hparams *h = &m->hp;
+	struct tally t = { .n = 0 };
+	int *type = t.type, *count = t.count, nt, len = 0;
+
+	tally_add(&t, &m->tok_embd);
+	if (!h->tied)
+		tally_add(&t, &m->output);
+	for (int l = 0; l < h->n_layer; l++) {
+		const struct layer *L = &m->layers[l];
+		const struct weight *lw[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down };
+		for (int i = 0; i < 7; i++)
+			tally_add(&t, lw[i]);
+	}
+	nt = t.n;
+	/* most frequent first (a stable insertion sort: ties keep the order of appearance) */
+	for (int i = 1; i < nt; i++)
+		for (int j = i; j > 0 && count[j] > count[j - 1]; j--) {
+			int ty = type[j], c = count[j];
+			type[j] = type[j - 1], count[j] = count[j - 1];
+			type[j - 1] = ty, count[j - 1] = c;
+		}
+	m->wtype = type[0];
+	if (nt == 1) {
+		snprintf(m->wdesc, sizeof(m->wdesc), "%s", ggml_type_name((uint32_t)type[0]));
+		return;
+	}
+	uint32_t ft;
+	struct err ig;
+	const char *fname = NULL;
+	if (gguf_has(m->gguf, "general.file_type") &&
+	    gguf_get_u32(m->gguf, "general.file_type", &ft, &ig) == 0)
+		fname = ftype_name(ft);
+	if (fname != NULL)
+		len = snprintf(m->wdesc, sizeof(m->wdesc), "%s (", fname);
+	for (int i = 0; i < nt && len >= 0 && (size_t)len < sizeof(m->wdesc); i++)
+		len += snprintf(m->wdesc + len, sizeof(m->wdesc) - (size_t)len, "%s%s x%d",
+		    i ? ", " : "", ggml_type_name((uint32_t)type[i]), count[i]);
+	if (fname != NULL && len >= 0 && (size_t)len < sizeof(m->wdesc))
+		snprintf(m->wdesc + len, sizeof(m->wdesc) - (size_t)len, ")");
 }
 
 static int
@@ -240,7 +321,7 @@ load_gguf(struct model *m, const char *path, struct err *e)
 			return err_set(e, "%s: tensor '%s' is not part of a Llama model this loader "
 			    "computes (it would be ignored)", path, nm);
 	}
-	m->wtype = m->layers[0].wq.type;
+	describe_types(m);
 	m->rope_halves = 0;
 	if (gguf_tensor_find(m->gguf, "rope_freqs.weight") != NULL) {
 		if ((freqs = get_vec(m, "rope_freqs.weight", h->head_dim / 2, e)) == NULL)

@@ -10,6 +10,7 @@
 #include "core/half.h"
 #include "core/kern.h"
 #include "core/pool.h"
+#include "core/quant.h"
 
 static atomic_int force_generic;
 
@@ -30,13 +31,18 @@ matmul_kernel_name(void)
 int
 matmul_supported(int type)
 {
-	return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_BF16;
+	return type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ||
+	    quant_supported(type);
 }
 
+/* bfloat16 copies of x, or quantized activation rows (64-byte aligned in the scratch) */
 size_t
 matmul_scratch_size(int m, int64_t k)
 {
-	return (size_t)m * (size_t)k * sizeof(uint16_t) + 64;
+	size_t b16 = (size_t)m * (size_t)k * sizeof(uint16_t);
+	size_t qa = k % QA_BLOCK == 0 ? (size_t)m * qact_row_bytes(k) : 0;
+
+	return (b16 > qa ? b16 : qa) + 64;
 }
 
 static inline float
@@ -52,7 +58,10 @@ elem(const struct weight *w, const void *row, int64_t i)
 static size_t
 row_bytes(const struct weight *w)
 {
-	return (size_t)w->cols * (w->type == GGML_TYPE_F32 ? 4 : 2);
+	uint64_t block = 1, bytes = 4;
+
+	ggml_type_size((uint32_t)w->type, &block, &bytes);
+	return (size_t)(w->cols / (int64_t)block) * (size_t)bytes;
 }
 
 void
@@ -60,6 +69,10 @@ weight_row(const struct weight *w, int64_t row, float *out)
 {
 	const char *p = (const char *)w->data + (size_t)row * row_bytes(w);
 
+	if (quant_supported(w->type)) {
+		quant_dequant_row(w->type, p, out, w->cols);
+		return;
+	}
 	for (int64_t i = 0; i < w->cols; i++)
 		out[i] = elem(w, p, i);
 }
@@ -70,6 +83,9 @@ struct job {
 	const uint16_t *xb;
 	int m;
 	float *y;
+	void *xq;		/* quantized activation rows */
+	kern_q_fn qfn;
+	kern_qact_fn qact;
 };
 
 /* Rows for thread ith: contiguous ranges, multiples of 16 so tiles stay whole. */
@@ -188,16 +204,61 @@ run_to_bf16(void *arg, int ith, int nth)
 	kern_to_bf16_avx512(j->x + a, (uint16_t *)j->xb + a, b - a);
 }
 
+/* each thread quantizes whole activation rows: a row's bytes never depend on the others */
+static void
+run_qact(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t k = j->w->cols;
+	size_t xb = qact_row_bytes(k);
+
+	for (int t = j->m * ith / nth; t < j->m * (ith + 1) / nth; t++)
+		j->qact(j->x + (int64_t)t * k, k, (char *)j->xq + (size_t)t * xb);
+}
+
+static void
+run_quant(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		j->qfn(j->w->type, j->w->data, j->w->cols, r0, r1, j->xq, j->m, j->y, j->w->rows);
+}
+
+/* Quantized weights: the m activation rows are quantized once, then every thread runs its
+ * rows against all of them. */
+static void
+matmul_quant(struct pool *p, struct job *j, void *scratch)
+{
+	int generic = atomic_load(&force_generic);
+
+	j->xq = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+	j->qact = generic ? NULL : kern_qact_pick();
+	if (j->qact == NULL)
+		j->qact = qact_quantize_row;
+	j->qfn = generic ? NULL : kern_q_pick(j->w->type);
+	if (j->qfn == NULL)
+		j->qfn = quant_matmul_generic;
+	pool_run(p, run_qact, j);
+	pool_run(p, run_quant, j);
+}
+
 void
 matmul(struct pool *p, const struct weight *w, const float *x, int m, float *y, void *scratch)
 {
-	struct job j = { w, x, NULL, m, y };
+	struct job j = { w, x, NULL, m, y, NULL, NULL, NULL };
 
 	enum kern_set lv = level();
 	pool_fn fn = run_generic;
 
 	if (m <= 0)
 		return;
+	if (quant_supported(w->type)) {
+		matmul_quant(p, &j, scratch);
+		return;
+	}
 	if (lv >= KERN_AVX512BF16 && w->type == GGML_TYPE_BF16 && w->cols % 32 == 0) {
 		j.xb = scratch;
 		pool_run(p, run_to_bf16, &j);

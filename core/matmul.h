@@ -14,7 +14,7 @@ struct weight {
 	int64_t rows, cols;
 };
 
-/* Is this weight type computed here (F32, F16, BF16)? */
+/* Is this weight type computed here (F32, F16, BF16 and core/quant.h's quantized types)? */
 int matmul_supported(int type);
 
 /* Scratch bytes matmul needs for m rows of x with k columns. */

@@ -213,7 +213,11 @@ model_close(struct model *m)
 
 const struct hparams *model_hparams(const struct model *m) { return &m->hp; }
 const struct tok *model_tok(const struct model *m) { return m->tok; }
-const char *model_weight_type(const struct model *m) { return ggml_type_name((uint32_t)m->wtype); }
+const char *
+model_weight_type(const struct model *m)
+{
+	return m->wdesc[0] ? m->wdesc : ggml_type_name((uint32_t)m->wtype);
+}
 const char *model_path(const struct model *m) { return m->path; }
 const char *model_format(const struct model *m) { return m->format; }
 const char *model_hash(const struct model *m) { return m->hash; }

@@ -26,7 +26,8 @@ void model_close(struct model *m);
 const struct hparams *model_hparams(const struct model *m);
 /* The model's tokenizer, or NULL when the checkpoint has none; valid until model_close. */
 const struct tok *model_tok(const struct model *m);
-/* Storage type of the matrices, e.g. "BF16". */
+/* Storage type of the matrices, e.g. "BF16", "Q8_0", or for a mix llama.cpp's name of it
+ * (general.file_type) and the count of each type: "Q4_K_M (Q4_K x12, Q6_K x3)". */
 const char *model_weight_type(const struct model *m);
 const char *model_path(const struct model *m);
 /* "gguf" or "hf". */

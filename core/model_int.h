@@ -20,7 +20,8 @@ struct model {
 	float *out_norm;
 	float *rope_inv;	/* (head_dim/2) inverse frequencies, scaling applied */
 	int rope_halves;	/* 1: pair (i, i+d/2) as HF checkpoints; 0: (2i, 2i+1) as GGUF */
-	int wtype;
+	int wtype;		/* the matrices' most frequent type */
+	char wdesc[128];	/* model_weight_type; empty: wtype's name */
 	char *path;
 	const char *format;
 	char hash[65];		/* hex SHA-256: see model_hash */

@@ -3,7 +3,7 @@
  * benchmarks build what they need instead of committing weights.
  *
  *   mkmodel SPEC hf DIR [f32|f16|bf16]
- *   mkmodel SPEC gguf FILE f32|f16|bf16
+ *   mkmodel SPEC gguf FILE f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q8_k[-deq]
  *   mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids
  *
  * SPEC: tiny-l3, tiny-l2, lg3-1b (Llama Guard 3 1B shape, untied head, llama3 rope factor 8),
@@ -47,6 +47,7 @@
 #include "util/buf.h"
 #include "core/gguf.h"
 #include "core/half.h"
+#include "tests/mkquant.h"
 
 /* one token of a rigged generator's answer: its id and its text (checked against the
  * vocabulary when the model is written) */
@@ -630,6 +631,15 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 	char nm[96];
 	uint32_t gt = strcmp(type, "f32") == 0 ? 0 : strcmp(type, "f16") == 0 ? 1 : 30;
 	uint32_t ftype = strcmp(type, "f32") == 0 ? 0 : strcmp(type, "f16") == 0 ? 1 : 32;
+	/* quantized matrices (tests/mkquant.h); "-deq": the values they stand for, in F32 */
+	int qt = mkq_type(type), deq = qt >= 0 && strstr(type, "-deq") != NULL;
+	if (qt >= 0) {
+		static const uint32_t ft[] = { [GGML_TYPE_Q8_0] = 7, [GGML_TYPE_Q4_0] = 2,
+			[GGML_TYPE_Q4_1] = 3, [GGML_TYPE_Q5_0] = 8, [GGML_TYPE_Q5_1] = 9,
+			[GGML_TYPE_Q8_K] = 0 };
+		gt = deq ? 0 : (uint32_t)qt;
+		ftype = deq ? 0 : ft[qt];
+	}
 	float *freqs = NULL;
 
 	if ((w.fp = fopen(path, "wb")) == NULL)
@@ -650,7 +660,8 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 	kv_f32(&w, "llama.rope.freq_base", (float)s->theta);
 	kv_f32(&w, "llama.attention.layer_norm_rms_epsilon", (float)s->eps);
 	kv_u32(&w, "llama.vocab_size", (uint32_t)s->vocab);
-	kv_u32(&w, "general.file_type", ftype);
+	if (ftype != 0 || qt != GGML_TYPE_Q8_K)	/* llama.cpp has no name for a Q8_K file */
+		kv_u32(&w, "general.file_type", ftype);
 	if (strcmp(s->family, "llama3") == 0)
 		vocab_llama3(&w, s);
 	else
@@ -691,6 +702,11 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 		xwrite(w.fp, &ty, 4);
 		xwrite(w.fp, &off, 8);
 		size_t bytes = numel(&t[i]) * (vec || gt == 0 ? 4 : 2);
+		if (!vec && qt >= 0 && !deq) {
+			uint64_t bl = 0, by = 0;
+			ggml_type_size(gt, &bl, &by);
+			bytes = numel(&t[i]) / bl * by;
+		}
 		off += (bytes + 31) / 32 * 32;
 	}
 	static const char zeros[32];
@@ -711,7 +727,19 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 			permute(v, t[i].rows, t[i].cols, s->heads);
 		else if (strstr(t[i].name, "k_proj"))
 			permute(v, t[i].rows, t[i].cols, s->kv_heads);
-		size_t bytes = encode(v, ne, type, t[i].cols == 0, o);
+		size_t bytes;
+		if (qt >= 0 && t[i].cols != 0) {
+			float *dq = malloc(ne * 4);
+			if (dq == NULL)
+				die("out of memory");
+			bytes = mkq_encode(qt, v, ne, o, dq);
+			if (deq) {
+				memcpy(o, dq, ne * 4);
+				bytes = ne * 4;
+			}
+			free(dq);
+		} else
+			bytes = encode(v, ne, qt >= 0 ? "f32" : type, t[i].cols == 0, o);
 		xwrite(w.fp, o, bytes);
 		xwrite(w.fp, zeros, (32 - bytes % 32) % 32);
 		free(v);
@@ -734,7 +762,7 @@ main(int argc, char **argv)
 
 	if (!chain && (argc < 4 || (strcmp(argv[2], "hf") != 0 && strcmp(argv[2], "gguf") != 0))) {
 		fprintf(stderr, "usage: mkmodel SPEC hf DIR [f32|f16|bf16]\n"
-		    "       mkmodel SPEC gguf FILE f32|f16|bf16\n"
+		    "       mkmodel SPEC gguf FILE f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q8_k[-deq]\n"
 		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids|chain-json\n"
 		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3\n");
 		return 2;
@@ -767,8 +795,10 @@ main(int argc, char **argv)
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	const char *type = argc > 4 ? argv[4] : "f32";
-	if (strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16"))
+	if (strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16") && mkq_type(type) < 0)
 		die("unknown type '%s'", type);
+	if (mkq_type(type) >= 0 && strcmp(argv[2], "gguf") != 0)
+		die("quantized types are written as GGUF only");
 	shared = getenv("GUARDD_SHARED") ? getenv("GUARDD_SHARED") : "../shared";
 	if (strcmp(argv[2], "hf") == 0)
 		write_hf(s, argv[3], type);

@@ -33,3 +33,9 @@ for spec in rig-gen-l3 rig-gen-safe-l3; do
 	[ -f "$out/$spec.gguf" ] || "$build/tests/mkmodel" "$spec" gguf "$out/$spec.gguf" f32
 done
 [ -f "$out/tiny-l3-sharded/model.safetensors.index.json" ] || /usr/bin/python3 tests/shard.py "$out/tiny-l3" "$out/tiny-l3-sharded"
+# quantized tiny-l2 in the types ../shared/reference/quant lacks (mkmodel's plain
+# nearest-rounding writers, tests/mkquant.h), each with a "-deq" twin: the same values in F32
+for t in q4_1 q5_0 q5_1 q8_k; do
+	[ -f "$out/tiny-l2-$t.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t.gguf" "$t"
+	[ -f "$out/tiny-l2-$t-deq.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t-deq.gguf" "$t-deq"
+done

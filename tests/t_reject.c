@@ -41,7 +41,9 @@ struct opts {
 	int bad_type;		/* attn_k of type 99 */
 	int past_end;		/* ffn_down's offset beyond the data */
 	int bad_align;		/* general.alignment = 3 */
-	int q4k;		/* attn_v stored as Q4_K (not computed yet) */
+	int qtype_v;		/* attn_v stored in this ggml type, rows of 256 (0: F32) */
+	int q8_down;		/* ffn_down stored as Q8_0 (its rows of 32 are one block) */
+	int q8_v16;		/* attn_v as Q8_0 with its rows of 16: half a block */
 	int overlap;		/* attn_k's data starts where attn_q's does */
 	int huge;		/* attn_q of 2^40 x 2^40 elements: the count overflows 64 bits */
 	int bias;		/* an extra blk.0.attn_q.bias tensor */
@@ -120,13 +122,20 @@ mini_gguf(struct buf *out, const struct opts *o)
 	for (size_t j = 0; j < nt + n_extra; j++) {
 		const struct spec_t *tp = j < nt ? &t[j] : &extra[j - nt];
 		uint32_t type = 0;
-		uint64_t ne0 = tp->ne0, at = off;
+		uint64_t ne0 = tp->ne0, at = off, block = 1, bsize = 4;
 		if (o->bad_shape && strcmp(tp->name, "blk.0.attn_q.weight") == 0)
 			ne0--;
 		if (o->bad_type && strcmp(tp->name, "blk.0.attn_k.weight") == 0)
 			type = 99;
-		if (o->q4k && strcmp(tp->name, "blk.0.attn_v.weight") == 0)
-			type = GGML_TYPE_Q4_K;
+		if (o->qtype_v && strcmp(tp->name, "blk.0.attn_v.weight") == 0) {
+			type = (uint32_t)o->qtype_v;
+			ne0 = 256;
+		}
+		if (o->q8_v16 && strcmp(tp->name, "blk.0.attn_v.weight") == 0)
+			type = GGML_TYPE_Q8_0;
+		if (o->q8_down && strcmp(tp->name, "blk.0.ffn_down.weight") == 0)
+			type = GGML_TYPE_Q8_0;
+		ggml_type_size(type, &block, &bsize);
 		if (strcmp(tp->name, "blk.0.attn_q.weight") == 0)
 			q_off = off;
 		uint64_t ne1 = tp->ne1;
@@ -138,13 +147,13 @@ mini_gguf(struct buf *out, const struct opts *o)
 			at = q_off;
 		put_str(&ti, tp->name);
 		put_u32(&ti, tp->ne1 ? 2 : 1);
-		put_u64(&ti, type == GGML_TYPE_Q4_K ? 256 : ne0);
+		put_u64(&ti, ne0);
 		if (tp->ne1)
 			put_u64(&ti, ne1);
 		put_u32(&ti, type);
 		put_u64(&ti, at);
-		uint64_t bytes = type == GGML_TYPE_Q4_K ? 144 * tp->ne1 : ne1 == 1ull << 40 ? 0 :
-		    ne0 * (tp->ne1 ? tp->ne1 : 1) * 4;
+		uint64_t bytes = ne1 == 1ull << 40 ? 0 :
+		    (ne0 + block - 1) / block * bsize * (tp->ne1 ? tp->ne1 : 1);
 		off += (bytes + 31) / 32 * 32;
 	}
 	memset(out, 0, sizeof(*out));
@@ -245,7 +254,15 @@ gguf_cases(void)
 		{ { .bad_type = 1 }, "unknown tensor type", "unknown type 99" },
 		{ { .past_end = 1 }, "offset past the end", "past end of data section" },
 		{ { .bad_align = 1 }, "alignment not a power of two", "general.alignment" },
-		{ { .q4k = 1 }, "unsupported tensor type", "type Q4_K is not supported" },
+		{ { .qtype_v = GGML_TYPE_Q2_K }, "unsupported tensor type",
+		    "blk.0.attn_v.weight': type Q2_K is not supported (F32, F16, BF16, Q8_0," },
+		{ { .qtype_v = 17 }, "unsupported i-quant", "'blk.0.attn_v.weight': type IQ2_XS is not "
+		    "supported" },
+		{ { .qtype_v = GGML_TYPE_Q8_1 }, "Q8_1 (an activation type)", "type Q8_1 is not supported" },
+		{ { .qtype_v = GGML_TYPE_Q4_K }, "a Q4_K row longer than the model's",
+		    "'blk.0.attn_v.weight': shape [256, 8]" },
+		{ { .q8_v16 = 1 }, "a quantized row of half a block", "tensor 'blk.0.attn_v.weight': "
+		    "row of 16 elements is not a multiple of the Q8_0 block (32)" },
 		{ { .overlap = 1 }, "overlapping tensors", "tensors 'blk.0.attn_q.weight' [704, 1728) "
 		    "and 'blk.0.attn_k.weight' [704, 1216) overlap" },
 		{ { .huge = 1 }, "element count past 64 bits", "blk.0.attn_q.weight': element count overflows" },
@@ -280,6 +297,23 @@ gguf_cases(void)
 		model_close(mm);
 		buf_free(&b);
 	}
+	/* a quantized matrix: it opens, and cut anywhere in its blocks it is refused */
+	struct opts q8 = { .q8_down = 1 };
+	mini_gguf(&b, &q8);
+	struct model *mq = model_open(write_file("q8.gguf", b.p, b.n), &e);
+	ok(mq != NULL && strcmp(model_weight_type(mq), "F32 x7, Q8_0 x1") == 0,
+	    "a Q8_0 ffn_down opens: weight type '%s'", mq ? model_weight_type(mq) : e.msg);
+	model_close(mq);
+	/* ffn_down is the last tensor: 16 rows of one 34-byte block, then 32-byte padding */
+	size_t qcuts[] = { 1, 30, 33, 34 * 8 + 17, 34 * 16 - 1 };
+	for (size_t i = 0; i < sizeof(qcuts) / sizeof(qcuts[0]); i++) {
+		char name[64];
+		size_t pad = (34 * 16 + 31) / 32 * 32 - 34 * 16;
+		snprintf(name, sizeof(name), "q8cut%zu.gguf", i);
+		expect_model("Q8_0 tensor data cut short", write_file(name, b.p, b.n - pad - qcuts[i]),
+		    "tensor 'blk.0.ffn_down.weight': data [");
+	}
+	buf_free(&b);
 	expect_model("empty file", write_file("empty.gguf", "", 0), "magic");
 	expect_model("missing file", "/nonexistent/model.gguf", "no such file");
 }
