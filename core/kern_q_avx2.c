@@ -148,7 +148,7 @@ kern_q_avx2(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 		return;
 	tile_fn fn = qt.sub == 2 ? tile_q6 : qt.hasmin ? tile_min : qt.bits == 8 ? tile_s8 :
 	    tile_off;
-	size_t rb = qp_row_bytes(type, k), ldx = qp_act_bytes(k);
+	size_t rb = qp_row_bytes(type, k), ldx = qact_row_bytes(k);
 	int64_t nbk = k / 32;
 
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
@@ -182,7 +182,7 @@ kern_qact_avx2(const float *x, int64_t k, void *row)
 		__m256 xv[4], m = _mm256_setzero_ps();
 		for (int i = 0; i < 4; i++) {
 			xv[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
-			m = _mm256_max_ps(m, _mm256_and_ps(xv[i], absmask));
+			m = _mm256_max_ps(_mm256_and_ps(xv[i], absmask), m);	/* NaN: keeps m */
 		}
 		__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
 		m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
@@ -192,7 +192,9 @@ kern_qact_avx2(const float *x, int64_t k, void *row)
 		__m256 vid = _mm256_set1_ps(id);
 		__m256i qi[4], sum = _mm256_setzero_si256();
 		for (int i = 0; i < 4; i++) {
-			qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(xv[i], vid));
+			__m256 v = _mm256_mul_ps(xv[i], vid);
+			qi[i] = _mm256_and_si256(_mm256_cvtps_epi32(v),
+			    _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q)));	/* NaN: 0 */
 			qi[i] = _mm256_max_epi32(_mm256_min_epi32(qi[i], hi), lo);
 			sum = _mm256_add_epi32(sum, qi[i]);
 		}
@@ -208,7 +210,7 @@ kern_qact_avx2(const float *x, int64_t k, void *row)
 		s[b] = (int16_t)_mm_cvtsi128_si32(s4);
 	}
 	size_t used = (size_t)k + (size_t)(k / QA_BLOCK) * 6;
-	memset((char *)row + used, 0, qp_act_bytes(k) - used);
+	memset((char *)row + used, 0, qact_row_bytes(k) - used);
 }
 
 #endif

@@ -42,8 +42,6 @@ struct qp_type {
  * (value + 128, off = 128) for unsigned x signed products; otherwise 8-bit values stay
  * signed (off = 0). */
 int qp_type_get(int type, int flip, struct qp_type *t);
-/* Bytes of one activation row (quant.h's layout: q, d, s, padded to 64 bytes). */
-static inline size_t qp_act_bytes(int64_t k) { return ((size_t)k + (size_t)k / 32 * 6 + 63) / 64 * 64; }
 /* Bytes of one weight row of k elements. */
 size_t qp_row_bytes(int type, int64_t k);
 

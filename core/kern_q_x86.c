@@ -121,6 +121,34 @@ tile_vnni(const struct qpack *p, const int ng, int nrows, const int mt, int nb,
 				_mm512_mask_storeu_ps(y + t * ldy + 16 * g, mk[g], acc[g][t]);
 }
 
+/* qp_prep, with Q6_K's 16-element activation sums by vpsadbw (64 bytes at a time) */
+T_VNNI static void
+prep_vnni(const struct qp_type *qt, const uint8_t *xq, size_t ldx, int64_t k, int mt,
+    int64_t b0, int nb, struct qprep *tp)
+{
+	if (qt->sub != 2 || nb % 2 != 0) {
+		qp_prep(qt, xq, ldx, k, mt, b0, nb, tp);
+		return;
+	}
+	const __m512i flip = _mm512_set1_epi8((char)0x80);
+	const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+	const __m128i bias = _mm_set1_epi32(2048), mul = _mm_set1_epi32(-qt->off);
+
+	for (int t = 0; t < mt; t++) {
+		const uint8_t *q = xq + (size_t)t * ldx + b0 * 32;
+		for (int b = 0; b < nb; b += 2) {
+			/* unsigned sums of 8 bytes (each biased by 8 * 128), then pairs: 4 halves */
+			__m512i sad = _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(q + 32 * b), flip),
+			    _mm512_setzero_si512());
+			sad = _mm512_add_epi64(sad, _mm512_shuffle_epi32(sad, _MM_PERM_BADC));
+			__m128i h = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+			    _mm512_cvtepi64_epi32(sad), even));
+			h = _mm_mullo_epi32(_mm_sub_epi32(h, bias), mul);
+			_mm_storeu_si128((__m128i *)&tp->corr[t][2 * b], h);
+		}
+	}
+}
+
 /* ---- SIMD repacking of the hot types (the others go through qp_pack's portable C) ----
  * Row i of a group of 16 is at w + idx[i] (rows past the end repeat row 0); a gather of
  * dword n of 16 rows' block is one step of 4 elements. */
@@ -309,7 +337,7 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 		sub, hasmin, 8 };
 	for (int64_t b0 = 0; b0 < k / 32; b0 += QP_NB) {
 		int nb = k / 32 - b0 < QP_NB ? (int)(k / 32 - b0) : QP_NB;
-		qp_prep(&qt, xq, ldx, k, mt, b0, nb, &tp);
+		prep_vnni(&qt, xq, ldx, k, mt, b0, nb, &tp);
 		for (int g = 0; g < ng; g++) {
 			const uint8_t *wg = w + (size_t)(16 * g) * rb;
 			for (int bb = 0; bb < nb; bb++) {
@@ -484,7 +512,7 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 		return;
 	/* the corr term carries the offset (always non-zero with flip) */
 	tile_fn fn = qt.sub == 2 ? tile_q6 : qt.hasmin ? tile_min : tile_off;
-	size_t rb = qp_row_bytes(type, k), ldx = qp_act_bytes(k);
+	size_t rb = qp_row_bytes(type, k), ldx = qact_row_bytes(k);
 	int64_t nbk = k / 32;
 	gemv_fn gv = type == GGML_TYPE_Q8_0 ? gemv_q8_0 : type == GGML_TYPE_Q4_0 ? gemv_q4_0 :
 	    type == GGML_TYPE_Q4_K ? gemv_q4_k : type == GGML_TYPE_Q6_K ? gemv_q6_k : NULL;
@@ -503,7 +531,7 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 			for (int t = 0; t < m; t += MT) {
 				int mt = m - t < MT ? m - t : MT;
 				const uint8_t *xt = (const uint8_t *)xq + (size_t)t * ldx;
-				qp_prep(&qt, xt, ldx, k, mt, b0, nb, &tp);
+				prep_vnni(&qt, xt, ldx, k, mt, b0, nb, &tp);
 				fn(&pk, ng, nrows, mt, nb, xt, ldx, k, b0, &tp, y + (int64_t)t * ldy + r,
 				    ldy, b0 == 0);
 			}
@@ -523,11 +551,16 @@ kern_qact_avx512(const float *x, int64_t k, void *row)
 
 	for (int64_t b = 0; b < k / QA_BLOCK; b++) {
 		__m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
-		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+		/* vmaxps gives its second operand when one is NaN: NaNs are skipped, as in C */
+		__m512 am = _mm512_max_ps(_mm512_abs_ps(x1), _mm512_max_ps(_mm512_abs_ps(x0),
+		    _mm512_setzero_ps()));
+		float amax = _mm512_reduce_max_ps(am);
 		float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
 		__m512 vid = _mm512_set1_ps(id);
-		__m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid));
-		__m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+		__m512 v0 = _mm512_mul_ps(x0, vid), v1 = _mm512_mul_ps(x1, vid);
+		/* a NaN (or infinity times 0) quantizes to 0, as qact_quantize_row does */
+		__m512i q0 = _mm512_maskz_cvtps_epi32(_mm512_cmp_ps_mask(v0, v0, _CMP_ORD_Q), v0);
+		__m512i q1 = _mm512_maskz_cvtps_epi32(_mm512_cmp_ps_mask(v1, v1, _CMP_ORD_Q), v1);
 		q0 = _mm512_max_epi32(_mm512_min_epi32(q0, hi), lo);
 		q1 = _mm512_max_epi32(_mm512_min_epi32(q1, hi), lo);
 		_mm_storeu_si128((__m128i *)(q + 32 * b), _mm512_cvtepi32_epi8(q0));
@@ -536,7 +569,7 @@ kern_qact_avx512(const float *x, int64_t k, void *row)
 		s[b] = (int16_t)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
 	}
 	size_t used = (size_t)k + (size_t)(k / QA_BLOCK) * 6;
-	memset((char *)row + used, 0, qp_act_bytes(k) - used);
+	memset((char *)row + used, 0, qact_row_bytes(k) - used);
 }
 
 #endif

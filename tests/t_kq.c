@@ -5,8 +5,9 @@
  *     GGUF block definitions, and agree with a float64 product of the dequantized values;
  *   - every token row is bit-identical for batches of 1..13 tokens at any offset and for
  *     different row ranges [r0, r1);
- *   - the SIMD activation quantizers write the bytes of the scalar definition (quant.h),
- *     ties rounding to even;
+ *   - they agree with quant_matmul_generic (core/quant.c, another float order) to 1e-5;
+ *   - the SIMD activation quantizers write qact_quantize_row's bytes, ties rounding to
+ *     even, NaN and infinity included;
  *   - kern_q_pick / kern_qact_pick choose the family GUARD_KERNELS and the CPU allow.
  * Usage: t_kq (GUARD_KERNELS caps what the pick may choose) */
 #include <math.h>
@@ -300,6 +301,17 @@ test_type(const struct family *f, int type, int64_t rows, int64_t k)
 		    y[bad], ref[bad]);
 	ok(maxrel < 1e-5, "%s %s: canonical sum within 1e-5 of float64 (relative to sum |w x|: "
 	    "%.2g)", f->name, tn, maxrel);
+	/* the portable reference (core/quant.c) sums in its own float order: close, not equal */
+	quant_matmul_generic(type, w, k, 0, rows, xq, M, y, rows);
+	double gen = 0;
+	for (int t = 0; t < M; t++)
+		for (int64_t r = 0; r < rows; r++) {
+			double mag;
+			exact(type, w + rb * (size_t)r, k, xq + ab * (size_t)t, &mag);
+			gen = fmax(gen, fabs(y[t * rows + r] - ref[t * rows + r]) / (mag + 1e-30));
+		}
+	ok(gen < 1e-5, "%s %s: within 1e-5 of quant_matmul_generic (relative to sum |w x|: %.2g)",
+	    f->name, tn, gen);
 	/* every batch size at a moving offset, row ranges split at odd places */
 	int same = 1;
 	for (int m = 1; m <= M; m++) {
@@ -339,15 +351,30 @@ test_qact(const struct family *f)
 		for (int i = 0; i < 32; i++)
 			x[32 + i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
 		x[64] = -127.0f;
+		/* non-finite values: a NaN block, an infinity, a NaN beside finite values */
+		if (round == 19) {
+			for (int i = 0; i < 32; i++)
+				x[96 + i] = NAN;
+			x[130] = INFINITY;
+			x[170] = -NAN;
+		}
 		memset(a, 0xaa, act_bytes(K));
 		memset(b, 0x55, act_bytes(K));
-		act_quantize(x, K, a);
+		qact_quantize_row(x, K, a);
 		f->qact(x, K, b);
 		if (memcmp(a, b, act_bytes(K)) != 0)
 			same = 0;
+		if (round < 19) {	/* this file's reading of quant.h, on finite values */
+			memset(b, 0x55, act_bytes(K));
+			act_quantize(x, K, b);
+			if (memcmp(a, b, act_bytes(K)) != 0)
+				same = 0;
+		}
 	}
-	ok(same, "%s activation quantizer writes the scalar definition's bytes (ties to even, "
-	    "zero blocks, padding)", f->name);
+	ok(same, "%s activation quantizer writes qact_quantize_row's bytes (ties to even, zero "
+	    "blocks, NaN and infinity, padding)", f->name);
+	ok(act_bytes(K) == qact_row_bytes(K) && act_bytes(96) == qact_row_bytes(96),
+	    "activation row size is quant.h's");
 	free(a);
 	free(b);
 }
