@@ -528,8 +528,10 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 		for (int64_t b0 = 0; b0 < nbk; b0 += QP_NB) {
 			int nb = nbk - b0 < QP_NB ? (int)(nbk - b0) : QP_NB;
 			pack_vnni(type, (const uint8_t *)w + (size_t)r * rb, rb, nrows, b0, nb, &pk);
-			for (int t = 0; t < m; t += MT) {
-				int mt = m - t < MT ? m - t : MT;
+			/* Q6_K's two scale groups per block keep more registers live: 4 tokens */
+			int mtmax = qt.sub == 2 ? 4 : MT;
+			for (int t = 0; t < m; t += mtmax) {
+				int mt = m - t < mtmax ? m - t : mtmax;
 				const uint8_t *xt = (const uint8_t *)xq + (size_t)t * ldx;
 				prep_vnni(&qt, xt, ldx, k, mt, b0, nb, &tp);
 				fn(&pk, ng, nrows, mt, nb, xt, ldx, k, b0, &tp, y + (int64_t)t * ldy + r,
