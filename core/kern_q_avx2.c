@@ -65,7 +65,9 @@ tile_avx2(const struct qpack *p, int ng, int g, int n, const int mt, int nb, con
 					iacc[0][t] = iacc[1][t] = c;
 				}
 #pragma GCC unroll 8
-			for (int v = 0; v < 8 / sub; v++) {
+			for (int v = 0; v < 8; v++) {
+				if (v >= 8 / sub)	/* a constant bound: the unroll pragma holds */
+					break;
 				int s = h * (8 / sub) + v;
 				const uint8_t *q = p->q + ((b * 8 + s) * ng + g) * 64;
 				__m256i wv[2];

@@ -73,7 +73,9 @@ tile_vnni(const struct qpack *p, const int ng, int nrows, const int mt, int nb,
 							iacc[g][t] = c;
 				}
 #pragma GCC unroll 8
-			for (int v = 0; v < 8 / sub; v++) {
+			for (int v = 0; v < 8; v++) {
+				if (v >= 8 / sub)	/* a constant bound: the unroll pragma holds */
+					break;
 				int s = h * (8 / sub) + v;
 				__m512i wv[2];
 #pragma GCC unroll 2
@@ -360,9 +362,10 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 							__m512i ia = off ? _mm512_set1_epi32(tp.corr[t][bb * sub + h]) :
 							    _mm512_setzero_si512();
 #pragma GCC unroll 8
-							for (int v = 0; v < 8 / sub; v++)
-								ia = _mm512_dpbusd_epi32(ia, st[h * (8 / sub) + v],
-								    _mm512_set1_epi32(ld32(xb + 4 * (h * (8 / sub) + v))));
+							for (int v = 0; v < 8; v++)
+								if (v < 8 / sub)
+									ia = _mm512_dpbusd_epi32(ia, st[h * (8 / sub) + v],
+									    _mm512_set1_epi32(ld32(xb + 4 * (h * (8 / sub) + v))));
 							float da = qact_d(xq + (size_t)t * ldx, k)[b];
 							acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia),
 							    _mm512_mul_ps(ds[h], _mm512_set1_ps(da)), acc[g][t]);
