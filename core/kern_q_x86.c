@@ -482,6 +482,114 @@ gemv_q4_k(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, siz
 	}
 }
 
+/* Q6_K decode: a 128-element half of a superblock (4 blocks) at a time, so its 32 bytes of
+ * high bits are gathered once for the 4 blocks and each 32 bytes of low nibbles once for
+ * the 2 blocks that share them. The integer dots of the 4 blocks come first, then the
+ * float steps in block order, as everywhere. */
+T_VNNI static inline __attribute__((always_inline)) void
+gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq, size_t ldx,
+    int64_t k, float *y, int64_t ldy)
+{
+	int ng = (nrows + 15) / 16;
+	__m512 acc[2][GV_MT];
+	__m512i idx[2];
+	__mmask16 mk[2];
+	struct qprep tp;
+	const struct qp_type qt = { 32, 2, 0, 6 };
+	const __m512i lo4 = _mm512_set1_epi8(0x0f), lo2 = _mm512_set1_epi8(3);
+
+	for (int g = 0; g < 2; g++) {
+		int n = nrows - 16 * g;
+		mk[g] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+		idx[g] = _mm512_maskz_mullo_epi32(mk[g], _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+		    9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)rb));
+		for (int t = 0; t < GV_MT; t++)
+			acc[g][t] = _mm512_setzero_ps();
+	}
+	for (int64_t b0 = 0; b0 < k / 32; b0 += QP_NB) {
+		int nb = k / 32 - b0 < QP_NB ? (int)(k / 32 - b0) : QP_NB;
+		prep_vnni(&qt, xq, ldx, k, mt, b0, nb, &tp);
+		for (int g = 0; g < ng; g++) {
+			const uint8_t *wg = w + (size_t)(16 * g) * rb;
+			for (int sb = 0; sb < nb / 8; sb++) {
+				const uint8_t *p = wg + (b0 / 8 + sb) * 210;
+				prefetch16(wg, rb, (size_t)(b0 / 8 + sb) * 210, (size_t)(b0 / 8 + sb + 1) * 210);
+				__m512 d = half_lo(_mm512_srli_epi32(GATHER(idx[g], p + 206), 16));
+				__m512i scw[4] = { GATHER(idx[g], p + 192), GATHER(idx[g], p + 196),
+					GATHER(idx[g], p + 200), GATHER(idx[g], p + 204) };
+				for (int n = 0; n < 2; n++) {
+					__m512i qh[8], ia[4][2][GV_MT];
+					for (int v = 0; v < 8; v++)
+						qh[v] = GATHER(idx[g], p + 128 + 32 * n + 4 * v);
+#pragma GCC unroll 2
+					for (int half = 0; half < 2; half++) {
+						__m512i ql[8];
+						for (int v = 0; v < 8; v++)
+							ql[v] = GATHER(idx[g], p + 64 * n + 32 * half + 4 * v);
+#pragma GCC unroll 2
+						for (int nib = 0; nib < 2; nib++) {
+							int s = half + 2 * nib, bb = sb * 8 + 4 * n + s;
+							__m512i st[8];
+							for (int v = 0; v < 8; v++)
+								st[v] = _mm512_or_si512(_mm512_and_si512(
+								    _mm512_srli_epi32(ql[v], 4 * nib), lo4),
+								    _mm512_slli_epi32(_mm512_and_si512(
+								    _mm512_srli_epi32(qh[v], 2 * s), lo2), 4));
+#pragma GCC unroll 4
+							for (int t = 0; t < GV_MT; t++)
+								if (t < mt) {
+									const uint8_t *xb = xq + (size_t)t * ldx + (b0 + bb) * 32;
+#pragma GCC unroll 2
+									for (int h = 0; h < 2; h++) {
+										__m512i a = _mm512_set1_epi32(tp.corr[t][bb * 2 + h]);
+#pragma GCC unroll 4
+										for (int v = 0; v < 4; v++)
+											a = _mm512_dpbusd_epi32(a, st[4 * h + v],
+											    _mm512_set1_epi32(ld32(xb + 4 * (4 * h + v))));
+										ia[s][h][t] = a;
+									}
+								}
+						}
+					}
+#pragma GCC unroll 4
+					for (int s = 0; s < 4; s++) {
+						int bb = sb * 8 + 4 * n + s;
+#pragma GCC unroll 2
+						for (int h = 0; h < 2; h++) {
+							int i = 8 * n + 2 * s + h;
+							__m512 ds = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(
+							    _mm512_slli_epi32(scw[i / 4], 24 - 8 * (i % 4)), 24)));
+#pragma GCC unroll 4
+							for (int t = 0; t < GV_MT; t++)
+								if (t < mt) {
+									float da = qact_d(xq + (size_t)t * ldx, k)[b0 + bb];
+									acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[s][h][t]),
+									    _mm512_mul_ps(ds, _mm512_set1_ps(da)), acc[g][t]);
+								}
+						}
+					}
+				}
+			}
+		}
+	}
+	for (int g = 0; g < ng; g++)
+		for (int t = 0; t < mt; t++)
+			_mm512_mask_storeu_ps(y + t * ldy + 16 * g, mk[g], acc[g][t]);
+}
+
+T_VNNI static void
+gemv_q6_k(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t ldx,
+    int64_t k, float *y, int64_t ldy)
+{
+	switch (mt) {
+	case 1: gemv_q6k(w, rb, nrows, 1, xq, ldx, k, y, ldy); break;
+	case 2: gemv_q6k(w, rb, nrows, 2, xq, ldx, k, y, ldy); break;
+	case 3: gemv_q6k(w, rb, nrows, 3, xq, ldx, k, y, ldy); break;
+	case 4: gemv_q6k(w, rb, nrows, 4, xq, ldx, k, y, ldy); break;
+	default: break;
+	}
+}
+
 #define GEMV_TYPE(NAME, TYPE, OFF, SUB, MIN)						\
 T_VNNI static void									\
 NAME(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t ldx,	\
@@ -498,7 +606,6 @@ NAME(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t l
 
 GEMV_TYPE(gemv_q8_0, GGML_TYPE_Q8_0, 1, 1, 0)
 GEMV_TYPE(gemv_q4_0, GGML_TYPE_Q4_0, 1, 1, 0)
-GEMV_TYPE(gemv_q6_k, GGML_TYPE_Q6_K, 1, 2, 0)
 
 typedef void (*gemv_fn)(const uint8_t *, size_t, int, int, const uint8_t *, size_t, int64_t,
     float *, int64_t);
