@@ -235,6 +235,45 @@ unpack16(int type, const uint8_t *w, __m512i idx, int64_t b, __m512i st[8], __m5
 	}
 }
 
+/* Q8_0 without gathers: 16 rows' 32 bytes by two 256-bit loads per register, then an 8 x 8
+ * dword transpose in each 256-bit half (unpacks, then one two-source permute per step).
+ * As fast as the 8 gathers on this Sapphire Rapids (22 GB/s per core in cache), but gathers
+ * are microcoded and slow on Zen 4 and on Intel parts with the Downfall mitigation.
+ * Rows n.. of the group repeat row 0. */
+T_VNNI static inline __attribute__((always_inline)) void
+unpack16_q8_0(const uint8_t *w, size_t rb, int n, __m512i idx, int64_t b, __m512i st[8],
+    __m512 *ds)
+{
+	const uint8_t *p = w + b * 34;
+	__m512i z[8], t[8], u[8];
+
+	for (int i = 0; i < 8; i++) {
+		const uint8_t *lo = p + (size_t)(i < n ? i : 0) * rb, *hi = p + (size_t)(i + 8 < n ? i + 8 : 0) * rb;
+		z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(lo + 2))),
+		    _mm256_loadu_si256((const __m256i *)(hi + 2)), 1);
+	}
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
+		t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+		u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+		u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+		u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+	}
+	/* u[j] (rows 0-3) and u[j + 4] (rows 4-7) hold dword j in 128-bit lanes 0 and 2 and
+	 * dword j + 4 in lanes 1 and 3 */
+	const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+	const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+	const __m512i flip = _mm512_set1_epi8((char)0x80);
+	for (int j = 0; j < 4; j++) {
+		st[j] = _mm512_xor_si512(_mm512_permutex2var_epi64(u[j], lo, u[j + 4]), flip);
+		st[j + 4] = _mm512_xor_si512(_mm512_permutex2var_epi64(u[j], hi, u[j + 4]), flip);
+	}
+	*ds = half_lo(GATHER(idx, p));
+}
+
 /* qp_pack with unpack16 where the type has one */
 T_VNNI static void
 pack_vnni(int type, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb, struct qpack *p)
@@ -255,7 +294,10 @@ pack_vnni(int type, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb, 
 		for (int b = 0; b < nb; b++) {
 			__m512i st[8];
 			__m512 ds[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() }, dm = _mm512_setzero_ps();
-			unpack16(type, wg, idx, b0 + b, st, ds, &dm);
+			if (type == GGML_TYPE_Q8_0)
+				unpack16_q8_0(wg, rb, n, idx, b0 + b, st, &ds[0]);
+			else
+				unpack16(type, wg, idx, b0 + b, st, ds, &dm);
 			for (int v = 0; v < 8; v++)
 				_mm512_store_si512(p->q + ((b * 8 + v) * ng + g) * 64, st[v]);
 			_mm512_store_ps(p->ds + (b * 2) * QP_ROWS + 16 * g, ds[0]);
@@ -352,7 +394,10 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 				size_t nx = type == GGML_TYPE_Q6_K ? (size_t)(b + 1) / 8 * bs +
 				    (size_t)((b + 1) % 8) * bs / 8 : (size_t)(b + 1) * bs;
 				prefetch16(wg, rb, at, nx);
-				unpack16(type, wg, idx[g], b, st, ds, &dm);
+				if (type == GGML_TYPE_Q8_0)
+					unpack16_q8_0(wg, rb, nrows - 16 * g, idx[g], b, st, &ds[0]);
+				else
+					unpack16(type, wg, idx[g], b, st, ds, &dm);
 #pragma GCC unroll 2
 				for (int h = 0; h < sub; h++)
 #pragma GCC unroll 4

@@ -3,7 +3,8 @@
  * m = 1 and m = 4 (decode) on a 16384 x 4096 matrix larger than the caches, beside the
  * BF16 kernel (kern_bf16_avx512) on the same shapes, the two alternating in 3 rounds (the
  * machine's speed drifts); best time of each, pool threads. Ratios are BF16 time / ours.
- * Usage: bench_kq [threads (2)] [type name ...]     e.g. bench_kq 2 Q8_0 Q4_K */
+ * Usage: bench_kq [threads (2)] [type name ...]     e.g. bench_kq 2 Q8_0 Q4_K
+ * KQ_DECODE_ROWS=256 makes the decode matrix small enough for the caches. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,11 +192,16 @@ bench(struct pool *p, int type)
 	pair(p, type, (struct shape){ 8192, 2048, 512 }, 2, &tq, &tb, &size);
 	printf("%-5s prefill m=512 (8192x2048): %6.1f GOP/s   BF16 %6.1f GFLOP/s   ratio %.2f\n",
 	    name, ops / tq / 1e9, ops / tb / 1e9, tb / tq);
+	/* KQ_DECODE_ROWS: fewer rows, e.g. 256 to stay in the caches and see the kernel's own
+	 * speed rather than the memory's */
+	const char *dr = getenv("KQ_DECODE_ROWS");
+	int64_t rows = dr != NULL && atoi(dr) > 0 ? atoi(dr) : 16384;
+	bsize = (double)rows * 4096 * 2;
 	for (int m = 1; m <= 4; m += 3) {
-		pair(p, type, (struct shape){ 16384, 4096, m }, 5, &tq, &tb, &size);
-		printf("%-5s decode m=%d (16384x4096, %.0f MB): %5.1f GB/s   BF16 %5.1f GB/s   "
-		    "time ratio %.2f\n", name, m, (double)size / 1e6, (double)size / tq / 1e9,
-		    bsize / tb / 1e9, tb / tq);
+		pair(p, type, (struct shape){ rows, 4096, m }, rows < 16384 ? 200 : 5, &tq, &tb, &size);
+		printf("%-5s decode m=%d (%lldx4096, %.1f MB): %5.1f GB/s   BF16 %5.1f GB/s   "
+		    "time ratio %.2f\n", name, m, (long long)rows, (double)size / 1e6,
+		    (double)size / tq / 1e9, bsize / tb / 1e9, tb / tq);
 	}
 	fflush(stdout);
 }
