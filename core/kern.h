@@ -28,6 +28,10 @@ const char *kern_set_name(enum kern_set s);
 /* Does this CPU run AVX512_VNNI (int8 dot products) and does the GUARD_KERNELS cap allow
  * AVX-512 (avx512f or above)? */
 int kern_cpu_vnni(void);
+/* Do AMX int8 tiles run here: advertised, enabled in XCR0, granted by the kernel
+ * (arch_prctl) and proven by a tile product in a forked child (a SIGILL kills only the
+ * child)? Needs a cap allowing AVX-512. Decided once; forks on first call. */
+int kern_cpu_amx(void);
 
 /* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
  * BF16 and F16 weights are widened to float32; x stays float32. */

@@ -10,6 +10,7 @@
  *     even, NaN and infinity included;
  *   - kern_q_pick / kern_qact_pick choose the family GUARD_KERNELS and the CPU allow.
  * Usage: t_kq (GUARD_KERNELS caps what the pick may choose) */
+#include <cpuid.h>
 #include <math.h>
 
 #include "core/gguf.h"
@@ -401,6 +402,18 @@ main(void)
 	    "kern_qact_pick matches the family in use");
 	ok(kern_q_pick(GGML_TYPE_F32) == NULL && kern_q_pick(GGML_TYPE_BF16) == NULL &&
 	    kern_q_pick(GGML_TYPE_Q2_K) == NULL, "kern_q_pick has no kernel for F32, BF16, Q2_K");
+	/* AMX: the probe runs tiles in a forked child, so this process survives a host that
+	 * advertises AMX and faults on it */
+	unsigned a = 0, b = 0, c = 0, d = 0;
+	if (__get_cpuid_max(0, NULL) >= 7)
+		__cpuid_count(7, 0, a, b, c, d);
+	int adv = (d >> 24) & 1;
+	int amx = kern_cpu_amx();
+	diag("AMX: cpuid %s it; the tile probe says %s", adv ? "advertises" : "does not advertise",
+	    amx ? "tiles run (a 2x8 by 8x2 int8 product was right)" : "not usable");
+	ok(amx == kern_cpu_amx() && (!amx || (adv && act >= KERN_AVX512)),
+	    "AMX probe: answered without a crash, %s, only where advertised and AVX-512 is allowed",
+	    amx ? "usable" : "not usable");
 	for (size_t fi = 0; fi < sizeof(fam) / sizeof(fam[0]); fi++) {
 		const struct family *f = &fam[fi];
 		if (!f->runs) {
