@@ -50,6 +50,12 @@ size_t qp_row_bytes(int type, int64_t k);
 void qp_pack(int type, int flip, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb,
     struct qpack *p);
 
+/* The same rows in natural order for AMX tiles (types with one scale group per block):
+ * a[(b * QP_ROWS + row) * 32 + e] = value of element e of block b; ds[b * QP_ROWS + row],
+ * dm[b * QP_ROWS + row]. */
+void qp_pack_rows(int type, int flip, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb,
+    uint8_t *a, float *ds, float *dm);
+
 /* Per token of a tile, per chunk block: the integer offset term of each scale group
  * (-off * sum of its activation values) and da * (float)sa for the minimum term. */
 enum { QP_MT = 8 };

@@ -208,3 +208,22 @@ qp_prep(const struct qp_type *qt, const uint8_t *xq, size_t ldx, int64_t k, int 
 				tp->corr[t][b] = -qt->off * s[b];
 	}
 }
+
+void
+qp_pack_rows(int type, int flip, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb,
+    uint8_t *a, float *ds, float *dm)
+{
+	int n16 = (nrows + 15) / 16 * 16;
+
+	for (int r = 0; r < n16; r++) {
+		const uint8_t *row = w + (size_t)(r < nrows ? r : 0) * rb;
+		for (int b = 0; b < nb; b++) {
+			uint64_t v[4];
+			float d2[2] = { 0, 0 }, m;
+			vals(type, flip, row, b0 + b, v, d2, &m);
+			memcpy(a + ((size_t)b * QP_ROWS + r) * 32, v, 32);
+			ds[b * QP_ROWS + r] = d2[0];
+			dm[b * QP_ROWS + r] = m;
+		}
+	}
+}

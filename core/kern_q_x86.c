@@ -678,6 +678,13 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 			    QP_ROWS, m, xq, ldx, k, y + r, ldy);
 		return;
 	}
+	/* prefill: whole groups of 16 tokens on AMX tiles if asked (kern_amx_on), the rest here */
+	if (m >= 16 && kern_amx_on()) {
+		int done = kern_q_amx(type, w, k, r0, r1, xq, m, y, ldy);
+		xq = (const uint8_t *)xq + (size_t)done * ldx;
+		y += (int64_t)done * ldy;
+		m -= done;
+	}
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
 		int nrows = r1 - r < QP_ROWS ? (int)(r1 - r) : QP_ROWS, ng = (nrows + 15) / 16;
 		for (int64_t b0 = 0; b0 < nbk; b0 += QP_NB) {

@@ -3,13 +3,13 @@
  *   - random blocks (valid scales) x random activations give exactly the bits of the
  *     canonical per-row sum (kern_q_int.h) computed here in scalar C straight from the
  *     GGUF block definitions, and agree with a float64 product of the dequantized values;
- *   - every token row is bit-identical for batches of 1..13 tokens at any offset and for
- *     different row ranges [r0, r1);
+ *   - every token row is bit-identical for batches of 1..40 tokens at any offset and for
+ *     different row ranges [r0, r1) (16 tokens and more: AMX tiles under GUARD_AMX=1);
  *   - they agree with quant_matmul_generic (core/quant.c, another float order) to 1e-5;
  *   - the SIMD activation quantizers write qact_quantize_row's bytes, ties rounding to
  *     even, NaN and infinity included;
  *   - kern_q_pick / kern_qact_pick choose the family GUARD_KERNELS and the CPU allow.
- * Usage: t_kq (GUARD_KERNELS caps what the pick may choose) */
+ * Usage: t_kq (GUARD_KERNELS caps what the pick may choose; GUARD_AMX=1 adds AMX tiles) */
 #include <cpuid.h>
 #include <math.h>
 
@@ -265,9 +265,8 @@ struct family {
 };
 
 static void
-test_type(const struct family *f, int type, int64_t rows, int64_t k)
+test_type(const struct family *f, int type, int64_t rows, int64_t k, const int M)
 {
-	enum { M = 13 };
 	uint64_t block, bytes;
 	ggml_type_size((uint32_t)type, &block, &bytes);
 	size_t rb = (size_t)(k / (int64_t)block) * bytes, ab = act_bytes(k);
@@ -295,8 +294,8 @@ test_type(const struct family *f, int type, int64_t rows, int64_t k)
 	for (int64_t i = 0; i < M * rows && bad < 0; i++)
 		if (memcmp(&y[i], &ref[i], 4) != 0)
 			bad = (int)i;
-	ok(bad < 0, "%s %s %lldx%lld: 13 tokens give the canonical per-row sum bit for bit%s",
-	    f->name, tn, (long long)rows, (long long)k, bad < 0 ? "" : " (first difference below)");
+	ok(bad < 0, "%s %s %lldx%lld: %d tokens give the canonical per-row sum bit for bit%s",
+	    f->name, tn, (long long)rows, (long long)k, M, bad < 0 ? "" : " (first difference below)");
 	if (bad >= 0)
 		diag("token %d row %d: %.9g, canonical %.9g", bad / (int)rows, bad % (int)rows,
 		    y[bad], ref[bad]);
@@ -327,8 +326,8 @@ test_type(const struct family *f, int type, int64_t rows, int64_t k)
 		if (memcmp(y, ref + t0 * rows, sizeof(float) * (size_t)(m * rows)) != 0)
 			same = 0;
 	}
-	ok(same, "%s %s: batches of 1-13 tokens at any offset, rows split in 3 ranges: same bits",
-	    f->name, tn);
+	ok(same, "%s %s: batches of 1-%d tokens at any offset, rows split in 3 ranges: same bits",
+	    f->name, tn, M);
 	free(w);
 	free(xq);
 	free(x);
@@ -411,6 +410,9 @@ main(void)
 	int amx = kern_cpu_amx();
 	diag("AMX: cpuid %s it; the tile probe says %s", adv ? "advertises" : "does not advertise",
 	    amx ? "tiles run (a 2x8 by 8x2 int8 product was right)" : "not usable");
+	const char *ga = getenv("GUARD_AMX");
+	diag("the VNNI family %s AMX tiles (GUARD_AMX=%s)", kern_amx_on() ? "uses" : "does not use",
+	    ga ? ga : "");
 	ok(amx == kern_cpu_amx() && (!amx || (adv && act >= KERN_AVX512)),
 	    "AMX probe: answered without a crash, %s, only where advertised and AVX-512 is allowed",
 	    amx ? "usable" : "not usable");
@@ -425,8 +427,9 @@ main(void)
 			diag("avx2 family forced on an AVX-512 CPU");
 		test_qact(f);
 		for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
-			test_type(f, types[ti], 45, 1280);
-			test_type(f, types[ti], 16, 256);
+			/* 40 tokens: AMX tiles (groups of 16, where they run) beside the VNNI tiles */
+			test_type(f, types[ti], 45, 1280, 40);
+			test_type(f, types[ti], 16, 256, 13);
 		}
 	}
 	return done_testing();
