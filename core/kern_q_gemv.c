@@ -1,5 +1,5 @@
 /* kern_q_gemv.c - the decode product (1 to 4 tokens) of the AVX-512 VNNI family for Q8_0,
- * Q4_0, Q4_K and Q6_K: memory-bound, so no pack buffer; 16 rows' blocks are unpacked into
+ * Q4_0, Q4_K, Q5_K and Q6_K: memory-bound, so no pack buffer; 16 rows' blocks are unpacked into
  * registers, multiplied by every token at once and summed in kern_q_int.h's order, the
  * same bits as the prefill tiles give. */
 #include "core/kern.h"
@@ -98,12 +98,14 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 			_mm512_mask_storeu_ps(y + t * ldy + 16 * g, mk[g], acc[g][t]);
 }
 
-/* Q4_K decode: a superblock at a time, so its scale bytes are gathered once and each
- * 32-byte run of nibbles once for the two blocks that share it. Same float steps. */
+/* Q4_K and Q5_K decode: a superblock at a time, so its scale bytes (and Q5_K's 32 bytes of
+ * fifth bits) are gathered once and each 32-byte run of nibbles once for the two blocks
+ * that share it. Same float steps. */
 T_VNNI static inline __attribute__((always_inline)) void
 gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq, size_t ldx,
-    int64_t k, float *y, int64_t ldy)
+    int64_t k, float *y, int64_t ldy, const int five)
 {
+	const size_t bs = five ? 176 : 144;
 	int ng = (nrows + 15) / 16;
 	__m512 acc[2][GV_MT];
 	__m512i idx[2];
@@ -126,8 +128,12 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 		for (int g = 0; g < ng; g++) {
 			const uint8_t *wg = w + (size_t)(16 * g) * rb;
 			for (int sb = 0; sb < nb / 8; sb++) {
-				const uint8_t *p = wg + (b0 / 8 + sb) * 144;
-				prefetch16(wg, rb, (size_t)(b0 / 8 + sb) * 144, (size_t)(b0 / 8 + sb + 1) * 144);
+				const uint8_t *p = wg + (size_t)(b0 / 8 + sb) * bs;
+				prefetch16(wg, rb, (size_t)(b0 / 8 + sb) * bs, (size_t)(b0 / 8 + sb + 1) * bs);
+				__m512i qh[8];
+				if (five)
+					for (int v = 0; v < 8; v++)
+						qh[v] = GATHER(idx[g], p + 16 + 4 * v);
 				__m512i dd = GATHER(idx[g], p);
 				__m512 d = half_lo(dd), dmin = half_lo(_mm512_srli_epi32(dd, 16));
 				__m512i sw[3] = { GATHER(idx[g], p + 4), GATHER(idx[g], p + 8),
@@ -136,7 +142,7 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 				for (int i = 0; i < 4; i++) {
 					__m512i gq[8];
 					for (int v = 0; v < 8; v++)
-						gq[v] = GATHER(idx[g], p + 16 + 32 * i + 4 * v);
+						gq[v] = GATHER(idx[g], p + 16 + 32 * five + 32 * i + 4 * v);
 #pragma GCC unroll 2
 					for (int hi = 0; hi < 2; hi++) {
 						int j = 2 * i + hi, bb = sb * 8 + j;
@@ -157,6 +163,10 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 						__m512i st[8];
 						for (int v = 0; v < 8; v++)
 							st[v] = _mm512_and_si512(hi ? _mm512_srli_epi32(gq[v], 4) : gq[v], lo4);
+						if (five)	/* bit j of each qh byte is block j's fifth bit */
+							for (int v = 0; v < 8; v++)
+								st[v] = _mm512_or_si512(st[v], _mm512_slli_epi32(_mm512_and_si512(
+								    _mm512_srli_epi32(qh[v], j), _mm512_set1_epi8(1)), 4));
 #pragma GCC unroll 4
 						for (int t = 0; t < GV_MT; t++)
 							if (t < mt) {
@@ -188,10 +198,23 @@ gemv_q4_k(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, siz
     int64_t k, float *y, int64_t ldy)
 {
 	switch (mt) {
-	case 1: gemv_q4k(w, rb, nrows, 1, xq, ldx, k, y, ldy); break;
-	case 2: gemv_q4k(w, rb, nrows, 2, xq, ldx, k, y, ldy); break;
-	case 3: gemv_q4k(w, rb, nrows, 3, xq, ldx, k, y, ldy); break;
-	case 4: gemv_q4k(w, rb, nrows, 4, xq, ldx, k, y, ldy); break;
+	case 1: gemv_q4k(w, rb, nrows, 1, xq, ldx, k, y, ldy, 0); break;
+	case 2: gemv_q4k(w, rb, nrows, 2, xq, ldx, k, y, ldy, 0); break;
+	case 3: gemv_q4k(w, rb, nrows, 3, xq, ldx, k, y, ldy, 0); break;
+	case 4: gemv_q4k(w, rb, nrows, 4, xq, ldx, k, y, ldy, 0); break;
+	default: break;
+	}
+}
+
+T_VNNI static void
+gemv_q5_k(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t ldx,
+    int64_t k, float *y, int64_t ldy)
+{
+	switch (mt) {
+	case 1: gemv_q4k(w, rb, nrows, 1, xq, ldx, k, y, ldy, 1); break;
+	case 2: gemv_q4k(w, rb, nrows, 2, xq, ldx, k, y, ldy, 1); break;
+	case 3: gemv_q4k(w, rb, nrows, 3, xq, ldx, k, y, ldy, 1); break;
+	case 4: gemv_q4k(w, rb, nrows, 4, xq, ldx, k, y, ldy, 1); break;
 	default: break;
 	}
 }
@@ -328,7 +351,8 @@ gemv_vnni_run(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const 
     int m, float *y, int64_t ldy)
 {
 	gemv_fn gv = type == GGML_TYPE_Q8_0 ? gemv_q8_0 : type == GGML_TYPE_Q4_0 ? gemv_q4_0 :
-	    type == GGML_TYPE_Q4_K ? gemv_q4_k : type == GGML_TYPE_Q6_K ? gemv_q6_k : NULL;
+	    type == GGML_TYPE_Q4_K ? gemv_q4_k : type == GGML_TYPE_Q5_K ? gemv_q5_k :
+	    type == GGML_TYPE_Q6_K ? gemv_q6_k : NULL;
 	size_t rb = qp_row_bytes(type, k), ldx = qact_row_bytes(k);
 
 	if (gv == NULL || m > GV_MT)
