@@ -1,5 +1,5 @@
 /* kern_q_gemv.c - the decode product (1 to 4 tokens) of the AVX-512 VNNI family for Q8_0,
- * Q4_0, Q4_K, Q5_K and Q6_K: memory-bound, so no pack buffer; 16 rows' blocks are unpacked into
+ * all nine types: memory-bound, so no pack buffer; 16 rows' blocks are unpacked into
  * registers, multiplied by every token at once and summed in kern_q_int.h's order, the
  * same bits as the prefill tiles give. */
 #include "core/kern.h"
@@ -46,8 +46,9 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 		for (int t = 0; t < GV_MT; t++)
 			acc[g][t] = _mm512_setzero_ps();
 	}
-	struct qp_type qt = { off ? (type == GGML_TYPE_Q6_K ? 32 : type == GGML_TYPE_Q4_0 ? 8 : 128) : 0,
-		sub, hasmin, 8 };
+	struct qp_type qt;
+
+	qp_type_get(type, 1, &qt);
 	for (int64_t b0 = 0; b0 < k / 32; b0 += QP_NB) {
 		int nb = k / 32 - b0 < QP_NB ? (int)(k / 32 - b0) : QP_NB;
 		prep_vnni(&qt, xq, ldx, k, mt, b0, nb, &tp);
@@ -57,11 +58,14 @@ gemv_vnni(const int type, const uint8_t *w, size_t rb, int nrows, const int mt,
 				int64_t b = b0 + bb;
 				__m512i st[8];
 				__m512 ds[2], dm = _mm512_setzero_ps();
-				size_t bs = type == GGML_TYPE_Q8_0 ? 34 : type == GGML_TYPE_Q4_0 ? 18 : 210;
-				size_t at = type == GGML_TYPE_Q6_K ? (size_t)b / 8 * bs + (size_t)(b % 8) * bs / 8 :
-				    (size_t)b * bs;
-				size_t nx = type == GGML_TYPE_Q6_K ? (size_t)(b + 1) / 8 * bs +
-				    (size_t)((b + 1) % 8) * bs / 8 : (size_t)(b + 1) * bs;
+				/* the row's bytes up to block b (a K superblock's bytes spread evenly) */
+				const int kq = type == GGML_TYPE_Q8_K;
+				size_t bs = type == GGML_TYPE_Q8_0 ? 34 : type == GGML_TYPE_Q4_0 ? 18 :
+				    type == GGML_TYPE_Q4_1 ? 20 : type == GGML_TYPE_Q5_0 ? 22 :
+				    type == GGML_TYPE_Q5_1 ? 24 : 292;
+				size_t at = kq ? (size_t)b / 8 * bs + (size_t)(b % 8) * bs / 8 : (size_t)b * bs;
+				size_t nx = kq ? (size_t)(b + 1) / 8 * bs + (size_t)((b + 1) % 8) * bs / 8 :
+				    (size_t)(b + 1) * bs;
 				prefetch16(wg, rb, at, nx);
 				if (type == GGML_TYPE_Q8_0)
 					unpack16_q8_0(wg, rb, nrows - 16 * g, idx[g], b, st, &ds[0]);
@@ -343,6 +347,10 @@ NAME(const uint8_t *w, size_t rb, int nrows, int mt, const uint8_t *xq, size_t l
 
 GEMV_TYPE(gemv_q8_0, GGML_TYPE_Q8_0, 1, 1, 0)
 GEMV_TYPE(gemv_q4_0, GGML_TYPE_Q4_0, 1, 1, 0)
+GEMV_TYPE(gemv_q4_1, GGML_TYPE_Q4_1, 0, 1, 1)
+GEMV_TYPE(gemv_q5_0, GGML_TYPE_Q5_0, 1, 1, 0)
+GEMV_TYPE(gemv_q5_1, GGML_TYPE_Q5_1, 0, 1, 1)
+GEMV_TYPE(gemv_q8_k, GGML_TYPE_Q8_K, 1, 1, 0)
 
 typedef void (*gemv_fn)(const uint8_t *, size_t, int, int, const uint8_t *, size_t, int64_t,
     float *, int64_t);
@@ -352,7 +360,9 @@ gemv_vnni_run(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const 
 {
 	gemv_fn gv = type == GGML_TYPE_Q8_0 ? gemv_q8_0 : type == GGML_TYPE_Q4_0 ? gemv_q4_0 :
 	    type == GGML_TYPE_Q4_K ? gemv_q4_k : type == GGML_TYPE_Q5_K ? gemv_q5_k :
-	    type == GGML_TYPE_Q6_K ? gemv_q6_k : NULL;
+	    type == GGML_TYPE_Q6_K ? gemv_q6_k : type == GGML_TYPE_Q4_1 ? gemv_q4_1 :
+	    type == GGML_TYPE_Q5_0 ? gemv_q5_0 : type == GGML_TYPE_Q5_1 ? gemv_q5_1 :
+	    type == GGML_TYPE_Q8_K ? gemv_q8_k : NULL;
 	size_t rb = qp_row_bytes(type, k), ldx = qact_row_bytes(k);
 
 	if (gv == NULL || m > GV_MT)

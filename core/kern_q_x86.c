@@ -149,8 +149,7 @@ pack_vnni(int type, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb, 
 {
 	int ng = (nrows + 15) / 16;
 
-	if (type != GGML_TYPE_Q8_0 && type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q4_K &&
-	    type != GGML_TYPE_Q6_K) {
+	if (type == GGML_TYPE_Q5_K) {	/* no unpack16 for it (its decode has its own path) */
 		qp_pack(type, 1, w, rb, nrows, b0, nb, p);
 		return;
 	}

@@ -47,14 +47,39 @@ unpack16(int type, const uint8_t *w, __m512i idx, int64_t b, __m512i st[8], __m5
 			st[v] = _mm512_xor_si512(GATHER(idx, p + 2 + 4 * v), _mm512_set1_epi8((char)0x80));
 		ds[0] = half_lo(GATHER(idx, p));
 		return 1;
-	case GGML_TYPE_Q4_0:
-		p = w + b * 18;
+	case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: {
+		int hasm = type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1;
+		int five = type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q5_1;
+		p = w + b * (18 + 2 * hasm + 4 * five);
+		const uint8_t *qs = p + 2 + 2 * hasm + 4 * five;
 		for (int v = 0; v < 4; v++) {
-			__m512i g = GATHER(idx, p + 2 + 4 * v);
+			__m512i g = GATHER(idx, qs + 4 * v);
 			st[v] = _mm512_and_si512(g, lo4);
 			st[v + 4] = _mm512_and_si512(_mm512_srli_epi32(g, 4), lo4);
 		}
-		ds[0] = half_lo(GATHER(idx, p));
+		if (five) {
+			/* bits 4v..4v+3 of qh to bit 4 of the step's 4 bytes: times 1 + 2^7 + 2^14
+			 * + 2^21 puts bit e at bit 8e (the copies do not overlap) */
+			__m512i qh = GATHER(idx, p + 2 + 2 * hasm);
+			for (int v = 0; v < 8; v++) {
+				__m512i t = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * v), _mm512_set1_epi32(15));
+				t = _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x00204081)),
+				    _mm512_set1_epi32(0x01010101));
+				st[v] = _mm512_or_si512(st[v], _mm512_slli_epi32(t, 4));
+			}
+		}
+		__m512i dd = GATHER(idx, p);
+		ds[0] = half_lo(dd);
+		if (hasm)
+			*dm = half_lo(_mm512_srli_epi32(dd, 16));
+		return 1;
+	}
+	case GGML_TYPE_Q8_K:
+		p = w + b / 8 * 292;
+		for (int v = 0; v < 8; v++)
+			st[v] = _mm512_xor_si512(GATHER(idx, p + 4 + 32 * j + 4 * v),
+			    _mm512_set1_epi8((char)0x80));
+		ds[0] = _mm512_i32gather_ps(idx, (const void *)p, 1);
 		return 1;
 	case GGML_TYPE_Q4_K: {
 		p = w + b / 8 * 144;
