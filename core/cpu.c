@@ -3,10 +3,14 @@
  * Decided once per process (pthread_once), so every thread and call sees the same set. */
 #include "core/kern.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -20,6 +24,8 @@ xgetbv0(void)
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	return ((uint64_t)hi << 32) | lo;
 }
+
+static int has_vnni;		/* AVX512_VNNI, found by detect() */
 
 static enum kern_set
 detect(void)
@@ -37,7 +43,7 @@ detect(void)
 	int os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = (xcr0 & 0xe6) == 0xe6;
 	__cpuid_count(7, 0, a, b, c, d);
 	int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1,
-	    avx512vl = (b >> 31) & 1;
+	    avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
 	__cpuid_count(7, 1, a, b, c, d);
 	int avx512bf16 = (a >> 5) & 1;
 	if (os_avx && avx2 && fma && f16c)
@@ -46,11 +52,13 @@ detect(void)
 		s = KERN_AVX512;
 	if (s == KERN_AVX512 && avx512bf16)
 		s = KERN_AVX512BF16;
+	has_vnni = s >= KERN_AVX512 && vnni;
 	return s;
 }
 
 #else
 
+static int has_vnni;
 static enum kern_set detect(void) { return KERN_GENERIC; }
 
 #endif
@@ -90,6 +98,117 @@ kern_set(void)
 {
 	pthread_once(&once, init);
 	return active_set;
+}
+
+int
+kern_cpu_vnni(void)
+{
+	pthread_once(&once, init);
+	/* the int8 dot products are AVX-512 instructions: only under a cap that allows those */
+	return has_vnni && active_set >= KERN_AVX512;
+}
+
+/* ---- AMX: advertised is not enough ----
+ * The tile registers need the kernel's permission (arch_prctl(ARCH_REQ_XCOMP_PERM)), and a
+ * host can advertise AMX in cpuid yet fault on it (a plain AMX build of llama.cpp died with
+ * SIGILL on this machine). So the first tile instructions run in a forked child: a SIGILL
+ * there kills the child only, and AMX counts as usable only if the child computed a known
+ * product. Not called by the kernels yet: the probe forks, so call it before any sandbox. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && __GNUC__ >= 11
+#include <immintrin.h>
+
+enum { ARCH_REQ_XCOMP_PERM_ = 0x1023, XFEATURE_XTILEDATA_ = 18 };
+
+struct tilecfg {
+	uint8_t palette, start;
+	uint8_t pad[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/* C (2 x 2 int32) = A (2 x 8 int8, all 1) . B (2 x 8 int8, all 2): every element 16 */
+__attribute__((target("amx-tile,amx-int8"))) static int
+amx_probe_child(void)
+{
+	struct tilecfg cfg;
+	int8_t a[16], b[16];
+	int32_t c[4] = { 0, 0, 0, 0 };
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.palette = 1;
+	for (int t = 0; t < 3; t++) {
+		cfg.colsb[t] = 8;
+		cfg.rows[t] = 2;
+	}
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	_tile_loadconfig(&cfg);
+	_tile_zero(0);
+	_tile_loadd(1, a, 8);
+	_tile_loadd(2, b, 8);
+	_tile_dpbssd(0, 1, 2);
+	_tile_stored(0, c, 8);
+	_tile_release();
+	return c[0] == 16 && c[1] == 16 && c[2] == 16 && c[3] == 16;
+}
+
+static int
+amx_detect(void)
+{
+	unsigned a, b, c, d;
+
+	if (kern_set() < KERN_AVX512 || __get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	/* AMX-TILE and AMX-INT8; XTILECFG and XTILEDATA enabled in XCR0 */
+	if (!((d >> 24) & 1) || !((d >> 25) & 1) || (xgetbv0() & 0x60000) != 0x60000)
+		return 0;
+	if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XFEATURE_XTILEDATA_) != 0)
+		return 0;
+	pid_t pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0)
+		_exit(amx_probe_child() ? 0 : 1);
+	int st, r;
+	while ((r = (int)waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	return r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+#else
+
+static int amx_detect(void) { return 0; }
+
+#endif
+
+static int has_amx;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+/* GUARD_AMX=0: no tiles (no probe either); GUARD_AMX=1: the quantized kernels use them */
+static int
+amx_env(void)
+{
+	const char *env = getenv("GUARD_AMX");
+
+	return env == NULL || *env == '\0' ? -1 : strcmp(env, "0") == 0 ? 0 : 1;
+}
+
+static void amx_init(void) { has_amx = amx_env() == 0 ? 0 : amx_detect(); }
+
+int
+kern_cpu_amx(void)
+{
+	pthread_once(&amx_once, amx_init);
+	return has_amx;
+}
+
+int
+kern_amx_on(void)
+{
+	/* measured slower than the VNNI tiles on this Sapphire Rapids (3.0x vs 3.4x the BF16
+	 * kernel at m = 512): opt-in until the per-block float steps stop dominating */
+	return amx_env() == 1 && kern_cpu_amx();
 }
 
 const char *

@@ -25,6 +25,17 @@ enum kern_set kern_cpu_set(void);
  * (generic | avx2 | avx512f | avx512bf16), read once at first use. */
 enum kern_set kern_set(void);
 const char *kern_set_name(enum kern_set s);
+/* Does this CPU run AVX512_VNNI (int8 dot products) and does the GUARD_KERNELS cap allow
+ * AVX-512 (avx512f or above)? */
+int kern_cpu_vnni(void);
+/* Do AMX int8 tiles run here: advertised, enabled in XCR0, granted by the kernel
+ * (arch_prctl) and proven by a tile product in a forked child (a SIGILL kills only the
+ * child)? Needs a cap allowing AVX-512; GUARD_AMX=0 says no. Decided once; forks on first
+ * call. */
+int kern_cpu_amx(void);
+/* Do the quantized kernels use AMX tiles: GUARD_AMX=1 and kern_cpu_amx(). Off by default:
+ * slower than the VNNI tiles here. Calls kern_cpu_amx (so forks) only under GUARD_AMX=1. */
+int kern_amx_on(void);
 
 /* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
  * BF16 and F16 weights are widened to float32; x stays float32. */
@@ -53,5 +64,18 @@ kern_q_fn kern_q_pick(int type);
 /* The activation quantizer that writes qact_quantize_row's bytes fastest here, or NULL. */
 typedef void (*kern_qact_fn)(const float *x, int64_t k, void *row);
 kern_qact_fn kern_qact_pick(void);
+/* The families kern_q_pick chooses from (core/kern_q_x86.c, core/kern_q_avx2.c): any of the
+ * nine types of quant.h (others: nothing is written), k a multiple of the type's block.
+ * Every family sums each output in kern_q_int.h's order, so all give the same bits. */
+void kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+    int m, float *y, int64_t ldy);
+void kern_q_avx2(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+    int m, float *y, int64_t ldy);
+/* AMX tiles for tokens [0, m / 16 * 16) of kern_q_vnni's product (types with one scale
+ * group per block; only where kern_cpu_amx()): returns the tokens it did, 0 if none. */
+int kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+    int m, float *y, int64_t ldy);
+void kern_qact_avx512(const float *x, int64_t k, void *row);
+void kern_qact_avx2(const float *x, int64_t k, void *row);
 
 #endif
