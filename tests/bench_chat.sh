@@ -11,12 +11,12 @@
 #      the inference process's RSS against the files + KV caches bound.
 # Sizes can be made smaller on a slow machine: BENCH_P (prefill tokens, 128), BENCH_N (decode
 # steps, 32), BENCH_TOKENS (max_tokens per chat, 128); BENCH_PARTS="decode chat" (the default)
-# chooses the parts.
+# chooses the parts; BENCH_GUARD=FILE runs another guard file (e.g. the Q8_0 one make bench makes).
 set -eu
 B=${BUILD:-build}
 M=$B/models
 GEN=$M/l32-1b-bf16.gguf
-GRD=$M/lg3-1b-bf16.gguf
+GRD=${BENCH_GUARD:-$M/lg3-1b-bf16.gguf}
 P=${BENCH_P:-128}
 N=${BENCH_N:-32}
 TOK=${BENCH_TOKENS:-128}
@@ -104,7 +104,7 @@ CONF
 start_guardd() {	# start_guardd CHECK_EVERY
 	cat > $T/guardd.yaml <<CONF
 listen: $T/g.sock
-model: $PWD/$GRD
+model: $(realpath "$GRD")
 policy: $T/policy.yaml
 batch: 4
 generator: {model: $PWD/$GEN, temperature: 0, max_tokens: $TOK, max_chats: 4, deadline_ms: 3600000}
