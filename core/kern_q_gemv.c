@@ -10,8 +10,9 @@
 
 /* Decode reads 16 rows at once, 16 streams the hardware prefetcher follows poorly (a row of
  * 1-4 KiB ends at a page); so each line starting in bytes [from, to) of a row is prefetched
- * PF_DIST bytes ahead (consecutive calls cover each line once), as the BF16 kernel does. */
-enum { PF_DIST = 512 };
+ * in the NEXT group of 16 rows, a whole group ahead, as the BF16 kernel prefetches its next
+ * tile (measured 2026-12-01 on the Llama Guard 3 1B shape, mmapped: Q4_K_M decode 17.6 ->
+ * 21.9 tok/s, Q8_0 13.9 -> 15.5, against 512 bytes ahead in the same row). */
 
 T_VNNI static inline __attribute__((always_inline)) void
 prefetch16(const uint8_t *w, size_t rb, size_t from, size_t to)
@@ -19,7 +20,7 @@ prefetch16(const uint8_t *w, size_t rb, size_t from, size_t to)
 	for (size_t l = (from + 63) / 64; l * 64 < to; l++)
 #pragma GCC unroll 16
 		for (int i = 0; i < 16; i++)
-			_mm_prefetch((const char *)(w + i * rb + l * 64 + PF_DIST), _MM_HINT_T0);
+			_mm_prefetch((const char *)(w + (16 + i) * rb + l * 64), _MM_HINT_T0);
 }
 
 /* Decode (m <= 4): no pack buffer. Each block of 16 rows is unpacked into registers and
