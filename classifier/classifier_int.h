@@ -41,7 +41,6 @@ struct classifier {
 	int32_t eot;
 	int32_t t[T_N];		/* ids of the answer tokens */
 	int32_t forced[3];	/* "unsafe\nS" */
-	struct tokvec closing;	/* the response template's closing part (stream.c) */
 	struct guard_stream **streams;	/* max_streams; NULL: free */
 	/* the conversation cache (convcache.h; NULL: none) and, per role, the closing part every
 	 * body of that role ends with before the model's "\n\n" (empty: unknown, nothing is
@@ -95,8 +94,8 @@ int classifier_body(struct classifier *c, const struct conv *conv, struct tokvec
 int classifier_closing_init(struct classifier *c, struct err *e);
 size_t classifier_conv_part(const struct classifier *c, enum role r, const int32_t *t, size_t n);
 
-/* stream.c: the streams' table and the closing part's ids (once, at classifier_new); the
- * release of both, and of any stream still open (classifier_free) */
+/* stream.c: the streams' table (once, at classifier_new); its release, with any stream
+ * still open (classifier_free) */
 int classifier_streams_init(struct classifier *c, struct err *e);
 void classifier_streams_free(struct classifier *c);
 

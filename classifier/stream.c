@@ -37,49 +37,18 @@ struct guard_stream {
 	int evaluated, reused;
 };
 
-static const char CLOSING_START[] = "<END CONVERSATION>";
-
-/* The closing part of a response prompt ("<END CONVERSATION>\n\nProvide ... <|end_header_id|>"),
- * taken from prompt.c's own rendering rather than copied here. It is constant, and the
- * pre-tokenizer always splits before it (the conversation part ends with "\n\n", a run of
- * its own): so every body ends with these ids, and what comes before them lies inside the
- * conversation. Checked on a sample here; each check checks again before relying on it. */
+/* The streams' table. Every body of a response prompt ends with the closing part
+ * ("<END CONVERSATION>\n\nProvide ... <|end_header_id|>") before the model's "\n\n": its ids
+ * are c->cc_close[ROLE_RESPONSE], found once by classifier_closing_init (convcache.c) from
+ * prompt.c's own rendering; empty when not as expected, and then checks keep only what they
+ * reused. */
 int
 classifier_streams_init(struct classifier *c, struct err *e)
 {
-	struct conv cv;
-	struct buf text = { 0 };
-	struct tokvec dummy = { 0 }, body = { 0 };
-	enum role r;
-	int rc = -1;
-
 	if (c->p.max_streams > 0 &&
 	    (c->streams = calloc((size_t)c->p.max_streams, sizeof(*c->streams))) == NULL)
 		return err_set(e, "out of memory");
-	if (conv_simple(&cv, "a", 1, "b", 1, e) == -1)
-		return -1;
-	if (prompt_body(&cv, NULL, &text, &dummy, &r, e) == -1)
-		goto out;
-	size_t at = text.n;
-	for (size_t i = 0; i + sizeof(CLOSING_START) - 1 <= text.n; i++)
-		if (memcmp(text.p + i, CLOSING_START, sizeof(CLOSING_START) - 1) == 0)
-			at = i;
-	c->closing.n = 0;
-	if (at < text.n && tok_encode(c->tok, text.p + at, text.n - at, 1, &c->closing, e) == -1)
-		goto out;
-	if (classifier_body(c, &cv, &body, &r, e) == -1)
-		goto out;
-	size_t nc = c->closing.n;
-	if (nc == 0 || body.n < nc + 1 ||
-	    memcmp(body.v + body.n - 1 - nc, c->closing.v, nc * sizeof(int32_t)) != 0)
-		c->closing.n = 0;	/* not expected: checks then keep only what they reused */
-	rc = 0;
-out:
-	buf_free(&text);
-	tokvec_free(&dummy);
-	tokvec_free(&body);
-	conv_free(&cv);
-	return rc;
+	return 0;
 }
 
 static void
@@ -102,7 +71,6 @@ classifier_streams_free(struct classifier *c)
 		stream_free(c->streams[k]);
 	free(c->streams);
 	c->streams = NULL;
-	tokvec_free(&c->closing);
 }
 
 static int
@@ -258,10 +226,10 @@ fail_bare(struct verdict *v, const char *msg)
 static size_t
 conversation_end(const struct classifier *c, const struct tokvec *t, size_t lcp)
 {
-	size_t nc = c->closing.n;
+	size_t nc = c->cc_close[ROLE_RESPONSE].n;
 
 	if (nc > 0 && t->n >= nc + 1 &&
-	    memcmp(t->v + t->n - 1 - nc, c->closing.v, nc * sizeof(int32_t)) == 0)
+	    memcmp(t->v + t->n - 1 - nc, c->cc_close[ROLE_RESPONSE].v, nc * sizeof(int32_t)) == 0)
 		return t->n - 1 - nc;
 	return lcp;
 }
