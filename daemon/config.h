@@ -10,6 +10,7 @@ enum log_content { LOG_CONTENT_NONE, LOG_CONTENT_SHA256, LOG_CONTENT_FULL };
 
 #define CONFIG_MAX_POLICIES 16
 #define CONFIG_MAX_IDS 64
+#define CONFIG_MAX_HTTP 8
 
 struct config {
 	char *path;
@@ -50,7 +51,21 @@ struct config {
 	double gen_temperature, gen_top_p, gen_min_p, gen_repeat_penalty;
 	int check_every;		/* stream.check_every: tokens per response check */
 	int conv_cache_mb;		/* cache.conversations_mb: the conversation cache's budget */
+	/* the HTTP front (http.*, guardd-http(7)): Unix socket paths (absolute) and TCP
+	 * "host:port" addresses; keys for TCP listeners; limits */
+	char *http_listen[CONFIG_MAX_HTTP];
+	int n_http_listen;
+	int http_auth;			/* enum http_auth */
+	char *http_keys_file;		/* one bearer key per line */
+	size_t http_max_body_bytes, http_max_header_bytes;
+	int http_max_headers, http_timeout_ms, http_max_connections;
+	/* proxy mode (upstream.*): /v1/chat/completions guarded and forwarded */
+	char *upstream_url, *upstream_api_key_file, *upstream_ca_file, *upstream_model;
+	int upstream_timeout_ms, upstream_connect_timeout_ms, upstream_verify;
+	size_t upstream_max_response_bytes;
 };
+
+enum http_auth { HTTP_AUTH_KEYS, HTTP_AUTH_NONE };
 
 /* Loads and validates into a fresh struct: every key checked against config_keys, errors
  * naming file:line:column and the key. config->path and every path in the config are

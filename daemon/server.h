@@ -27,6 +27,8 @@ struct chan;
 struct generator;
 struct pool;
 struct chatrun;
+struct hreq;
+struct http;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -47,6 +49,7 @@ struct conn {
 	int reload_wait;		/* waits for a reload's answer */
 	double t_active;		/* last input or output progress, ms */
 	double t_frame;			/* first byte of the partial request, 0 if none */
+	struct hreq *hr;		/* set: an HTTP request's stand-in (http.h), no bev */
 };
 
 enum job_kind { JOB_CLASSIFY, JOB_RELOAD, JOB_CHAT };
@@ -106,6 +109,7 @@ struct waiter {
 
 /* latency histogram: log-spaced buckets, so percentiles cost O(buckets), never a sort */
 #define LAT_BUCKETS 128
+#define STATS_MAX_CATS 33
 
 struct stats {
 	uint64_t conns_total, conns_rejected, requests, by_op[OP_N], decisions[4], errors_total;
@@ -119,6 +123,13 @@ struct stats {
 	uint64_t prompt_tokens, checks;
 	double check_ms, first_ms;
 	uint64_t n_first;
+	/* verdicts by role (0: the user's turn, 1: a response) and decision, and by category
+	 * (indexed as the default policy's categories; the rest in the last slot) */
+	uint64_t verdicts[2][4];
+	uint64_t categories[2][STATS_MAX_CATS];
+	/* the HTTP front and proxy mode */
+	uint64_t http_requests, http_errors, stream_blocks;
+	uint64_t upstream_requests, upstream_errors, upstream_blocked_requests;
 };
 
 struct server {
@@ -133,6 +144,9 @@ struct server {
 	int n_pol;
 	struct event_base *base;
 	struct evconnlistener *lis;
+	struct http *http;		/* the HTTP front (http.c); NULL when none is configured */
+	int http_fd[CONFIG_MAX_HTTP];	/* its listening sockets, from the parent */
+	int n_http_fd;
 	int listen_fd;
 	int activated;			/* the socket came from systemd */
 	struct chan *chan;		/* to the privileged parent; NULL when run alone */
