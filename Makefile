@@ -11,7 +11,7 @@ CC ?= cc
 OPT ?= -O2
 MARCH ?=
 PKGS = libpcre2-8 jansson yaml-0.1
-DPKGS = libevent msgpack
+DPKGS = libevent libevent_openssl openssl msgpack
 # the guard command only (guard chat's line editing)
 CPKGS = libedit
 
