@@ -139,19 +139,41 @@ leave(struct hreq *h)
 		hreq_free(h);
 }
 
-/* the route is done with the client: stop watching, give up the hreq's own reference */
+/* the connection's timeouts as configured (http.timeout_ms, both ways) */
 static void
-finish(struct hreq *h)
+conn_timeouts(struct hconn *hc, int reading)
+{
+	const struct config *cfg = hc->http->s->cfg;
+	struct timeval tv = { cfg->http_timeout_ms / 1000, cfg->http_timeout_ms % 1000 * 1000 };
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(hc->evcon);
+
+	if (bev != NULL)
+		bufferevent_set_timeouts(bev, reading ? &tv : NULL, &tv);
+}
+
+/* The answer is about to go: the connection no longer waits on the route. Done before
+ * evhttp sends, which may close the connection (and free hc) on the spot. */
+static void
+detach(struct hreq *h)
 {
 	struct hconn *hc = h->hc;
 
 	h->answered = 1;
-	h->req = NULL;	/* evhttp frees it once it is written */
+	h->hc = NULL;
 	if (hc != NULL) {
 		hc->h = NULL;
 		if (hc->ev_close)
 			event_del(hc->ev_close);
+		if (h->streaming)	/* the next request is read with its timeout again */
+			conn_timeouts(hc, 1);
 	}
+}
+
+/* after sending: evhttp owns the request; the hreq's own reference goes */
+static void
+release(struct hreq *h)
+{
+	h->req = NULL;
 	h->depth++;
 	conn_release(h->c);
 	leave(h);
@@ -183,8 +205,10 @@ send_answer(struct hreq *h, int status, const char *ctype, struct evbuffer *raw,
 	/* a refused peer, one connection too many, or shutting down: no next request */
 	if (s->draining || (h->hc && (h->hc->refused || h->hc->over)))
 		evhttp_add_header(out, "Connection", "close");
+	struct evhttp_request *req = h->req;
+	detach(h);
 	if ((b = evbuffer_new()) == NULL) {
-		evhttp_send_error(h->req, 500, NULL);
+		evhttp_send_error(req, 500, NULL);
 	} else {
 		if (raw != NULL)
 			evbuffer_add_buffer(b, raw);
@@ -193,10 +217,10 @@ send_answer(struct hreq *h, int status, const char *ctype, struct evbuffer *raw,
 				json_dump_callback(body, json_to_evbuffer, b, JSON_COMPACT);
 			evbuffer_add(b, "\n", 1);
 		}
-		evhttp_send_reply(h->req, status, NULL, b);
+		evhttp_send_reply(req, status, NULL, b);
 		evbuffer_free(b);
 	}
-	finish(h);
+	release(h);
 }
 
 static void
@@ -371,6 +395,11 @@ hreq_stream_start(struct hreq *h)
 		evhttp_add_header(out, "Connection", "close");
 	h->streaming = 1;
 	evhttp_send_reply_start(h->req, 200, NULL);
+	/* evhttp reads while it writes, to see a close, with the read timeout: the gaps of a
+	 * stream (a guard check, an upstream's pause) are no idle client; the write timeout
+	 * still closes one that does not read */
+	if (h->hc != NULL)
+		conn_timeouts(h->hc, 0);
 }
 
 void
@@ -391,18 +420,21 @@ hreq_stream_event(struct hreq *h, const json_t *data)
 void
 hreq_stream_end(struct hreq *h, int done)
 {
-	if (h->gone || h->answered || !h->streaming || h->req == NULL)
+	struct evhttp_request *req = h->req;
+
+	if (h->gone || h->answered || !h->streaming || req == NULL)
 		return;
+	detach(h);
 	if (done) {
 		struct evbuffer *b = evbuffer_new();
 		if (b != NULL) {
 			evbuffer_add(b, "data: [DONE]\n\n", 14);
-			evhttp_send_reply_chunk(h->req, b);
+			evhttp_send_reply_chunk(req, b);
 			evbuffer_free(b);
 		}
 	}
-	evhttp_send_reply_end(h->req);
-	finish(h);
+	evhttp_send_reply_end(req);
+	release(h);
 }
 
 /* --- the stand-in connection --------------------------------------------------------- */

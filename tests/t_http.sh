@@ -240,4 +240,10 @@ is "$(tail -c 14 $T/drain | tr '\n' '|')" "data: [DONE]||" "SIGTERM during a str
 wait $pid
 is "$?" 0 "guardd exits 0 after the drain"
 ok $([ ! -e $H ]; echo $?) "the HTTP Unix socket is removed"
+kill -TERM $pid2
+wait $pid2
+is "$?" 0 "the second guardd exits 0 too"
+# built with sanitizers (make check-asan), a leak or an error shows here and in the statuses
+is "$(grep -c 'Sanitizer\|runtime error' $T/err $T/err2 | tr '\n' ' ')" "$T/err:0 $T/err2:0 " \
+    "no sanitizer report from either guardd"
 done_testing
