@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/chan.h"
+#include "daemon/http_keys.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/sigfwd.h"
@@ -233,6 +234,19 @@ reload(struct parent *p, uint64_t gen)
 	}
 	if (p->chan == NULL)
 		return;	/* the next child reads the files when it starts */
+	if (p->cfg->http_keys_file != NULL) {
+		/* new keys replace the old only when the file reads and every key is valid */
+		size_t klen;
+		char *keys = priv_read_keys(p->cfg, &klen, msg, sizeof(msg));
+		if (keys == NULL)
+			log_warnx("reload: %s; the HTTP keys stay", msg);
+		else if (http_keys_count(keys, klen) <= 0)
+			log_warnx("reload: http.keys_file: %s: no key, or a key shorter than 16 bytes "
+			    "or not printable; the HTTP keys stay", p->cfg->http_keys_file);
+		else if (chan_send(p->chan, CHAN_KEYS, keys, klen, -1) == -1)
+			log_warn("passing the HTTP keys");
+		free(keys);
+	}
 	struct chan_policy cp[CONFIG_MAX_POLICIES];
 	struct texts *t = &p->cand[p->seq % CANDIDATES];
 	int n = p->cfg->n_policies;

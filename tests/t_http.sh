@@ -229,6 +229,21 @@ printf 'listen: %s/x.sock\nmodel: %s\nhttp: {listen: ["127.0.0.1:%s"], auth: non
 is "$?" 73 "a port in use: exit 73 (EX_CANTCREAT)"
 like "$(cat $T/busy.out)" "127.0.0.1:$P" "naming the address"
 
+# --- SIGHUP reads the keys again; a bad file leaves them as they were ------------------------------
+KEY2=k2-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$KEY2" > $T/keys
+kill -HUP $pid
+i=0
+until [ "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" = 200 ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+is "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" 200 "SIGHUP: the new key is taken"
+is "$(c -H "$AUTH" $TCP/metrics)" 401 "and the old one refused"
+printf 'short\n' > $T/keys
+kill -HUP $pid
+i=0
+until grep -q "the HTTP keys stay" $T/err; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+like "$(cat $T/err)" "the HTTP keys stay" "SIGHUP with a bad keys file: logged"
+is "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" 200 "and the keys in force stay"
+
 # --- drain: SIGTERM lets a stream in flight finish ---------------------------------------------
 curl -s -N $U http://g/guardd/request -d '{"id": 4, "op": "chat", "stream": true, "max_tokens": 24, "messages": [{"role": "user", "content": "Tell me a story."}]}' > $T/drain &
 cpid=$!
