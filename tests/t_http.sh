@@ -140,6 +140,11 @@ is "$(python3 tests/http_raw.py $H pipeline)" "200 200 7 404 closed" \
     "three pipelined requests: three answers in order, closed after Connection: close"
 is "$(python3 tests/http_raw.py 127.0.0.1:$P maxconn "$KEY" 4)" "200 200 200 200 503/too_many_connections" \
     "max_connections 4: the fifth connection gets 503"
+conns() { c $U http://g/metrics > /dev/null; awk '/^guardd_http_connections / {print $2}' $T/b; }
+i=0
+until [ "$(conns)" = 1 ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done	# the last ones closed
+is "$(python3 tests/http_raw.py 127.0.0.1:$P idle "$KEY" 4)" "503/too_many_connections" \
+    "connections count from their accept: four silent ones, and the fifth is refused"
 
 # --- streams, and a client that vanishes ---------------------------------------------------
 curl -s -N $U http://g/guardd/request -d '{"id": 3, "op": "chat", "stream": true, "messages": [{"role": "user", "content": "Tell me a story."}]}' > $T/sse
