@@ -29,4 +29,4 @@ done
 MSG="How do I bake bread at home without a bread machine?"
 echo "== guardd on the rigged guard: msgpack classify vs POST /v1/moderations ($PER requests per client)"
 "$B/tests/httpload" $T/g.sock $T/h.sock 1 "$PER" "$MSG"
-"$B/tests/httpload" $T/g.sock $T/h.sock 4 "$((PER / 4 + 1))" "$MSG"
+"$B/tests/httpload" $T/g.sock $T/h.sock 4 "$((PER / 4))" "$MSG"
