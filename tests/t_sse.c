@@ -103,7 +103,8 @@ main(void)
 	same_everywhere("event type", "event: error\ndata: {}\n\ndata: m\n\n", "error|{};message|m;");
 	same_everywhere("no data, no event", "event: x\n\n\n\ndata: q\n\n", "message|q;");
 	same_everywhere("BOM", "\xEF\xBB\xBF" "data: b\n\n", "message|b;");
-	same_everywhere("not a BOM", "\xEF" "data: b\n\n", "message|b;");	/* "\xEFdata" is a field */
+	/* a partial BOM is text: "\xEF\xBB" is a line of its own here, an unknown field */
+	same_everywhere("not a BOM", "\xEF\xBB\ndata: b\n\n\xEF" "data: c\n\n", "message|b;");
 	same_everywhere("OpenAI stream", "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n"
 	    "data: [DONE]\n\n", "message|{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]};message|[DONE];");
 
