@@ -14,6 +14,7 @@ and KEY are given. Every POST .../chat/completions is answered as its last user 
   cut N           N chunks, then the connection is closed mid-stream
   big N           one chunk of N bytes
   json            a non-streamed chat.completion, whatever the request said
+A stream ends with a usage chunk when the request has stream_options.include_usage.
   garbage         a line that is not HTTP
 Each request appends one JSON line to LOGFILE when it ends: path, headers it needs, the body,
 chunks sent, whether the unsafe phrase was sent, and whether the client closed the
@@ -161,6 +162,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.event(chunk(SAFE[i % len(SAFE)]))
                 state["chunks"] += 1
         self.event(chunk(None, "stop"))
+        if ((body or {}).get("stream_options") or {}).get("include_usage"):
+            self.event({"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1,
+                        "model": "scripted", "choices": [],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": state["chunks"],
+                                  "total_tokens": 7 + state["chunks"]}})
         self.event("[DONE]")
         self.send_chunked(b"")
 
