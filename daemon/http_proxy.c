@@ -421,8 +421,9 @@ up_head(void *arg, int status, const char *ctype)
 		p->mode = UP_STREAM;
 	else
 		p->mode = UP_JSON;	/* a server that ignored stream: true */
-	if (p->mode == UP_STREAM && p->stream)
-		stream_start(p);
+	/* the client's stream starts with the first text a check passed: until then a failure
+	 * is still a plain HTTP error, and a long wait (a slow upstream's prompt) is not a
+	 * silent stream the HTTP front's timeout would end */
 }
 
 static void

@@ -177,7 +177,12 @@ is "$(cat "$T/e2.st") $(jf "$T/e2" 'j["error"]["code"], "scripted failure" in j[
     "an upstream 400: passed on with its message"
 is "$(cat "$T/e3.st") $(jf "$T/e3" 'j["error"]["code"]')" "504 upstream_timeout" "a silent upstream: 504 after upstream.timeout_ms"
 is "$(cat "$T/e4.st") $(jf "$T/e4" 'j["error"]["code"]')" "504 upstream_timeout" "no answer at all, streamed: 504"
-is "$(cat "$T/e5.st")|$(sse "$T/e5" | cut -d'|' -f3,4)" "200|False|upstream_closed" "a stream cut short: an error event, no [DONE]"
+# (as a 502 when no text was released yet, else as an error event ending the stream)
+case "$(cat "$T/e5.st")|$(sse "$T/e5" 2>/dev/null | cut -d'|' -f3,4)" in
+"200|False|upstream_closed") ok 0 "a stream cut short: an error event, no [DONE]" ;;
+502*) is "$(jf "$T/e5" 'j["error"]["code"]')" upstream_closed "a stream cut short before any release: 502" ;;
+*) ok 1 "a stream cut short: $(cat "$T/e5.st") $(cat "$T/e5")" ;;
+esac
 is "$(cat "$T/e6.st") $(jf "$T/e6" 'j["error"]["code"]')" "502 upstream_bad_response" "garbage from the upstream: 502"
 is "$(cat "$T/e7.st") $(jf "$T/e7" '"n:" in j["error"]["message"]')" "400 True" "n: 2 refused, named"
 is "$(cat "$T/e8.st") $(jf "$T/e8" '"tools" in j["error"]["message"]')" "400 True" "tools refused, named"

@@ -11,6 +11,7 @@ and KEY are given. Every POST .../chat/completions is answered as its last user 
   status CODE     an OpenAI-shaped error with that HTTP status
   hang            the headers, then silence (until the client goes away)
   hanghead        no answer at all (until the client goes away)
+  slow N          N safe chunks 0.1 s apart, then the end as for safe
   cut N           N chunks, then the connection is closed mid-stream
   big N           one chunk of N bytes
   json            a non-streamed chat.completion, whatever the request said
@@ -155,6 +156,11 @@ class Handler(BaseHTTPRequestHandler):
             state["phrase_sent"] = True
             for i in range(300):	# keep talking until the client hangs up
                 time.sleep(0.02)
+                self.event(chunk(SAFE[i % len(SAFE)]))
+                state["chunks"] += 1
+        elif kind == "slow":
+            for i in range(arg or 4):
+                time.sleep(0.1)
                 self.event(chunk(SAFE[i % len(SAFE)]))
                 state["chunks"] += 1
         else:
