@@ -209,7 +209,7 @@ is "$(lastlog "$T/tls.log" 'j["script"], j["client_closed"]')" "['hang'] True" \
     "a client gone mid-stream: the upstream saw its connection closed"
 
 # 7. a guardd hosting the rigged generator as the upstream of another: the same text
-body='{"model": "m", "temperature": 0, "max_tokens": 40, "messages": [{"role": "user", "content": "Tell me a story."}]}'
+body='{"model": "rig-gen-safe-l3.gguf", "temperature": 0, "max_tokens": 40, "messages": [{"role": "user", "content": "Tell me a story."}]}'
 st=$(curl -s --max-time 30 -H 'Content-Type: application/json' -d "$body" -o "$T/d1" -w '%{http_code}' \
 	"http://127.0.0.1:$PB/v1/chat/completions")
 if [ "$st" != 200 ]; then
