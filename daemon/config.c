@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon/listen.h"
+#include "daemon/upstream.h"
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
@@ -20,6 +21,7 @@
 static const char *const log_contents[] = { "none", "sha256", "full", NULL };	/* enum log_content */
 static const char *const chat_formats[] = { "auto", "llama3", "llama2", NULL };	/* enum chat_format */
 static const char *const http_auths[] = { "keys", "none", NULL };	/* enum http_auth */
+static const char *const booleans[] = { "false", "true", NULL };
 
 const struct config_key config_keys[] = {
 	{ "listen", CONFIG_PATH, 1, 107, 0, NULL, CONFIG_REQUIRED, F(listen), 0,
@@ -128,6 +130,27 @@ const struct config_key config_keys[] = {
 	{ "cache.conversations_mb", CONFIG_INT, 0, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
 	  F(conv_cache_mb), 0, "MiB of recent conversations' keys and values kept for re-checks; "
 	  "0: none" },
+	/* proxy mode (upstream.*, guardd-http(7)) */
+	{ "upstream.url", CONFIG_STRING, 1, 2048, 0, NULL, 0, F(upstream_url), 0,
+	  "the OpenAI-compatible server /v1/chat/completions is forwarded to (http:// or "
+	  "https://, up to the /v1); no proxy without it" },
+	{ "upstream.api_key_file", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0,
+	  F(upstream_api_key_file), 0, "a file whose first line is the upstream's bearer key" },
+	{ "upstream.ca_file", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(upstream_ca_file), 0,
+	  "PEM certificates to trust for an https upstream instead of the system's" },
+	{ "upstream.model", CONFIG_STRING, 1, 255, 0, NULL, 0, F(upstream_model), 0,
+	  "the model name sent upstream in place of the client's" },
+	{ "upstream.timeout_ms", CONFIG_INT, 10, 24 * MS_HOUR, 120000, NULL, CONFIG_HAS_DEFAULT,
+	  F(upstream_timeout_ms), 0, "the longest the upstream may stay silent (no header or "
+	  "stream byte) before the client gets 504" },
+	{ "upstream.connect_timeout_ms", CONFIG_INT, 10, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT,
+	  F(upstream_connect_timeout_ms), 0, "connecting (and the TLS handshake) must end within "
+	  "this" },
+	{ "upstream.verify", CONFIG_ENUM, 0, 0, 1, booleans, CONFIG_HAS_DEFAULT, F(upstream_verify),
+	  0, "check an https upstream's certificate and host name" },
+	{ "upstream.max_response_bytes", CONFIG_SIZE, 1024, 1L << 30, 16L << 20, NULL,
+	  CONFIG_HAS_DEFAULT, F(upstream_max_response_bytes), 0,
+	  "the largest upstream answer; beyond it, 502" },
 	{ NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL },
 };
 
@@ -488,6 +511,12 @@ check(struct ctx *x)
 			return yw_fail(&x->w, x->at[key_find("http.listen") - config_keys], "http.listen",
 			    "the TCP listener '%s' needs http.keys_file (or http.auth: none)",
 			    c->http_listen[i]);
+	if (c->upstream_url != NULL) {
+		struct err ue;
+		if (upstream_url_check(c->upstream_url, &ue) == -1)
+			return yw_fail(&x->w, x->at[key_find("upstream.url") - config_keys],
+			    "upstream.url", "%s", ue.msg);
+	}
 	if (c->restart_max_ms < c->restart_min_ms) {
 		yaml_node_t *max = x->at[key_find("restart.max_ms") - config_keys];
 		yaml_node_t *min = x->at[key_find("restart.min_ms") - config_keys];
@@ -584,6 +613,10 @@ config_free(struct config *c)
 	for (int i = 0; i < c->n_http_listen; i++)
 		free(c->http_listen[i]);
 	free(c->http_keys_file);
+	free(c->upstream_url);
+	free(c->upstream_api_key_file);
+	free(c->upstream_ca_file);
+	free(c->upstream_model);
 	for (int i = 0; i < CONFIG_MAX_POLICIES; i++) {
 		free(c->policy[i].name);
 		free(c->policy[i].path);

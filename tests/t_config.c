@@ -55,7 +55,7 @@ static const struct {
 	{ BASE "user: \"a\\0b\"\n", "c.yaml:3:7: user: contains a NUL byte", "a NUL in a value" },
 	{ BASE "modle: typo\n", "c.yaml:3:1: modle: unknown key 'modle' (listen, socket_mode, socket_group, user, "
 	  "model, policy, policies, threads, batch, context, log, limits, allow_uids, allow_gids, control_uids, "
-	  "control_gids, restart, generator, http, stream, cache)", "an unknown key, listing the valid ones" },
+	  "control_gids, restart, generator, http, stream, cache, upstream)", "an unknown key, listing the valid ones" },
 	{ BASE "http: {listen: [8080]}\n", "c.yaml:3:16: http.listen: the TCP listener '8080' needs "
 	  "http.keys_file (or http.auth: none)", "a TCP listener without keys" },
 	{ BASE "http: {listen: ['1.2.3.4:99999'], auth: none}\n", "c.yaml:3:17: http.listen: '1.2.3.4:99999' "
@@ -209,6 +209,8 @@ test_table(void)
 			good = expect = "10000";
 		if (strcmp(k->path, "generator.date") == 0)	/* checked as a date */
 			good = expect = "30 Nov 2026";
+		if (strcmp(k->path, "upstream.url") == 0)	/* checked as a URL */
+			good = expect = "https://h.example:8443/v1";
 		doc_with(doc, sizeof(doc), k->path, good);
 		struct config *c = config_load((write_file("c.yaml", doc), "c.yaml"), &e);
 		if (c)
