@@ -117,6 +117,7 @@ struct stats {
 	uint64_t idle_closed, read_timeouts, write_timeouts, paused;
 	uint64_t bytes_in, bytes_scanned;
 	uint64_t lat[LAT_BUCKETS], n_lat;
+	double lat_sum_ms;		/* the histogram's sum (/metrics) */
 	uint64_t log_reopen_errors;
 	/* chats: outcomes, tokens, guard checks of responses */
 	uint64_t chats, chat_finish[4], chat_blocked_request, tokens_generated, tokens_released;
@@ -224,6 +225,8 @@ void request_completions(struct server *s);
 
 /* stats.c */
 void stats_latency(struct stats *st, double ms);
+/* The upper bound (ms) of latency bucket b; the last bucket has none. */
+double stats_bucket_le(int b);
 struct json_t *stats_json(struct server *s);
 
 /* control.c: signals, reloads (texts from the parent), drain */

@@ -1,4 +1,4 @@
-/* stats.c - the `stats` answer. Latencies go into log-spaced buckets (each 15 % wider than
+/* stats.c - the `stats` answer (and the latency buckets /metrics reads, stats_bucket_le). Latencies go into log-spaced buckets (each 15 % wider than
  * the last, from 0.05 ms), so a percentile costs a walk over 128 counters on the loop
  * thread instead of a sort; it is reported as the bucket's geometric middle (±7 %). */
 #include "daemon/server.h"
@@ -25,6 +25,13 @@ stats_latency(struct stats *st, double ms)
 		b = LAT_BUCKETS - 1;
 	st->lat[b]++;
 	st->n_lat++;
+	st->lat_sum_ms += ms;
+}
+
+double
+stats_bucket_le(int b)
+{
+	return b == 0 ? LAT_MIN : LAT_MIN * pow(LAT_STEP, b);
 }
 
 static json_t *
