@@ -142,9 +142,10 @@ def main():
     same(got, ref, "bag: output equals one guard filter run (verdicts, order, line numbers)")
     st = client.run(guard_dask.stats)
     runs = [v for w in st.values() for k, v in w.items() if k.startswith(GUARD)]
-    ok(len(runs) == 2 and all(r["starts"] == 1 for r in runs) and
-       sum(r["partitions"] for r in runs) == b.npartitions and all(r["partitions"] >= 1 for r in runs),
-       "each worker started one guard filter (the model loaded once per worker) and served its partitions", st)
+    ok(1 <= len(runs) <= 2 and all(r["starts"] == 1 for r in runs) and
+       sum(r["partitions"] for r in runs) == b.npartitions and max(r["partitions"] for r in runs) > 1,
+       "each worker started one guard filter (the model loaded once per worker) for its %s partitions"
+       % "+".join(str(r["partitions"]) for r in runs), st)
 
     same(guard_dask.filter_bag(bag(5), GA, command=CMD, batch=1).compute(), ref,
          "bag, batch 1, other partitions: the same output")

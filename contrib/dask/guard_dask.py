@@ -106,6 +106,7 @@ class _Guard:
         self.sent = 0           # lines written to this child: its own line numbers
         self.queue = collections.deque()    # (its line number, item index or None for a pad)
         self.rbuf = b""
+        self.ready = collections.deque()    # whole answer lines read
         self.rfd = self.proc.stdout.fileno()
         # the first answers come once the model is loaded: a batch of pads proves it
         # works and gives the error verdict this policy makes
@@ -167,11 +168,7 @@ class _Guard:
 
     def _read(self, deadline):
         """One answer line; _Died at end of file or past the deadline."""
-        while True:
-            nl = self.rbuf.find(b"\n")
-            if nl >= 0:
-                line, self.rbuf = self.rbuf[:nl], self.rbuf[nl + 1:]
-                return line
+        while not self.ready:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             r, _, _ = select.select([self.rfd], [], [], wait)
             if not r:
@@ -180,7 +177,10 @@ class _Guard:
             chunk = os.read(self.rfd, 65536)
             if not chunk:
                 raise _Died(self._how())
-            self.rbuf += chunk
+            lines = (self.rbuf + chunk).split(b"\n")
+            self.rbuf = lines.pop()     # the start of a line still to come
+            self.ready.extend(lines)
+        return self.ready.popleft()
 
     # --- one partition -----------------------------------------------------------------
 

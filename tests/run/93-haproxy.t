@@ -46,6 +46,9 @@ for n in 1 2; do
 	done
 done
 
+"$HAPROXY" -c -q -f etc/haproxy.cfg > $T/c.err 2>&1
+ok $? "haproxy -c: etc/haproxy.cfg is valid with its default addresses $(cat $T/c.err)"
+
 GUARDD_LB_BIND=127.0.0.1:$PL GUARDD_1=127.0.0.1:$P1 GUARDD_2=127.0.0.1:$P2 \
 GUARDD_LB_MSGPACK=$T/lb.sock GUARDD_1_SOCK=$T/g1.sock GUARDD_2_SOCK=$T/g2.sock \
 GUARDD_LB_STATS=$T/stats.sock "$HAPROXY" -db -f etc/haproxy.cfg > $T/h.out 2> $T/h.err &
