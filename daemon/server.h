@@ -164,6 +164,7 @@ struct server {
 	struct jobq queue, done;
 	struct deltaq deltas;
 	int queued, working, stop;
+	int hold;			/* the loop is queueing one batch: take nothing yet */
 	TAILQ_HEAD(, job) chats;	/* generating (worker thread only) */
 	atomic_int chats_active;
 	atomic_int abort;		/* shutdown deadline passed: cancel and fail */
@@ -188,6 +189,9 @@ int worker_start(struct server *s);
 void worker_stop(struct server *s);
 /* Queues a job; returns -1 when the queue is full (the caller answers busy). */
 int worker_submit(struct server *s, struct job *j, int force);
+/* on: the worker takes no new work until called with off, so that the jobs queued meanwhile
+ * (the inputs of one HTTP request) are taken as one batch. */
+void worker_hold(struct server *s, int on);
 void job_free(struct job *j);
 /* Completes jobs: to the loop thread's done list. */
 void worker_complete(struct server *s, struct job **jobs, int n);
