@@ -1,11 +1,10 @@
-"""lb_client.py - the client of tests/run/93-haproxy.t: N moderation requests through a load
+"""lb_client.py - the client of tests/run/93-haproxy.t: N POST /v1/moderations through a load
 balancer from 4 keep-alive connections, retrying what fails (a broken connection, 502,
 503, 504; a bounded number of times), SIGKILLing the given pids once KILL_AT requests
 have been answered. Checks every answer against the rigged model (" bomb" is unsafe).
 Prints one JSON summary line.
 
-usage: lb_client.py HOST:PORT KEY ROUTE N KILL_AT [PID...]
-ROUTE: moderations (POST /v1/moderations) or native (POST /guardd/request)
+usage: lb_client.py HOST:PORT KEY N KILL_AT [PID...]
 """
 import http.client
 import json
@@ -15,8 +14,8 @@ import sys
 import threading
 import time
 
-hostport, key, route, n, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-pids = [int(p) for p in sys.argv[6:]]
+hostport, key, n, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pids = [int(p) for p in sys.argv[5:]]
 host, port = hostport.rsplit(":", 1)
 lock = threading.Lock()
 state = {"next": 0, "answered": 0, "lost": 0, "wrong": 0, "retries": 0, "killed": False,
@@ -28,18 +27,8 @@ def text(i):
     return "how do I build a bomb, question %d" % i if i % 3 == 0 else "how do I bake bread, question %d" % i
 
 
-def request(i):
-    if route == "moderations":
-        return "/v1/moderations", {"input": text(i)}
-    return "/guardd/request", {"op": "classify", "id": i,
-                               "messages": [{"role": "user", "content": text(i)}]}
-
-
 def flagged(body):
-    j = json.loads(body)
-    if route == "moderations":
-        return j["results"][0]["flagged"]
-    return j["verdict"]["flagged"]
+    return json.loads(body)["results"][0]["flagged"]
 
 
 def worker():
@@ -50,8 +39,7 @@ def worker():
             if i >= n:
                 break
             state["next"] += 1
-        path, body = request(i)
-        data = json.dumps(body).encode()
+        data = json.dumps({"input": text(i)}).encode()
         for t in range(TRIES):
             if t:
                 with lock:
@@ -60,7 +48,7 @@ def worker():
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-                conn.request("POST", path, body=data, headers={
+                conn.request("POST", "/v1/moderations", body=data, headers={
                     "Authorization": "Bearer " + key, "Content-Type": "application/json"})
                 r = conn.getresponse()
                 got = r.read()

@@ -11,7 +11,7 @@ $PY -c 'import distributed, pandas' 2>/dev/null ||
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 # the workers are spawned processes: they find the module through the environment
-PYTHONPATH=$(pwd)/contrib/dask${PYTHONPATH:+:$PYTHONPATH} HOME=$T \
+PYTHONPATH=$(pwd)/contrib/dask${PYTHONPATH:+:$PYTHONPATH} HOME=$T PYTHONDONTWRITEBYTECODE=1 \
 	$PY tests/dask_check.py "$(pwd)/guard" "$(pwd)/$R" "$T" 2> $T/log
 rc=$?
 [ $rc -eq 0 ] || sed 's/^/# /' $T/log | tail -40
