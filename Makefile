@@ -13,7 +13,7 @@ MARCH ?=
 PKGS = libpcre2-8 jansson yaml-0.1
 DPKGS = libevent libevent_openssl openssl msgpack
 # the guard command only (guard chat's line editing)
-CPKGS = libedit
+CPKGS = libedit zlib
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
