@@ -75,28 +75,53 @@ replay_snip(struct rec *x)
 	snip(x->snippet, sizeof(x->snippet), &x->cv);
 }
 
-/* The logged conversation of a line (content: full), for slot 0 or the chat's response. */
+/* The logged conversation of a line (content: full: "messages" with each content a string
+ * or an array of text parts), for slot 0, or with the chat's logged "response" for slot 1. */
 static int
 content_of(json_t *o, int slot, struct conv *cv)
 {
+	json_t *msgs = json_object_get(o, "messages"), *m;
 	struct err e;
+	size_t i;
 
-	if (json_object_get(o, "messages") == NULL || conv_from_json(cv, o, &e) == -1)
+	memset(cv, 0, sizeof(*cv));
+	if (!json_is_array(msgs) || json_array_size(msgs) == 0)
 		return -1;
-	if (slot == 0)
-		return 0;
-	json_t *resp = json_object_get(o, "response");
-	if (!json_is_string(resp) || conv_add_msg(cv, &e) == -1) {
-		conv_free(cv);
-		return -1;
+	json_array_foreach(msgs, i, m) {
+		const char *role = json_string_value(json_object_get(m, "role"));
+		json_t *c = json_object_get(m, "content"), *part;
+		size_t k;
+		if (role == NULL || conv_add_msg(cv, &e) == -1)
+			goto bad;
+		cv->msg[cv->n - 1].assistant = strcmp(role, "assistant") == 0;
+		if (json_is_string(c)) {
+			if (conv_add_part(cv, json_string_value(c), json_string_length(c), &e) == -1)
+				goto bad;
+			continue;
+		}
+		if (!json_is_array(c))
+			goto bad;
+		json_array_foreach(c, k, part) {
+			json_t *t = json_is_object(part) ? json_object_get(part, "text") : part;
+			if (!json_is_string(t) ||
+			    conv_add_part(cv, json_string_value(t), json_string_length(t), &e) == -1)
+				goto bad;
+		}
 	}
-	cv->msg[cv->n - 1].assistant = 1;
-	if (conv_add_part(cv, json_string_value(resp), json_string_length(resp), &e) == -1 ||
-	    conv_check(cv, &e) == -1) {
-		conv_free(cv);
-		return -1;
+	if (slot == 1) {
+		json_t *resp = json_object_get(o, "response");
+		if (!json_is_string(resp) || conv_add_msg(cv, &e) == -1)
+			goto bad;
+		cv->msg[cv->n - 1].assistant = 1;
+		if (conv_add_part(cv, json_string_value(resp), json_string_length(resp), &e) == -1)
+			goto bad;
 	}
+	if (conv_check(cv, &e) == -1)
+		goto bad;
 	return 0;
+bad:
+	conv_free(cv);
+	return -1;
 }
 
 static int
