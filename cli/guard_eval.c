@@ -261,7 +261,10 @@ run(const struct eopts *o, const char *set_path)
 	}
 	if ((m = open_model(o->model)) == NULL)
 		goto out;
-	v = calloc(s.n, sizeof(*v));
+	if ((v = calloc(s.n, sizeof(*v))) == NULL) {
+		warnx_("out of memory");
+		goto out;
+	}
 	if (o->out && (out = resume(o->out, &s, model_hash(m), policy_hash(p), v, &done)) == NULL)
 		goto out;
 	if (o->out && done > 0)
@@ -323,6 +326,12 @@ run(const struct eopts *o, const char *set_path)
 	struct mitem *it = calloc(s.n, sizeof(*it));
 	double *lat = calloc(s.n, sizeof(*lat));
 	size_t n = 0, nl = 0;
+	if (it == NULL || lat == NULL) {
+		free(it);
+		free(lat);
+		warnx_("out of memory");
+		goto out;
+	}
 	long errors = 0, unsafe = 0;
 	for (size_t j = 0; j < s.n; j++) {
 		const char *d = json_string_value(json_object_get(v[j], "decision"));
@@ -342,6 +351,12 @@ run(const struct eopts *o, const char *set_path)
 	}
 	struct mcurve cv;
 	json_t *r = eval_metrics_json(it, n, o->fpr, &cv);
+	if (r == NULL) {
+		free(it);
+		free(lat);
+		warnx_("out of memory");
+		goto out;
+	}
 	json_object_set_new(r, "set", json_string(set_path));
 	json_object_set_new(r, "kind", json_string(s.kind));
 	json_object_set_new(r, "items", json_integer((json_int_t)s.n));

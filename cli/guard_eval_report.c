@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/guard_eval.h"
+#include "util/strmap.h"
 
 static json_t *
 num(double x)
@@ -57,24 +58,30 @@ json_t *
 eval_categories_json(const struct evalset *s, json_t *const *v)
 {
 	json_t *arr = json_array();
+	struct strmap rows;
 
-	/* categories in order of first appearance */
+	/* categories in order of first appearance; a map keeps it linear for any number */
+	if (strmap_init(&rows, 64) == -1)
+		return arr;
 	for (size_t i = 0; i < s->n; i++)
 		for (int k = 0; k < s->it[i].n_cats; k++) {
 			const char *cat = s->it[i].cats[k];
-			json_t *x, *row = NULL;
-			size_t j;
-			json_array_foreach(arr, j, x)
-				if (strcmp(json_string_value(json_object_get(x, "category")), cat) == 0)
-					row = x;
-			if (row == NULL) {
-				const char *code = evalset_map(s->kind, cat);
+			const char *code = evalset_map(s->kind, cat);
+			int32_t ri = strmap_get(&rows, cat, strlen(cat));
+			json_t *row;
+			if (ri < 0) {
 				row = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "category", cat, "code",
 				    code ? json_string(code) : json_null(), "items", (json_int_t)0, "unsafe",
 				    (json_int_t)0, "evaluated", (json_int_t)0, "flagged", (json_int_t)0,
 				    "code_named", (json_int_t)0);
+				if (row == NULL || strmap_put(&rows, cat, strlen(cat),
+				    (int32_t)json_array_size(arr)) == -1) {
+					json_decref(row);
+					continue;
+				}
 				json_array_append_new(arr, row);
-			}
+			} else
+				row = json_array_get(arr, (size_t)ri);
 #define BUMP(key) json_object_set_new(row, key, json_integer(json_integer_value(json_object_get(row, key)) + 1))
 			BUMP("items");
 			if (s->it[i].label)
@@ -86,11 +93,11 @@ eval_categories_json(const struct evalset *s, json_t *const *v)
 			BUMP("evaluated");
 			if (json_is_true(json_object_get(vi, "flagged")))
 				BUMP("flagged");
-			const char *code = evalset_map(s->kind, cat);
 			if (code && named(vi, code))
 				BUMP("code_named");
 #undef BUMP
 		}
+	strmap_free(&rows);
 	return arr;
 }
 

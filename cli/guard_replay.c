@@ -145,27 +145,67 @@ conv_sha(const struct conv *cv, char out[65])
 	json_decref(msgs);
 }
 
-/* The conversations of the records to re-run that the log did not keep, from --input. */
+static int
+by_in_line(const void *a, const void *b)
+{
+	const struct rec *x = *(const struct rec *const *)a, *y = *(const struct rec *const *)b;
+
+	return x->in_line < y->in_line ? -1 : x->in_line > y->in_line ? 1 : 0;
+}
+
+/* Gives one record the conversation of its --input line (parsed in l). */
+static int
+take_input(const char *path, struct line *l, struct rec *x)
+{
+	if (l->err[0] || x->slot >= l->n_cv) {
+		warnx_("--input %s:%ld: %s", path, l->no, l->err[0] ? l->err :
+		    "no response here for the logged response verdict");
+		return -1;
+	}
+	char h[65];
+	conv_sha(&l->cv[x->slot], h);
+	if (x->csha[0] && strcmp(h, x->csha) != 0) {
+		warnx_("--input %s:%ld does not match the log's line %ld (content_sha256 differs): "
+		    "not the input of this log, or not in its order", path, l->no, x->line);
+		return -1;
+	}
+	enum role role = l->cv[x->slot].n % 2 == 0 ? ROLE_RESPONSE : ROLE_REQUEST;
+	if (role != x->role) {
+		warnx_("--input %s:%ld: its last message is not the logged verdict's role (log line "
+		    "%ld)", path, l->no, x->line);
+		return -1;
+	}
+	x->cv = l->cv[x->slot];
+	memset(&l->cv[x->slot], 0, sizeof(l->cv[x->slot]));
+	x->have_cv = 1;
+	replay_snip(x);
+	return 0;
+}
+
+/* The conversations of the records to re-run that the log did not keep, from --input: the
+ * records sorted by input line, the input read once beside them. */
 static int
 from_input(const char *path, struct rec *r, size_t n)
 {
+	struct rec **want = malloc(n * sizeof(*want));
 	FILE *f = fopen(path, "r");
 	char *buf = NULL;
-	size_t cap = 0;
+	size_t cap = 0, nw = 0, k = 0;
 	ssize_t len;
 	long no = 0;
 	int rc = -1;
 
-	if (f == NULL) {
-		warnx_("--input %s: %s", path, strerror(errno));
-		return -1;
+	if (f == NULL || want == NULL) {
+		warnx_("--input %s: %s", path, f ? "out of memory" : strerror(errno));
+		goto out;
 	}
-	while ((len = getline(&buf, &cap, f)) >= 0) {
+	for (size_t i = 0; i < n; i++)
+		if (r[i].need_run && !r[i].have_cv)
+			want[nw++] = &r[i];
+	qsort(want, nw, sizeof(*want), by_in_line);
+	while (k < nw && (len = getline(&buf, &cap, f)) >= 0) {
 		no++;
-		int want = 0;
-		for (size_t i = 0; i < n; i++)
-			want |= r[i].need_run && !r[i].have_cv && r[i].in_line == no;
-		if (!want)
+		if (want[k]->in_line != no)
 			continue;
 		struct line l;
 		memset(&l, 0, sizeof(l));
@@ -174,45 +214,25 @@ from_input(const char *path, struct rec *r, size_t n)
 		if (len > 0 && buf[len - 1] == '\r')
 			len--;
 		l.no = no;
-		l.text = strndup(buf, (size_t)len);
+		if ((l.text = strndup(buf, (size_t)len)) == NULL) {
+			warnx_("out of memory");
+			goto out;
+		}
 		l.len = (size_t)len;
 		line_parse(&l);
-		for (size_t i = 0; i < n; i++) {
-			struct rec *x = &r[i];
-			if (!x->need_run || x->have_cv || x->in_line != no)
-				continue;
-			if (l.err[0] || x->slot >= l.n_cv) {
-				warnx_("--input %s:%ld: %s", path, no, l.err[0] ? l.err :
-				    "no response here for the logged response verdict");
+		for (; k < nw && want[k]->in_line == no; k++)
+			if (take_input(path, &l, want[k]) == -1) {
 				line_free(&l);
 				goto out;
 			}
-			char h[65];
-			conv_sha(&l.cv[x->slot], h);
-			if (x->csha[0] && strcmp(h, x->csha) != 0) {
-				warnx_("--input %s:%ld does not match the log's line %ld (content_sha256 "
-				    "differs): not the input of this log, or not in its order", path, no, x->line);
-				line_free(&l);
-				goto out;
-			}
-			enum role role = l.cv[x->slot].n % 2 == 0 ? ROLE_RESPONSE : ROLE_REQUEST;
-			if (role != x->role) {
-				warnx_("--input %s:%ld: its last message is not the logged verdict's role "
-				    "(log line %ld)", path, no, x->line);
-				line_free(&l);
-				goto out;
-			}
-			x->cv = l.cv[x->slot];
-			memset(&l.cv[x->slot], 0, sizeof(l.cv[x->slot]));
-			x->have_cv = 1;
-			replay_snip(x);
-		}
 		line_free(&l);
 	}
 	rc = 0;
 out:
 	free(buf);
-	fclose(f);
+	free(want);
+	if (f)
+		fclose(f);
 	return rc;
 }
 
