@@ -50,6 +50,15 @@ $G replay --policy $T/t65.yaml $T/syn.jsonl > $T/txt 2>/dev/null
 like "$(cat $T/txt)" "block        -> allow             1   S1 1" "text: per direction, count and category"
 like "$(cat $T/txt)" "line 1 user score 0.5500" "text: an example"
 $G replay --policy-old :default --policy :default $T/syn.jsonl > /dev/null 2>&1; is "$?" 0 "the same policy: no flips (exit 0)"
+# a chat's log line: both verdicts, the response's with the assistant role
+q=$(sed -n 5p $T/syn.jsonl); a=$(sed -n 1p $T/syn.jsonl | sed 's/"role":"user"/"role":"assistant"/')
+printf '{"finish_reason":"content_filter","request_verdict":%s,"response_verdict":%s,"op":"chat"}\n' "$q" "$a" > $T/chat.jsonl
+printf '{"finish_reason":"stop","request_verdict":%s,"response_verdict":null,"op":"chat"}\n' "$q" >> $T/chat.jsonl
+is "$($G replay --policy $T/t65.yaml --json $T/chat.jsonl 2>/dev/null | $PY -c '
+import json,sys
+d=json.load(sys.stdin)
+print(d["verdicts"], [(f["line"], f["role"], f["from"], f["to"]) for f in d["flipped"]])')" \
+	"3 [(1, 'assistant', 'block', 'allow')]" "chat log lines: request and response verdicts (a null response verdict is none)"
 
 # refused: a log that does not follow from its own scores, another policy's log, bad lines
 sed '2s/"decision":"block"/"decision":"allow"/; 2s/"flagged":true/"flagged":false/' $T/syn.jsonl > $T/edited.jsonl
