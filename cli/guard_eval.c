@@ -99,6 +99,10 @@ read_scores(const char *path, double t, struct mitem **out, size_t *n)
 		warnx_("%s: read error", path);
 		goto out;
 	}
+	if (nn == 0) {
+		warnx_("%s: no scores", path);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (f != stdin)

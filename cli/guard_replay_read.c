@@ -166,7 +166,8 @@ add_rec(json_t *line_obj, const json_t *v, long line, int slot, struct rec **r, 
 	}
 	x->score = json_is_number(sc) ? json_number_value(sc) : NAN;
 	if (raw == NULL || strlen(raw) >= sizeof(x->raw)) {
-		snprintf(msg, msgcap, "raw: expected the model's answer (a string)");
+		snprintf(msg, msgcap, "raw: expected the model's answer, a string of at most %zu bytes",
+		    sizeof(x->raw) - 1);
 		return -1;
 	}
 	strcpy(x->raw, raw);
@@ -177,7 +178,8 @@ add_rec(json_t *line_obj, const json_t *v, long line, int slot, struct rec **r, 
 	x->spoof = json_is_true(json_object_get(v, "structure_spoof"));
 	if (codes_of(json_object_get(v, "model_categories"), x->mc, &x->n_mc) == -1 ||
 	    codes_of(json_object_get(v, "categories"), x->old_codes, &x->n_old) == -1) {
-		snprintf(msg, msgcap, "categories: expected an array of codes");
+		snprintf(msg, msgcap, "categories, model_categories: expected arrays of at most %d codes",
+		    VERDICT_MAX_CODES);
 		return -1;
 	}
 	if (content_of(line_obj, slot, &x->cv) == 0) {

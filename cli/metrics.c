@@ -51,7 +51,8 @@ metrics_curve(const struct mitem *it, size_t n, struct mcurve *c)
 	}
 	if (n)
 		memcpy(s, it, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), by_score_desc);
+	if (n)
+		qsort(s, n, sizeof(*s), by_score_desc);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].label) c->pos++;
 		else c->neg++;

@@ -26,6 +26,7 @@ $G eval --scores $T/bad 2> $T/err; is "$?" 1 "--scores: a bad line fails"
 like "$(cat $T/err)" "$T/bad:2: expected a label and a score" "and names file and line"
 printf 'maybe 0.5\n' > $T/bad
 $G eval --scores $T/bad 2> $T/err; like "$(cat $T/err)" "label 'maybe' is not 0, 1, safe or unsafe" "--scores: a bad label is named"
+$G eval --scores /dev/null 2> $T/err; like "$(cat $T/err)" "/dev/null: no scores" "--scores: an empty file is an error"
 $G eval --scores $T/s --fpr 2 2>/dev/null; is "$?" 2 "--fpr outside [0, 1] is a usage error"
 
 [ -f "$R" ] || { echo "# skip: the rest needs the test models (../shared absent)"; ok 0 "# skip test models not built"; done_testing; }
