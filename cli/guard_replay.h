@@ -39,4 +39,10 @@ void replay_snip(struct rec *x);
 int replay_parse_line(json_t *o, long line, struct rec **r, size_t *n, size_t *cap,
     char *msg, size_t msgcap);
 
+/* The report object (guard_replay_report.c): counts, flips per direction with their
+ * categories, and every flipped verdict; *flips gets their number. */
+json_t *replay_report(const char *log, const struct policy *old, const struct policy *nw,
+    struct rec *r, size_t n, long n_run, long *flips);
+void replay_print_text(const json_t *j, long examples);
+
 #endif
