@@ -22,11 +22,11 @@
 #include "util/sha256.h"
 
 #define REPLAY_USAGE "guard replay --policy new.yaml [--policy-old old.yaml] [-m model] " \
-	"[--input file] [--json] [--examples n] [--batch n] [-t threads] log"
+	"[--input file] [--skip-other] [--json] [--examples n] [--batch n] [-t threads] log"
 
 struct ropts {
 	const char *log, *policy, *policy_old, *model, *input;
-	int json;
+	int json, skip_other;
 	long examples, batch, threads;
 };
 
@@ -291,6 +291,7 @@ cmd_replay(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' }, { "input", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' }, { "examples", required_argument, NULL, 'x' },
 		{ "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, 't' },
+		{ "skip-other", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct ropts o = { .examples = 3, .batch = 4 };
@@ -308,6 +309,7 @@ cmd_replay(int argc, char **argv)
 		case 'm': o.model = optarg; break;
 		case 'i': o.input = optarg; break;
 		case 'j': o.json = 1; break;
+		case 'S': o.skip_other = 1; break;
 		case 'x': if (parse_int("--examples", optarg, 0, 1000, &o.examples)) return EXIT_USAGE; break;
 		case 'b': if (parse_int("--batch", optarg, 1, 64, &o.batch)) return EXIT_USAGE; break;
 		case 't': if (parse_int("-t", optarg, 0, 1024, &o.threads)) return EXIT_USAGE; break;
@@ -320,8 +322,20 @@ cmd_replay(int argc, char **argv)
 	if ((nw = load(o.policy)) == NULL || (old = load(o.policy_old)) == NULL ||
 	    read_log(o.log, &r, &n) == -1)
 		goto out;
+	if (o.skip_other) {
+		/* a daemon with several policies logs them all: keep the old policy's verdicts */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(r[i].phash, policy_hash(old)) == 0)
+				r[k++] = r[i];
+			else
+				conv_free(&r[i].cv);
+		if (k < n)
+			fprintf(stderr, "guard replay: %zu verdicts under other policies skipped\n", n - k);
+		n = k;
+	}
 	if (n == 0) {
-		warnx_("%s: no verdicts", o.log);
+		warnx_("%s: no verdicts%s", o.log, o.skip_other ? " under the old policy" : "");
 		goto out;
 	}
 	int same[2] = { policy_same_prompt(old, nw, ROLE_REQUEST), policy_same_prompt(old, nw, ROLE_RESPONSE) };
@@ -334,7 +348,7 @@ cmd_replay(int argc, char **argv)
 		int nc;
 		if (strcmp(x->phash, policy_hash(old)) != 0) {
 			warnx_("%s:%ld: decided under policy %.12s, not %s (%.12s): give --policy-old the "
-			    "policy the log was made with", o.log, x->line, x->phash[0] ? x->phash : "(none)",
+			    "policy the log was made with (or --skip-other)", o.log, x->line, x->phash[0] ? x->phash : "(none)",
 			    o.policy_old ? o.policy_old : "the built-in default", policy_hash(old));
 			goto out;
 		}

@@ -66,6 +66,13 @@ $G replay --policy $T/t65.yaml $T/edited.jsonl 2> $T/err; is "$?" 2 "an edited v
 like "$(cat $T/err)" "$T/edited.jsonl:2: logged allow, but its scores give block under the old policy" "naming its line"
 $G replay --policy $T/t65.yaml --policy-old etc/policy.yaml $T/syn.jsonl 2> $T/err; is "$?" 2 "a log of another policy is refused"
 like "$(cat $T/err)" "$T/syn.jsonl:1: decided under policy 477d8a007757, not etc/policy.yaml" "saying which"
+sed 's/"policy_hash":"[0-9a-f]*"/"policy_hash":"0123"/' $T/syn.jsonl | head -3 > $T/mixed.jsonl
+cat $T/syn.jsonl >> $T/mixed.jsonl
+is "$($G replay --policy $T/t65.yaml --skip-other --json $T/mixed.jsonl 2> $T/err | $PY -c '
+import json,sys
+d=json.load(sys.stdin)
+print(d["verdicts"], [f["line"] for f in d["flipped"]])')" "7 [4]" "--skip-other: verdicts of other policies are left out"
+like "$(cat $T/err)" "3 verdicts under other policies skipped" "and counted"
 printf '{"decision":"maybe","role":"user","raw":"safe"}\n' > $T/bad.jsonl
 $G replay --policy $T/t65.yaml $T/bad.jsonl 2> $T/err; like "$(cat $T/err)" "$T/bad.jsonl:1: decision: expected allow, flag, block or error" "a bad decision is named"
 printf '\n{"x":1}\n' > $T/bad.jsonl
