@@ -5,5 +5,5 @@
 B=${BUILD:-build}
 sh tests/tapcat.sh <<LIST
 $B/tests/t_chatv
-
+$B/tests/t_guardv
 LIST
