@@ -10,7 +10,7 @@ ETCDIR ?= $(PREFIX)/etc/guardd
 CC ?= cc
 OPT ?= -O2
 MARCH ?=
-PKGS = libpcre2-8 jansson yaml-0.1
+PKGS = libpcre2-8 jansson yaml-0.1 libpng libjpeg
 DPKGS = libevent libevent_openssl openssl msgpack
 # the guard command only (guard chat's line editing)
 CPKGS = libedit
