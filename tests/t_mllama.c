@@ -3,12 +3,19 @@
  * absmax), the whole tower output of l32v_image_first (vision-1.f32), the hidden states after
  * the embedding and each text layer (1e-4), the last logits over the whole vocabulary (2e-3),
  * the top 10, the argmax at every position and the 8 greedy tokens through the KV cache
- * (near ties judged as t_ref does), for all 6 cases.
- *   t_mllama MODEL_DIR */
+ * (near ties judged as t_ref does), for all 6 cases, the images decoded and preprocessed
+ * by core/image.h + core/imgprep.h (Pillow-exact; the reference used torchvision's resize,
+ * one uint8 level off at a few values of resized images, so their vision stages allow those
+ * samples more). Then the cache paths (token by token, truncate, prefix copy, two sequences
+ * in a batch) give the same logits bit for bit, and the refusals: <|image|> without an image,
+ * snapshots of positions that see one, images for a text-only model (TEXT_MODEL).
+ *   t_mllama MODEL_DIR [TEXT_MODEL] */
 #include <jansson.h>
 #include <math.h>
 
 #include "core/ctx.h"
+#include "core/image.h"
+#include "core/imgprep.h"
 #include "core/mllama.h"
 #include "core/model.h"
 #include "core/sample.h"
@@ -34,37 +41,34 @@ read_f32(const char *name, size_t n)
 	return v;
 }
 
-/* pixel_values of an image, until core/imgprep.c is here: $MLLAMA_PX/<name>.px (int32 aspect_ratio_id, int32 num_tiles,
- * float32 [4][3][560][560]) */
-static float *
-pixels(const char *png, int *ar, int *nt)
-{
-	char path[4400], base[256];
-	const char *dir = getenv("MLLAMA_PX");
-	FILE *fp;
-	size_t n = (size_t)4 * 3 * 560 * 560;
-	float *v = malloc(n * sizeof(float));
-	int32_t hdr[2];
+/* pixel_values of a reference image: decoded (core/image.h) and preprocessed with the model's
+ * preprocessor_config.json (core/imgprep.h: Pillow-exact), as guard does it */
+static const char *model_dir;
 
-	if (dir == NULL || v == NULL) {
-		free(v);
+static float *
+pixels(const char *png, int *ar, int *nt, struct err *e)
+{
+	char path[4400];
+	struct imgprep_config cfg;
+	struct imgprep_out out;
+	struct image img = { 0 };
+
+	snprintf(path, sizeof(path), "%s/preprocessor_config.json", model_dir);
+	if (imgprep_config_load(&cfg, path, e) == -1)
 		return NULL;
-	}
-	snprintf(base, sizeof(base), "%s", png);
-	if (strrchr(base, '.'))
-		*strrchr(base, '.') = '\0';
-	snprintf(path, sizeof(path), "%s/%s.px", dir, base);
-	if ((fp = fopen(path, "rb")) == NULL || fread(hdr, 4, 2, fp) != 2 ||
-	    fread(v, sizeof(float), n, fp) != n) {
-		if (fp)
-			fclose(fp);
-		free(v);
+	snprintf(path, sizeof(path), "%s/images/%s", ref_dir, png);
+	if (image_load(&img, path, NULL, e) == -1)
 		return NULL;
-	}
-	fclose(fp);
-	*ar = hdr[0];
-	*nt = hdr[1];
-	return v;
+	int rc = imgprep_run(&cfg, &img, &out, e);
+	image_free(&img);
+	if (rc == -1)
+		return NULL;
+	*ar = out.aspect_ratio_id;
+	*nt = (int)out.num_tiles;
+	float *px = out.pixels;	/* ours now */
+	out.pixels = NULL;
+	imgprep_out_free(&out);
+	return px;
 }
 
 /* each stage's samples for the image being encoded (index img of the case's images) */
@@ -74,6 +78,7 @@ struct stages {
 	int seen;
 	const char *cname;
 	int resampled, n_diff;	/* the reference's pixels differ from Pillow's at n_diff values */
+	const float *full;	/* the whole tower output, where the case has it */
 };
 
 static json_t *prep;	/* preprocess.json */
@@ -85,6 +90,15 @@ on_stage(void *arg, const char *name, const float *x, size_t n)
 	json_t *st = json_object_get(S->vs, name);
 
 	S->seen++;
+	if (S->full != NULL && strcmp(name, "vision_model") == 0) {
+		double w = 0, amax = 0;
+		for (size_t i = 0; i < n; i++) {
+			w = fmax(w, fabs(x[i] - S->full[i]));
+			amax = fmax(amax, fabs(S->full[i]));
+		}
+		ok(w <= 1e-4 * amax, "%s: the whole tower output (%zu values) against the reference's: "
+		    "max |d| %.3g <= 1e-4 x absmax %.3g", S->cname, n, w, amax);
+	}
 	if (st == NULL) {
 		ok(0, "%s: stage %s has a reference", S->cname, name);
 		return;
@@ -117,7 +131,7 @@ on_stage(void *arg, const char *name, const float *x, size_t n)
 	 * at a few pixels: the samples in patches holding one move by up to ~6e-4 x absmax
 	 * (measured); all others stay within 1e-4 */
 	ok(n == per && checked > 0 && over * 50 <= checked && worst <= 2e-3 * absmax,
-	    "%s: image %d (resized; the reference's resize differs by one level at %d pixels): "
+	    "%s: image %d (resized; the reference's resize differs by one level at %d values): "
 	    "vision stage %s: %d of %d samples within 1e-4 x absmax %.3g (at least 98%%), max |d| "
 	    "%.3g <= 2e-3 x absmax", S->cname, S->img + 1, S->n_diff, name, checked - over, checked,
 	    absmax, worst);
@@ -244,6 +258,7 @@ run_case(struct model *m, json_t *c)
 	json_t *greedy = json_object_get(c, "greedy"), *argmax = json_object_get(c, "all_positions_argmax");
 	int n = (int)json_array_size(ids), nv = model_hparams(m)->n_vocab, d = model_hparams(m)->n_embd;
 	int nl = model_hparams(m)->n_layer, n_img = (int)json_array_size(images);
+	float *last = NULL, *full = NULL;
 	struct err e;
 
 	int32_t *tok = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
@@ -263,20 +278,25 @@ run_case(struct model *m, json_t *c)
 	}
 	/* the images, each encoded once and attached in order, every stage checked */
 	struct mllama_image *ims[8] = { 0 };
-	float *last = NULL;
 	if (n_img > 8)
 		goto out;
 	struct stages S = { .vs = json_object_get(c, "vision_stages"), .n_img = n_img, .cname = name };
 	for (int k = 0; k < n_img; k++) {
 		const char *png = json_string_value(json_array_get(images, (size_t)k));
 		int ar = 0, nt = 0;
-		float *px = pixels(png, &ar, &nt);
-		if (px == NULL) {
-			ok(1, "%s # skip no pixel_values for %s (set MLLAMA_PX)", name, png);
+		float *px = pixels(png, &ar, &nt, &e);
+		if (!ok(px != NULL, "%s: %s decoded and preprocessed", name, png)) {
+			diag("%s", e.msg);
 			goto out;
 		}
 		S.img = k;
 		S.seen = 0;
+		json_t *vf = json_object_get(c, "vision_output_file");
+		if (k == 0 && vf != NULL && n_img == 1) {
+			full = read_f32(json_string_value(vf), (size_t)4 * 1601 * 192);
+			ok(full != NULL, "%s: %s loads", name, json_string_value(vf));
+		}
+		S.full = full;
 		json_t *bd = json_object_get(json_object_get(json_object_get(prep, "images"), png),
 		    "backend_diff");
 		S.resampled = bd == NULL || json_number_value(json_object_get(bd, "max_abs")) > 1e-6;
@@ -360,14 +380,38 @@ run_case(struct model *m, json_t *c)
 	    "strictly)", name, steps, gsize, strict);
 	if (n_img > 0)
 		run_cache(m, name, tok, n, ims, n_img, last);
-	free(last);
 out:
+	free(last);
+	free(full);
 	for (int k = 0; k < 8; k++)
 		mllama_image_free(ims[k]);
 	ctx_free(cx);
 	free(tok);
 	free(seq);
 	free(want);
+}
+
+/* a text-only model takes no image: refused by name, never dropped */
+static void
+text_only(const char *path)
+{
+	struct err e;
+	struct model *m = model_open(path, &e);
+	struct ctx_params p = ctx_params_default();
+
+	p.n_ctx = 16;
+	struct ctx *c = m ? ctx_new(m, &p, &e) : NULL;
+	if (!ok(c != NULL, "%s opens", path))
+		return;
+	float px[1] = { 0 };
+	struct mllama_image *im = mllama_encode(c, px, 1, 1, NULL, NULL, &e);
+	ok(model_image_token(m) == -1 && im == NULL && strstr(e.msg, "no vision tower") != NULL,
+	    "text-only model: no image token, encoding refused: %s", im ? "(encoded)" : e.msg);
+	int32_t t = 128256;
+	ok(ctx_eval(c, 0, &t, 1, &e) == -1 && ctx_seq_len(c, 0) == 0,
+	    "text-only model: token 128256 refused: %s", e.msg);
+	ctx_free(c);
+	model_close(m);
 }
 
 int
@@ -378,7 +422,7 @@ main(int argc, char **argv)
 	json_error_t je;
 	struct err e;
 
-	if (argc != 2)
+	if (argc != 2 && argc != 3)
 		return 2;
 	if (shared == NULL)
 		skip_all("../shared is absent");
@@ -390,6 +434,7 @@ main(int argc, char **argv)
 	json_t *ref = json_load_file(path, 0, &je);
 	if (!ok(ref != NULL && prep != NULL, "tiny-mllama: reference.json and preprocess.json load"))
 		return done_testing();
+	model_dir = argv[1];
 	struct model *m = model_open(argv[1], &e);
 	if (!ok(m != NULL, "%s opens", argv[1])) {
 		diag("%s", e.msg);
@@ -405,6 +450,8 @@ main(int argc, char **argv)
 		if (only == NULL || (size_t)atoi(only) == k)
 			run_case(m, json_array_get(cases, k));
 	model_close(m);
+	if (argc == 3)
+		text_only(argv[2]);
 	json_decref(ref);
 	json_decref(prep);
 	return done_testing();

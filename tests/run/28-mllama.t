@@ -5,5 +5,5 @@
 B=${BUILD:-build}
 M=$B/models
 sh tests/tapcat.sh <<LIST
-$B/tests/t_mllama $M/tiny-mllama
+$B/tests/t_mllama $M/tiny-mllama $M/tiny-l3
 LIST
