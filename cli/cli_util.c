@@ -14,7 +14,7 @@ static const struct {
 	const char *cmd, *usage;
 } usages[] = {
 	{ "tokenize", "guard tokenize -m model [--special]" },
-	{ "logits", "guard logits -m model --ids \"id ...\" [-o file] [--top n] [-t threads]" },
+	{ "logits", "guard logits -m model --ids \"id ...\" [--image file ...] [-o file] [--top n] [-t threads]" },
 	{ "generate", "guard generate -m model --ids \"id ...\" -n count [-t threads] [--temp t] "
 	    "[--top-k k] [--top-p p] [--min-p p] [--repeat-penalty r] [--repeat-last-n n] "
 	    "[--seed s]" },

@@ -6,6 +6,9 @@
 
 #include "cli/cli.h"
 #include "core/ctx.h"
+#include "core/image.h"
+#include "core/imgprep.h"
+#include "core/mllama.h"
 #include "core/model.h"
 #include "core/sample.h"
 #include "core/tok.h"
@@ -58,11 +61,74 @@ out:
 }
 
 /* the options logits and generate share */
+enum { MAX_IMAGES = 64 };
+
 struct run_opts {
 	const char *model, *ids, *out;
+	const char *images[MAX_IMAGES];	/* --image, in order for the <|image|> tokens */
+	int n_images;
 	long top, n, threads, top_k, seed, repeat_last_n;
 	double temp, top_p, min_p, repeat_penalty;
 };
+
+/* Decodes, preprocesses (the model directory's preprocessor_config.json, else Llama
+ * 3.2-Vision's) and encodes each --image, attached to sequence 0 in order. */
+static int
+attach_images(const struct run_opts *o, struct ctx *c, const struct model *m,
+    const struct tokvec *ids)
+{
+	struct imgprep_config cfg;
+	struct err e;
+	char path[4200];
+	int n_tok = 0;
+
+	if (o->n_images == 0)
+		return 0;
+	if (model_image_token(m) < 0) {
+		warnx_("%s: a text-only model takes no --image", o->model);
+		return -1;
+	}
+	for (size_t i = 0; i < ids->n; i++)
+		n_tok += ids->v[i] == model_image_token(m);
+	if (n_tok != o->n_images) {
+		warnx_("--image: %d image(s) for %d <|image|> token(s) (%d) in --ids", o->n_images,
+		    n_tok, model_image_token(m));
+		return -1;
+	}
+	imgprep_config_default(&cfg);
+	snprintf(path, sizeof(path), "%s/preprocessor_config.json", o->model);
+	FILE *fp = fopen(path, "r");
+	if (fp != NULL) {
+		fclose(fp);
+		if (imgprep_config_load(&cfg, path, &e) == -1) {
+			warnx_("%s", e.msg);
+			return -1;
+		}
+	}
+	for (int k = 0; k < o->n_images; k++) {
+		struct image img = { 0 };
+		struct imgprep_out px;
+		struct mllama_image *im = NULL;
+		if (image_load(&img, o->images[k], NULL, &e) == -1) {
+			warnx_("--image: %s", e.msg);
+			return -1;
+		}
+		int rc = imgprep_run(&cfg, &img, &px, &e);
+		image_free(&img);
+		if (rc == 0) {
+			im = mllama_encode(c, px.pixels, px.aspect_ratio_id, (int)px.num_tiles, NULL,
+			    NULL, &e);
+			imgprep_out_free(&px);
+		}
+		if (im == NULL || ctx_seq_add_image(c, 0, im, &e) == -1) {
+			warnx_("--image %s: %s", o->images[k], e.msg);
+			mllama_image_free(im);
+			return -1;
+		}
+		mllama_image_free(im);
+	}
+	return 0;
+}
 
 static struct ctx *
 prepare(const struct run_opts *o, struct model **mp, struct tokvec *ids, int extra)
@@ -79,6 +145,11 @@ prepare(const struct run_opts *o, struct model **mp, struct tokvec *ids, int ext
 	p.n_threads = (int)o->threads;
 	if ((c = ctx_new(*mp, &p, &e)) == NULL) {
 		warnx_("%s", e.msg);
+		model_close(*mp);
+		return NULL;
+	}
+	if (attach_images(o, c, *mp, ids) == -1) {
+		ctx_free(c);
 		model_close(*mp);
 		return NULL;
 	}
@@ -102,6 +173,7 @@ parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
 		{ "seed", required_argument, NULL, 'S' }, { "min-p", required_argument, NULL, 'M' },
 		{ "repeat-penalty", required_argument, NULL, 'R' },
 		{ "repeat-last-n", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' },
+		{ "image", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -119,6 +191,13 @@ parse_run(int argc, char **argv, const char *cmd, struct run_opts *o)
 		case 'm': o->model = optarg; break;
 		case 'i': o->ids = optarg; break;
 		case 'o': o->out = optarg; break;
+		case 'I':
+			if (o->n_images == MAX_IMAGES) {
+				warnx_("--image: at most %d images", MAX_IMAGES);
+				return -1;
+			}
+			o->images[o->n_images++] = optarg;
+			break;
 		case 'T': if (parse_int("--top", optarg, 0, 1 << 24, &o->top)) return -1; break;
 		case 't': if (parse_int("-t", optarg, 0, 1024, &o->threads)) return -1; break;
 		case 'n': if (parse_int("-n", optarg, 0, 1 << 20, &o->n)) return -1; break;

@@ -1,5 +1,6 @@
 /* ctx.c - context lifetime and the KV cache's sequence operations. */
 #include "core/ctx_int.h"
+#include "core/mllama_int.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -143,6 +144,10 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	c->head = z.head ? alloc_f(z.head, &fail) : NULL;
 	c->own_pool = cp.pool == NULL;
 	c->pool = c->own_pool ? pool_new(c->p.n_threads) : cp.pool;
+	if (!fail && mllama_ctx_new(c, e) == -1) {
+		ctx_free(c);
+		return NULL;
+	}
 	if (fail || c->len == NULL || c->runs == NULL || c->mm == NULL || c->pool == NULL) {
 		err_set(e, "context: out of memory (%zu MiB, KV cache %zu MiB)", z.total >> 20,
 		    z.cache * 2 * sizeof(float) >> 20);
@@ -157,6 +162,7 @@ ctx_free(struct ctx *c)
 {
 	if (c == NULL)
 		return;
+	mllama_ctx_free(c);
 	if (c->own_pool)
 		pool_free(c->pool);
 	free(c->k); free(c->v); free(c->len);
@@ -175,8 +181,10 @@ ctx_seq_len(const struct ctx *c, int seq)
 void
 ctx_seq_clear(struct ctx *c, int seq)
 {
-	if (seq >= 0 && seq < c->p.n_seq)
+	if (seq >= 0 && seq < c->p.n_seq) {
 		c->len[seq] = 0;
+		mllama_seq_truncate(c, seq, 0);
+	}
 }
 
 int
@@ -190,6 +198,7 @@ ctx_seq_truncate(struct ctx *c, int seq, int n, struct err *e)
 	/* the cache beyond n is left as is: attention reads positions below the length only,
 	 * and the next tokens overwrite it */
 	c->len[seq] = n;
+	mllama_seq_truncate(c, seq, n);
 	return 0;
 }
 
@@ -203,6 +212,8 @@ ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n, s
 	if (n < 0 || n > a->len[src] || n > b->p.n_ctx)
 		return err_set(e, "sequence copy: %d positions, source has %d, room for %d", n,
 		    a->len[src], b->p.n_ctx);
+	if (mllama_seq_copy(b, dst, a, src, n, e) == -1)
+		return -1;
 	if (a == b && src == dst) {
 		b->len[dst] = n;
 		return 0;
@@ -251,6 +262,11 @@ ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct e
 	if (from < 0 || to < from || to > c->len[seq]) {
 		err_set(e, "snapshot: positions %d to %d, sequence %d has %d", from, to, seq,
 		    c->len[seq]);
+		return NULL;
+	}
+	if (mllama_seq_sees_image(c, seq, from, to)) {
+		err_set(e, "snapshot: positions %d to %d of sequence %d attend to an image (a "
+		    "snapshot holds text-only positions)", from, to, seq);
 		return NULL;
 	}
 	int n = to - from;
@@ -302,6 +318,7 @@ ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to,
 		    (size_t)(to - at) * c->kv_dim * sizeof(float));
 	}
 	c->len[seq] = to;
+	mllama_seq_mark_plain(c, seq, at, to);
 	return 0;
 }
 
@@ -328,6 +345,7 @@ ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct
 		    (size_t)n * c->kv_dim * sizeof(float));
 	}
 	c->len[seq] = n;
+	mllama_seq_mark_plain(c, seq, 0, n);
 	return 0;
 }
 

@@ -31,6 +31,10 @@ struct ctx {
 	int n_logits;
 	int (*cancel)(void *);
 	void *cancel_arg;
+	struct xstate *xs;
+	/* tests: the batch's hidden states after the embedding (0) and each layer (l + 1) */
+	void (*probe)(void *arg, int layer, const float *x, int n);
+	void *probe_arg;	/* mllama: images per sequence (core/mllama_int.h), else NULL */
 };
 
 /* value row of a position */

@@ -4,6 +4,7 @@
  * only for the rows that want logits (a pruned head: only its rows, spread over the
  * vocabulary). */
 #include "core/ctx_int.h"
+#include "core/mllama_int.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -163,17 +164,16 @@ static int
 plan(struct ctx *c, const struct batch *b, struct run *runs, int *n_runs, int *n_out,
     struct err *e)
 {
-	const struct hparams *hp = &c->m->hp;
-
 	if (b->n <= 0 || b->n > c->p.n_batch)
 		return err_set(e, "batch of %d tokens (1 to %d)", b->n, c->p.n_batch);
 	*n_runs = 0;
 	*n_out = 0;
 	for (int i = 0; i < b->n; i++) {
 		int s = b->seq[i];
-		if (b->tokens[i] < 0 || b->tokens[i] >= hp->n_vocab)
-			return err_set(e, "token %d at batch index %d is outside the vocabulary (0..%d)",
-			    b->tokens[i], i, hp->n_vocab - 1);
+		/* mllama: embedding rows beyond the vocabulary (<|image|>) */
+		if (b->tokens[i] < 0 || b->tokens[i] >= c->m->tok_embd.rows)
+			return err_set(e, "token %d at batch index %d is outside the vocabulary (0..%lld)",
+			    b->tokens[i], i, (long long)c->m->tok_embd.rows - 1);
 		if (s < 0 || s >= c->p.n_seq)
 			return err_set(e, "sequence %d at batch index %d (context has %d)", s, i,
 			    c->p.n_seq);
@@ -212,6 +212,8 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 		return err_set(e, "batch of %d tokens (1 to %d)", n, c->p.n_batch);
 	if (plan(c, b, runs, &n_runs, &n_out, e) == -1)
 		return -1;
+	if (c->xs != NULL && mllama_plan(c, b, runs, n_runs, e) == -1)
+		return -1;
 	memset(&f, 0, sizeof(f));
 	f.c = c;
 	f.n = n;
@@ -219,8 +221,16 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 	f.n_runs = n_runs;
 	for (int i = 0; i < n; i++)
 		weight_row(&m->tok_embd, b->tokens[i], c->x + (size_t)i * hp->n_embd);
+	if (c->probe)
+		c->probe(c->probe_arg, 0, c->x, n);
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct layer *L = &m->layers[l];
+		if (L->xa != NULL) {	/* mllama cross-attention layer: core/mllama_ctx.c */
+			mllama_cross_layer(c, runs, n_runs, n, l);
+			if (c->probe)
+				c->probe(c->probe_arg, l + 1, c->x, n);
+			continue;
+		}
 		f.layer = l;
 		f.L = L;
 		f.rows = n;
@@ -245,6 +255,8 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 		matmul(c->pool, &L->down, c->g, n, c->xn, c->mm);
 		f.src = c->xn; f.dst = c->x;
 		pool_run(c->pool, do_add, &f);
+		if (c->probe)
+			c->probe(c->probe_arg, l + 1, c->x, n);
 		if (c->cancel && c->cancel(c->cancel_arg))
 			return err_set(e, "cancelled");
 	}

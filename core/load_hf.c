@@ -1,6 +1,7 @@
 /* load_hf.c - a Hugging Face Llama directory: config.json, safetensors (sharded or not),
  * tokenizer.json or SentencePiece's tokenizer.model. q/k rows are in the rotate-half layout. */
 #include "core/model_int.h"
+#include "core/mllama_int.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -388,6 +389,9 @@ int
 load_hf(struct model *m, const char *dir, struct err *e)
 {
 	struct head_ids hi = { NULL, 0, 0 };
+
+	if (mllama_config_is(dir))	/* Llama 3.2-Vision: core/mllama_load.c */
+		return load_mllama(m, dir, e);
 	int rc = load_hf_ids(m, dir, &hi, e);
 
 	free(hi.v);

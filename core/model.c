@@ -1,5 +1,6 @@
 /* model.c - opening a model in either format, the rope table, and accessors. */
 #include "core/model_int.h"
+#include "core/mllama_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -196,6 +197,7 @@ model_close(struct model *m)
 {
 	if (m == NULL)
 		return;
+	mllama_free(m);
 	if (m->layers != NULL)
 		for (int i = 0; i < m->hp.n_layer; i++) {
 			free(m->layers[i].attn_norm);

@@ -11,6 +11,7 @@ struct st_set;
 struct layer {
 	float *attn_norm, *ffn_norm;	/* (n_embd) */
 	struct weight wq, wk, wv, wo, gate, up, down;
+	struct xlayer *xa;	/* mllama cross-attention layer (core/mllama_int.h), else NULL */
 };
 
 struct model {
@@ -32,6 +33,7 @@ struct model {
 	struct gguf *gguf;
 	struct st_set *st;
 	struct tok *tok;
+	struct mllama *mm;	/* Llama 3.2-Vision's vision tower and extras, else NULL */
 };
 
 int load_gguf(struct model *m, const char *path, struct err *e);

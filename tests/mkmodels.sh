@@ -44,3 +44,6 @@ for t in q4_1 q5_0 q5_1 q8_k; do
 	[ -f "$out/tiny-l2-$t.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t.gguf" "$t"
 	[ -f "$out/tiny-l2-$t-deq.gguf" ] || "$build/tests/mkmodel" tiny-l2 gguf "$out/tiny-l2-$t-deq.gguf" "$t-deq"
 done
+# Llama 3.2-Vision (mllama) in the Hub's layout: the reference's own writer (numpy)
+[ -f "$out/tiny-mllama/model.safetensors.index.json" ] ||
+	/usr/bin/python3 "$shared/reference/mkref.py" model tiny-mllama "$out/tiny-mllama" >/dev/null

@@ -1,0 +1,43 @@
+#!/bin/sh
+# guard logits/generate with --image on Llama 3.2-Vision (tiny-mllama): the reference's top 10
+# and greedy tokens for l32v_image_first, and clear refusals: an image for a text-only model,
+# images not matching the <|image|> tokens, a truncated PNG.   t_mllama_cli.sh BUILD
+. tests/tap.sh
+B=${1:-build}
+M=$B/models/tiny-mllama
+SH=${GUARDD_SHARED:-../shared}
+R=$SH/reference/tiny-mllama
+[ -f "$M/config.json" ] && [ -f "$R/reference.json" ] || skip_all "tiny-mllama not built (../shared absent)"
+command -v jq >/dev/null || skip_all "jq is not installed"
+G=./guard
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+IDS=$(jq -r '.cases[1].ids | join(" ")' "$R/reference.json")
+IMG=$R/images/$(jq -r '.cases[1].images[0]' "$R/reference.json")
+
+out=$($G logits -m "$M" --ids "$IDS" --image "$IMG" --top 10 2>"$T/err"); rc=$?
+is "$rc" 0 "logits with --image runs"
+is "$(printf '%s\n' "$out" | awk '{ print $1 }' | tr '\n' ' ')" \
+    "$(jq -r '[.cases[1].top10[][0]] | join(" ")' "$R/reference.json") " \
+    "the top 10 ids are the reference's, in its order"
+out=$($G generate -m "$M" --ids "$IDS" --image "$IMG" -n 8 2>"$T/err"); rc=$?
+is "$rc" 0 "generate with --image runs"
+is "$(echo $out)" "$(jq -r '.cases[1].greedy | join(" ")' "$R/reference.json")" \
+    "the 8 greedy tokens are the reference's"
+
+$G logits -m "$B/models/tiny-l3" --ids "128000 9906" --image "$IMG" --top 1 >/dev/null 2>"$T/err"
+rc=$?
+ok "$([ "$rc" -ne 0 ]; echo $?)" "a text-only model refuses --image (exit $rc)"
+like "$(cat "$T/err")" "text-only model takes no --image" "and says so"
+$G logits -m "$M" --ids "$IDS" --top 1 >/dev/null 2>"$T/err"; rc=$?
+ok "$([ "$rc" -ne 0 ]; echo $?)" "an <|image|> token without --image fails (exit $rc)"
+like "$(cat "$T/err")" "the <|image|> token at position 5 is image 1, and the sequence has 0" \
+    "and names the token's position"
+$G logits -m "$M" --ids "128000 9906" --image "$IMG" --top 1 >/dev/null 2>"$T/err"; rc=$?
+ok "$([ "$rc" -ne 0 ]; echo $?)" "an --image without an <|image|> token fails (exit $rc)"
+like "$(cat "$T/err")" "1 image(s) for 0 <|image|> token(s)" "and counts both"
+head -c 3000 "$IMG" > "$T/cut.png"
+$G logits -m "$M" --ids "$IDS" --image "$T/cut.png" --top 1 >/dev/null 2>"$T/err"; rc=$?
+ok "$([ "$rc" -ne 0 ]; echo $?)" "a truncated PNG fails (exit $rc)"
+like "$(cat "$T/err")" "$T/cut.png" "and the message names the file: $(cat "$T/err")"
+done_testing
