@@ -55,6 +55,11 @@ void kern_softmax_avx512(float *x, int n);
  * v (n, ldv): s (n scratch) = softmax(scale q.k_j), out (d) = sum_j s_j v_j. */
 void kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v,
     int64_t ldv, int n, int d, float scale, float *s, float *out);
+/* kern_attn_row_avx512 for nh <= 4 heads sharing kt and v (ops.h attn_rows), same bits per
+ * head. */
+void kern_attn_rows_avx512(int nh, const float *q, int64_t ldq, const float *kt, int64_t ldk,
+    const float *v, int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out,
+    int64_t ldo);
 
 /* Quantized weights (core/quant.h): the fastest kernel this CPU runs for a ggml type, or NULL
  * when only quant_matmul_generic does (the contract is quant_matmul_generic's). */
