@@ -36,6 +36,17 @@ int kern_cpu_amx(void);
 /* Do the quantized kernels use AMX tiles: GUARD_AMX=1 and kern_cpu_amx(). Off by default:
  * slower than the VNNI tiles here. Calls kern_cpu_amx (so forks) only under GUARD_AMX=1. */
 int kern_amx_on(void);
+/* Do AMX-BF16 tiles run here (kern_cpu_amx's probe, a tdpbf16ps in the same child)? */
+int kern_cpu_amx_bf16(void);
+/* Do BF16 weights run on AMX tiles (kern_bf16_amx): the tiles run, the cap allows
+ * avx512bf16, and GUARD_AMX is not 0. On by default. Forks on first call (the probe). */
+int kern_bf16_amx_on(void);
+/* BF16 weights on AMX tiles (kern_bf16_amx.c), the kern_bf16_avx512 contract with the
+ * activations packed by kern_pack_bf16_amx: token groups [tg0, tg1) of 16 tokens (tokens
+ * >= m are zeros) into xp, which holds (m + 15) / 16 * 16 * k BF16 values; k % 32 == 0. */
+void kern_pack_bf16_amx(const float *x, int m, int64_t k, int tg0, int tg1, uint16_t *xp);
+void kern_bf16_amx(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xp,
+    int m, float *y, int64_t ldy);
 
 /* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
  * BF16 and F16 weights are widened to float32; x stays float32. */
