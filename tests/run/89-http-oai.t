@@ -181,6 +181,18 @@ is "$(tail -c 14 $T/curl.sse | od -c | head -1 | tr -s ' ')" "$(printf 'data: [D
 is "$(grep -c '^data: ' $T/curl.sse)" "$(/usr/bin/python3 -c 'import sys; print(sum(1 for l in open(sys.argv[1]) if l.strip()))' $T/curl.sse)" \
     "curl: every non-empty line is a data: line"
 
+# a deadline that passes while generating: a 504 before the first event, or once the stream
+# has begun an error event as OpenAI's SDK raises it, and no [DONE]
+out=$(oc POST /v1/chat/completions '{"messages": [{"role": "user", "content": "Tell me a story."}], "stream": true, "guardd": {"deadline_ms": 100}}')
+case "$(printf '%s\n' "$out" | jq_ 'j["status"], j.get("done")')" in
+"(504, None)")
+	is "$(printf '%s\n' "$out" | jq_ 'j["body"]["error"]["code"]')" timeout "a deadline before the first event: 504 timeout";;
+"(200, False)")
+	like "$(printf '%s\n' "$out" | jq_ 'j["error"]')" "deadline of 100 ms passed" "a deadline mid-stream: an error event, no [DONE]";;
+*)
+	TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # skip the chat ended before its 100 ms deadline";;
+esac
+
 # a client that leaves mid-stream: guardd stays up and answers the next request
 /usr/bin/python3 - $H <<'PY'
 import socket, sys
