@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/ctx.h"
+#include "core/kern.h"
 #include "core/matmul.h"
 #include "core/model.h"
 
@@ -100,20 +101,23 @@ cmd_bench(int argc, char **argv)
 	/* decode reads every matrix once per token: its rate in bytes per second */
 	double gbs = (double)model_weight_bytes_per_token(m) * dec_m / 1e9;
 	const char *qk = matmul_quant_kernel_name(model_matrix_type(m));
+	/* BF16 weights on AMX tiles (the default where they run; GUARD_AMX=0: off) */
+	int tiles = strcmp(model_weight_type(m), "BF16") == 0 &&
+	    strcmp(matmul_kernel_name(), "avx512bf16") == 0 && kern_bf16_amx_on();
 	if (json)
 		printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"kernel\": \"%s\", \"threads\": %d, "
 		    "\"prompt_tokens\": %ld, \"gen_tokens\": %ld, \"runs\": %ld, \"prefill_tok_s\": %.2f, "
 		    "\"decode_tok_s\": %.2f, \"decode_gb_s\": %.3f, \"load_s\": %.3f, "
-		    "\"rss_mb\": %.1f, \"quant_kernel\": \"%s\"}\n", mpath, model_weight_type(m),
-		    matmul_kernel_name(), ctx_n_threads(cx), np, ng, runs, pre_m, dec_m, gbs, load, rss,
-		    qk);
+		    "\"rss_mb\": %.1f, \"quant_kernel\": \"%s\", \"amx_bf16\": %s}\n", mpath,
+		    model_weight_type(m), matmul_kernel_name(), ctx_n_threads(cx), np, ng, runs, pre_m,
+		    dec_m, gbs, load, rss, qk, tiles ? "true" : "false");
 	else
-		printf("model        %s (%s weights, %s kernels%s%s)\nthreads      %d\n"
+		printf("model        %s (%s weights, %s kernels%s%s%s)\nthreads      %d\n"
 		    "load         %.3f s\nprefill      %.2f tok/s (%ld tokens, median of %ld)\n"
 		    "decode       %.2f tok/s (%ld tokens, median of %ld), %.2f GB/s of weights\n"
 		    "peak RSS     %.1f MiB\n",
 		    mpath, model_weight_type(m), matmul_kernel_name(), *qk ? ", quantized: " : "", qk,
-		    ctx_n_threads(cx), load, pre_m, np, runs, dec_m, ng, runs, gbs, rss);
+		    tiles ? ", AMX BF16 tiles" : "", ctx_n_threads(cx), load, pre_m, np, runs, dec_m, ng, runs, gbs, rss);
 	rc = EXIT_OK;
 out:
 	free(ids);

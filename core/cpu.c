@@ -113,7 +113,8 @@ kern_cpu_vnni(void)
  * host can advertise AMX in cpuid yet fault on it (a plain AMX build of llama.cpp died with
  * SIGILL on this machine). So the first tile instructions run in a forked child: a SIGILL
  * there kills the child only, and AMX counts as usable only if the child computed a known
- * product. Not called by the kernels yet: the probe forks, so call it before any sandbox. */
+ * product. The first BF16 matmul calls it (kern_bf16_amx_on): the probe forks, so a sandbox
+ * that forbids fork only loses the tiles. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && __GNUC__ >= 11
 #include <immintrin.h>
 

@@ -79,9 +79,9 @@ kern_bf16_amx(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16
 	_Alignas(64) float acc[RB * TB];	/* [32-row block][token group][2][16 rows][16 tokens] */
 	int64_t nkk = k / 32, ldw = k * 2;
 	int ntg = (m + 15) / 16, cfg0 = -1, cfg1 = -1;
-	/* decode-sized batches (up to 32 tokens) are memory-bound: whole rows per pass, and the
-	 * next 32 rows prefetched a block ahead (a row of 2048 BF16 is one 4 KiB page, where
-	 * the hardware prefetcher stops) */
+	/* decode-sized batches (up to 32 tokens) are memory-bound: whole rows per pass, each
+	 * row's line 8 steps ahead prefetched, and near a row's end the next 32 rows' first
+	 * lines (a row of 2048 BF16 is one 4 KiB page, where the hardware prefetcher stops) */
 	int small = ntg <= 2;
 	int64_t kcs = small ? nkk : KC / 32;
 
@@ -120,10 +120,14 @@ kern_bf16_amx(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16
 						const uint16_t *b0 = xp + ((size_t)(T0 + tg) * (size_t)nkk) * 512;
 						const uint16_t *b1 = b0 + (size_t)nkk * 512;
 						for (int64_t kk = kc; kk < kc + kn; kk++) {
-							if (tg == 0)
+							if (small && kk + 8 < nkk)
+								for (int i = 0; i < n0 + n1; i++)
+									_mm_prefetch((const char *)(a0 + i * k + (kk + 8) * 32),
+									    _MM_HINT_T0);
+							else if (tg == 0)
 								for (int i = 0; i < pfn; i++)
-									_mm_prefetch((const char *)(a0 + (32 + i) * k + kk * 32),
-									    _MM_HINT_T1);
+									_mm_prefetch((const char *)(a0 + (32 + i) * k + (kk + 8 - nkk) * 32),
+									    _MM_HINT_T0);
 							_tile_loadd(4, a0 + kk * 32, ldw);
 							_tile_loadd(6, b0 + kk * 512, 64);
 							_tile_dpbf16ps(0, 4, 6);

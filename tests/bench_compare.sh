@@ -209,7 +209,8 @@ def verdict(ratio, target):
 def side(name, runs, path, sgm):
     pre = med([x["prefill_tok_s"] for x in runs]); dec = med([x["decode_tok_s"] for x in runs])
     wb = sum(v for k, v in tensor_bytes(path).items() if k != "token_embd.weight")
-    k = " [%s, %s kernels]" % (runs[0]["weight_type"], runs[0]["kernel"]) if "kernel" in runs[0] else ""
+    k = " [%s, %s kernels%s]" % (runs[0]["weight_type"], runs[0]["kernel"],
+                                 ", AMX BF16 tiles" if runs[0].get("amx_bf16") else "") if "kernel" in runs[0] else ""
     print("   %-10s prefill %7.2f tok/s (%.2fx SGEMM: %.1f GFLOP/s), decode %6.2f tok/s"
           " (%.1f GB/s of weights)%s" % (name, pre, pre * FLOP_TOK / 1e9 / sgm,
                                           pre * FLOP_TOK / 1e9, dec, dec * wb / 1e9, k))

@@ -5,7 +5,8 @@
 # and the BF16 kernels also round activations to bfloat16: about 1e-2 here, so 3e-2.
 # GUARD_KERNELS caps the kernel family: every family this CPU runs is checked for parity,
 # for batch-independent bits (t_kern: matmul; t_kv: prefill, token by token, prefixes,
-# batches); a family the CPU cannot run is reported as a skip.
+# batches); a family the CPU cannot run is reported as a skip. BF16 runs on AMX tiles where
+# they run (default) and on vdpbf16ps with GUARD_AMX=0: both are checked.
 B=${BUILD:-build}
 M=$B/models
 sh tests/tapcat.sh <<LIST
@@ -13,6 +14,7 @@ $B/tests/t_ref tiny-l3 $M/tiny-l3 2e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-f32.gguf 2e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-f16.gguf 3e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
+GUARD_AMX=0 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16 3e-2
 $B/tests/t_ref tiny-l3 $M/tiny-l3-sharded 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2 2e-3
@@ -27,7 +29,7 @@ GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l2 $M/tiny-l2-f16.gguf 3e-3
 GUARD_KERNELS=avx512f $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 $B/tests/t_kern
-GUARD_KERNELS=avx512bf16 $B/tests/t_kern
+GUARD_AMX=0 GUARD_KERNELS=avx512bf16 $B/tests/t_kern
 GUARD_KERNELS=avx512f $B/tests/t_kern
 GUARD_KERNELS=avx2 $B/tests/t_kern
 GUARD_KERNELS=generic $B/tests/t_kern
