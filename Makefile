@@ -146,6 +146,11 @@ LLAMACPP ?=
 bench-compare: guard guardd models $(BUILD)/tests/bench_sgemm
 	BUILD=$(BUILD) LLAMACPP=$(LLAMACPP) sh tests/bench_compare.sh
 
+# the in-process verdict timer (tests/bench_verdict.c) runs our own classifier
+$(BUILD)/tests/bench_verdict: tests/bench_verdict.c $(BUILD)/libguardd.a $(BUILD)/libguard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(DPKG_CFLAGS) -o $@ $< $(BUILD)/libguardd.a $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
+
 # benchmark helpers tests/bench_*.c: OpenBLAS, and none of our libraries
 $(BUILD)/tests/bench_%: tests/bench_%.c
 	@mkdir -p $(dir $@)
