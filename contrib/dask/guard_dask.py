@@ -26,6 +26,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -504,7 +505,6 @@ def main(argv=None):
     [--annotate | --emit safe|unsafe] INPUT... -- GUARD-FILTER-ARGS...: the output lines
     of all INPUT files (JSONL, .gz too) on stdout, in order."""
     import argparse
-    import sys
     import dask.bag as db
     from distributed import Client, LocalCluster
     argv = sys.argv[1:] if argv is None else argv
@@ -522,14 +522,20 @@ def main(argv=None):
     ap.add_argument("--guard", default="guard", help="the guard program")
     ap.add_argument("inputs", nargs="+")
     o = ap.parse_args(argv[:cut])
+    # the workers must import this file as the module guard_dask (as __main__ its functions
+    # would travel by value, each task with its own table of children)
+    import guard_dask as gd
+    here = os.path.dirname(os.path.abspath(gd.__file__))
     if o.scheduler:
         client = Client(o.scheduler)
+        client.upload_file(gd.__file__)
     else:
+        os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
         client = Client(LocalCluster(n_workers=o.workers, threads_per_worker=1,
                                      dashboard_address=None))
     bag = db.read_text(o.inputs, blocksize=None if any(p.endswith(".gz") for p in o.inputs)
                        else o.blocksize)
-    out = filter_bag(bag, argv[cut + 1:], command=[o.guard, "filter"], batch=o.batch,
+    out = gd.filter_bag(bag, argv[cut + 1:], command=[o.guard, "filter"], batch=o.batch,
                      annotate=o.annotate, emit=o.emit)
     futures = client.compute(out.to_delayed())
     for f in futures:   # in order; later partitions keep running meanwhile
@@ -543,4 +549,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     raise SystemExit(main())
