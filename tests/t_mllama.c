@@ -250,6 +250,17 @@ run_cache(struct model *m, const char *name, const int32_t *tok, int n,
 	    ctx_seq_n_images(c, 2) == 0, "%s: <|image|> without an attached image refused, "
 	    "sequence unchanged: %s", name, rc == -1 ? e.msg : "(accepted)");
 	ctx_free(c);
+	/* more images than positions left for their <|image|> tokens */
+	p.n_ctx = 2;
+	p.n_seq = 1;
+	if ((c = ctx_new(m, &p, &e)) == NULL)
+		return;
+	int a = ctx_seq_add_image(c, 0, ims[0], &e) == 0 && ctx_seq_add_image(c, 0, ims[0], &e) == 0;
+	rc = ctx_seq_add_image(c, 0, ims[0], &e);
+	ok(a && rc == -1 && strstr(e.msg, "no room") != NULL && ctx_seq_n_images(c, 0) == 2,
+	    "%s: a third image for a context of 2 positions refused: %s", name,
+	    rc == -1 ? e.msg : "(attached)");
+	ctx_free(c);
 }
 
 static void
