@@ -13,7 +13,7 @@ MARCH ?=
 PKGS = libpcre2-8 jansson yaml-0.1 libpng libjpeg
 DPKGS = libevent libevent_openssl openssl msgpack
 # the guard command only (guard chat's line editing)
-CPKGS = libedit
+CPKGS = libedit zlib
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
@@ -155,6 +155,13 @@ $(BUILD)/tests/bench_%: tests/bench_%.c
 soak: tests-build models
 	BUILD=$(BUILD) sh tests/soak.sh 64 1000 20
 
+# guard eval on both shipped sets (eval/): make eval MODEL=model.gguf [POLICY=file]; the
+# report, JSON, per-item verdicts (resumable) and plots go to $(BUILD)/eval/
+MODEL ?=
+POLICY ?=
+eval: guard
+	sh eval/report.sh ./guard "$(MODEL)" $(BUILD)/eval "$(POLICY)"
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(ETCDIR)
@@ -173,5 +180,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz guard guardd
 
-.PHONY: bench-compare fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
+.PHONY: eval bench-compare fuzz fuzz-build fuzz-merge fuzz-all demo all guard guardd check check-asan bench soak install clean tests-build models
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(D_OBJ:.o=.d)

@@ -28,9 +28,10 @@ add_part(struct conv_msg *m, const char *s, size_t n, struct err *e)
 	return 0;
 }
 
-/* one text part: {"type": "text", "text": STRING} */
+/* one text part: {"type": "text", "text": STRING}; or {"type": "image"} when images are taken */
 static int
-add_json_part(struct conv_msg *m, const json_t *p, size_t i, size_t k, struct err *e)
+add_json_part(struct conv_msg *m, const json_t *p, size_t i, size_t k, int images,
+    struct err *e)
 {
 	const json_t *type, *text;
 
@@ -39,6 +40,11 @@ add_json_part(struct conv_msg *m, const json_t *p, size_t i, size_t k, struct er
 		    json_kind(p));
 	if ((type = json_object_get(p, "type")) == NULL)
 		return err_set(e, "messages[%zu].content[%zu].type: missing", i, k);
+	if (images && json_is_string(type) && json_string_length(type) == 5 &&
+	    strcmp(json_string_value(type), "image") == 0) {
+		m->n_images++;
+		return 0;
+	}
 	if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
 	    json_string_length(type) != 4)
 		return err_set(e, "messages[%zu].content[%zu].type: only \"text\" parts are "
@@ -51,8 +57,9 @@ add_json_part(struct conv_msg *m, const json_t *p, size_t i, size_t k, struct er
 	return add_part(m, json_string_value(text), json_string_length(text), e);
 }
 
-int
-conv_from_json_max(struct conv *c, const json_t *root, size_t max_messages, struct err *e)
+static int
+from_json(struct conv *c, const json_t *root, size_t max_messages, size_t max_images,
+    struct err *e)
 {
 	const json_t *msgs;
 
@@ -104,8 +111,14 @@ conv_from_json_max(struct conv *c, const json_t *root, size_t max_messages, stru
 				goto fail;
 		} else if (json_is_array(content)) {
 			for (size_t k = 0; k < json_array_size(content); k++)
-				if (add_json_part(&c->msg[i], json_array_get(content, k), i, k, e) == -1)
+				if (add_json_part(&c->msg[i], json_array_get(content, k), i, k,
+				    max_images > 0, e) == -1)
 					goto fail;
+			if (conv_n_images(c) > max_images) {
+				err_set(e, "messages[%zu].content: more than %zu images in the "
+				    "conversation", i, max_images);
+				goto fail;
+			}
 		} else {
 			err_set(e, "messages[%zu].content: expected a string or a list of text parts, "
 			    "got %s", i, json_kind(content));
@@ -116,6 +129,29 @@ conv_from_json_max(struct conv *c, const json_t *root, size_t max_messages, stru
 fail:
 	conv_free(c);
 	return -1;
+}
+
+int
+conv_from_json_max(struct conv *c, const json_t *root, size_t max_messages, struct err *e)
+{
+	return from_json(c, root, max_messages, 0, e);
+}
+
+int
+conv_from_json_vision(struct conv *c, const json_t *root, size_t max_messages,
+    size_t max_images, struct err *e)
+{
+	return from_json(c, root, max_messages, max_images, e);
+}
+
+size_t
+conv_n_images(const struct conv *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += c->msg[i].n_images;
+	return n;
 }
 
 int

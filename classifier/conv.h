@@ -12,6 +12,7 @@ struct conv_msg {
 	char **parts;		/* text parts as given (trimmed when rendered) */
 	size_t *part_len;
 	size_t n_parts;
+	size_t n_images;	/* image parts (conv_from_json_vision only): counted, not rendered */
 };
 
 struct conv {
@@ -27,6 +28,13 @@ int conv_from_json(struct conv *c, const struct json_t *root, struct err *e);
 /* The same with at most max_messages messages (conv_from_json: no limit). */
 int conv_from_json_max(struct conv *c, const struct json_t *root, size_t max_messages,
     struct err *e);
+/* conv_from_json_max that also takes {"type": "image"} parts (Llama Guard 3 11B-Vision: the
+ * prompt then gets one <|image|>, see prompt_prefix_image; the parts are otherwise ignored, as
+ * the template ignores them). At most max_images image parts in the whole conversation. */
+int conv_from_json_vision(struct conv *c, const struct json_t *root, size_t max_messages,
+    size_t max_images, struct err *e);
+/* The number of image parts in the conversation. */
+size_t conv_n_images(const struct conv *c);
 /* Parses JSON text, refusing duplicate keys at every depth; errors name the line, column and
  * (for a duplicate) the path of the object and the key. Release *out with json_decref. */
 int conv_json_load(const char *text, size_t len, struct json_t **out, struct err *e);

@@ -21,9 +21,9 @@ static const char INSTR[] = " message in the above conversation:\n - First line 
     "violated categories. ";
 
 /* special tokens the template writes */
-enum { SP_BOT, SP_SH, SP_EH, SP_EOT, SP_N };
+enum { SP_BOT, SP_SH, SP_EH, SP_EOT, SP_IMG, SP_N };
 static const char *const SPECIAL[SP_N] = {
-	"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+	"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|image|>",
 };
 
 static int
@@ -35,8 +35,9 @@ special(const struct tok *t, int which, struct buf *text, struct tokvec *ids, st
 		return 0;
 	int32_t id = tok_special(t, SPECIAL[which]);
 	if (id < 0)
-		return err_set(e, "the model's vocabulary has no %s: not a Llama 3 tokenizer",
-		    SPECIAL[which]);
+		return err_set(e, "the model's vocabulary has no %s: %s", SPECIAL[which],
+		    which == SP_IMG ? "the guard model reads text only (an image needs Llama Guard 3 "
+		    "11B-Vision)" : "not a Llama 3 tokenizer");
 	return tokvec_push(ids, id) == -1 ? err_set(e, "out of memory") : 0;
 }
 
@@ -58,8 +59,10 @@ role_word(enum role r)
 	return r == ROLE_RESPONSE ? "Agent" : "User";
 }
 
-int
-prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct buf *text,
+/* image: "\n\n<|image|> Task: ..." instead of "\n\nTask: ...", the text on each side of the
+ * special token a run of its own */
+static int
+prefix(const struct policy *p, enum role r, int image, const struct tok *t, struct buf *text,
     struct tokvec *ids, struct err *e)
 {
 	struct buf seg = { 0 };
@@ -71,7 +74,16 @@ prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct b
 	if (plain(t, &seg, text, ids, e) || special(t, SP_EH, text, ids, e))
 		goto out;
 	seg.n = 0;
-	buf_adds(&seg, TASK_A);
+	if (image) {
+		buf_adds(&seg, "\n\n");
+		if (plain(t, &seg, text, ids, e) || special(t, SP_IMG, text, ids, e))
+			goto out;
+		seg.n = 0;
+		buf_adds(&seg, " ");
+		buf_adds(&seg, TASK_A + 2);
+	} else {
+		buf_adds(&seg, TASK_A);
+	}
 	buf_adds(&seg, role_word(r));
 	buf_adds(&seg, TASK_B);
 	for (size_t i = 0; i < policy_n_categories(p); i++) {
@@ -91,6 +103,20 @@ prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct b
 out:
 	buf_free(&seg);
 	return rc;
+}
+
+int
+prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct buf *text,
+    struct tokvec *ids, struct err *e)
+{
+	return prefix(p, r, 0, t, text, ids, e);
+}
+
+int
+prompt_prefix_image(const struct policy *p, enum role r, const struct tok *t, struct buf *text,
+    struct tokvec *ids, struct err *e)
+{
+	return prefix(p, r, 1, t, text, ids, e);
 }
 
 int

@@ -1,4 +1,4 @@
-/* prompt.h - the Llama Guard 3 1B prompt, byte-identical to the official chat template's
+/* prompt.h - the Llama Guard 3 1B (and 11B-Vision) prompt, byte-identical to the official chat template's
  * render. Structure comes only from constants here; message text is appended as data and
  * tokenized as plain text, so it can never add or remove a special token. */
 #ifndef GUARDD_PROMPT_H
@@ -14,6 +14,12 @@ struct tok;
 /* Everything up to and including "<BEGIN CONVERSATION>\n\n": fixed for a (policy, role). */
 int prompt_prefix(const struct policy *p, enum role r, const struct tok *t, struct buf *text,
     struct tokvec *ids, struct err *e);
+
+/* Llama Guard 3 11B-Vision with an image in the conversation: the same with "<|image|> " right
+ * after the first header (lg11bv_template.txt; image parts are otherwise ignored). The
+ * vocabulary must have <|image|>. */
+int prompt_prefix_image(const struct policy *p, enum role r, const struct tok *t,
+    struct buf *text, struct tokvec *ids, struct err *e);
 
 /* The rest: the conversation, the instructions and the assistant header. The role assessed
  * is the last message's. t may be NULL for text only. */

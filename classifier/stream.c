@@ -165,7 +165,7 @@ classifier_stream_open(struct classifier *c, int slot, const struct conv *conv, 
 		goto fail;
 	}
 	memcpy(s->view, s->conv.msg, conv->n * sizeof(*s->view));
-	s->view[conv->n] = (struct conv_msg){ 1, &s->resp, &s->resp_len, 1 };
+	s->view[conv->n] = (struct conv_msg){ 1, &s->resp, &s->resp_len, 1, 0 };
 	/* the conversation must leave room for a response */
 	s->resp = (char *)"";
 	struct conv v = stream_conv(s);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/guard_tools.h"
 
 static const struct {
 	const char *name;
@@ -21,6 +22,9 @@ static const struct {
 	{ "reload", cmd_reload, "make guardd reload its policies" },
 	{ "chat", cmd_chat, "a chat answer, moderated as it is generated" },
 	{ "quantize", cmd_quantize, "write a quantized GGUF (Q8_0, Q4_K_M, ...)" },
+	{ "eval", cmd_eval, "measure a policy on a labelled set (precision, recall, AUPRC)" },
+	{ "replay", cmd_replay, "re-decide logged verdicts under another policy" },
+	{ "policy", cmd_policy, "check, diff or show policies" },
 };
 
 static int

@@ -152,6 +152,36 @@ amx_probe_child(void)
 	return c[0] == 16 && c[1] == 16 && c[2] == 16 && c[3] == 16;
 }
 
+/* C (2 x 2 float) = A (2 x 4 BF16, all 1.5) . B (2 rows of 2 pairs, all 2): every element
+ * 4 x 1.5 x 2 = 12 */
+__attribute__((target("amx-tile,amx-bf16"))) static int
+amx_probe_bf16_child(void)
+{
+	struct tilecfg cfg;
+	uint16_t a[8], b[8];
+	float c[4] = { 0, 0, 0, 0 };
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.palette = 1;
+	for (int t = 0; t < 3; t++) {
+		cfg.colsb[t] = 8;
+		cfg.rows[t] = 2;
+	}
+	for (int i = 0; i < 8; i++) {
+		a[i] = 0x3fc0;	/* 1.5 */
+		b[i] = 0x4000;	/* 2.0 */
+	}
+	_tile_loadconfig(&cfg);
+	_tile_zero(0);
+	_tile_loadd(1, a, 8);
+	_tile_loadd(2, b, 8);
+	_tile_dpbf16ps(0, 1, 2);
+	_tile_stored(0, c, 8);
+	_tile_release();
+	return c[0] == 12.0f && c[1] == 12.0f && c[2] == 12.0f && c[3] == 12.0f;
+}
+
+/* bit 0: AMX-INT8 tiles run; bit 1: AMX-BF16 tiles run */
 static int
 amx_detect(void)
 {
@@ -160,8 +190,9 @@ amx_detect(void)
 	if (kern_set() < KERN_AVX512 || __get_cpuid_max(0, NULL) < 7)
 		return 0;
 	__cpuid_count(7, 0, a, b, c, d);
-	/* AMX-TILE and AMX-INT8; XTILECFG and XTILEDATA enabled in XCR0 */
-	if (!((d >> 24) & 1) || !((d >> 25) & 1) || (xgetbv0() & 0x60000) != 0x60000)
+	/* AMX-TILE (and AMX-INT8 or AMX-BF16); XTILECFG and XTILEDATA enabled in XCR0 */
+	int int8 = (d >> 25) & 1, bf16 = (d >> 22) & 1;
+	if (!((d >> 24) & 1) || !(int8 || bf16) || (xgetbv0() & 0x60000) != 0x60000)
 		return 0;
 	if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM_, XFEATURE_XTILEDATA_) != 0)
 		return 0;
@@ -169,11 +200,11 @@ amx_detect(void)
 	if (pid < 0)
 		return 0;
 	if (pid == 0)
-		_exit(amx_probe_child() ? 0 : 1);
+		_exit((int8 && amx_probe_child() ? 1 : 0) | (bf16 && amx_probe_bf16_child() ? 2 : 0));
 	int st, r;
 	while ((r = (int)waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
-	return r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) & 3 : 0;
 }
 
 #else
@@ -185,7 +216,8 @@ static int amx_detect(void) { return 0; }
 static int has_amx;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
-/* GUARD_AMX=0: no tiles (no probe either); GUARD_AMX=1: the quantized kernels use them */
+/* GUARD_AMX=0: no tiles (no probe either); GUARD_AMX=1: the quantized kernels use them too
+ * (BF16 weights use them unless GUARD_AMX=0) */
 static int
 amx_env(void)
 {
@@ -200,7 +232,22 @@ int
 kern_cpu_amx(void)
 {
 	pthread_once(&amx_once, amx_init);
-	return has_amx;
+	return has_amx & 1;
+}
+
+int
+kern_cpu_amx_bf16(void)
+{
+	pthread_once(&amx_once, amx_init);
+	return (has_amx >> 1) & 1;
+}
+
+int
+kern_bf16_amx_on(void)
+{
+	/* on by default where the tiles run (GUARD_AMX=0 turns them off): 2 x 16 x 16 x 32
+	 * products per pair of instructions against 16 x 32 for vdpbf16ps */
+	return amx_env() != 0 && kern_set() >= KERN_AVX512BF16 && kern_cpu_amx_bf16();
 }
 
 int

@@ -49,7 +49,7 @@ max3(size_t a, size_t b, size_t c)
 
 /* element counts of every buffer, checked before anything is allocated */
 struct sizes {
-	size_t q_dim, kv_dim, cache, x, xn, q, kv, ff, s, xo, logits, head, mm_m, mm_k, total;
+	size_t q_dim, kv_dim, cache, x, xn, q, kv, ff, s, rope, xo, logits, head, mm_m, mm_k, total;
 };
 
 static int
@@ -66,15 +66,16 @@ plan(const struct model *m, const struct ctx_params *p, struct sizes *z, struct 
 	z->q = mul(nb, z->q_dim);
 	z->kv = mul(nb, z->kv_dim);
 	z->ff = mul(nb, (size_t)h->n_ff);
-	z->s = mul((size_t)p->n_threads, (size_t)p->n_ctx);
+	z->s = mul(mul((size_t)p->n_threads, (size_t)p->n_ctx), ATT_HEADS);
+	z->rope = mul(nb, (size_t)h->head_dim);
 	z->xo = mul(no, (size_t)h->n_embd);
 	z->logits = mul(no, (size_t)h->n_vocab);
 	z->head = m->out_ids != NULL ? mul(no, (size_t)m->output.rows) : 0;
 	z->mm_m = nb > no ? nb : no;
 	z->mm_k = max3((size_t)h->n_ff, (size_t)h->n_embd, z->q_dim);
-	/* floats: k and v caches, x, xn, q, kb, vb, att, g, u, s, xo, logits, head */
+	/* floats: k and v caches, x, xn, q, kb, vb, att, g, u, s, rope, xo, logits, head */
 	size_t fl = add(mul(z->cache, 2), add(add(z->x, z->xn), add(mul(z->q, 2), mul(z->kv, 2))));
-	fl = add(fl, add(add(mul(z->ff, 2), z->s), add(add(z->xo, z->logits), z->head)));
+	fl = add(fl, add(add(mul(z->ff, 2), add(z->s, z->rope)), add(add(z->xo, z->logits), z->head)));
 	z->total = add(mul(fl, sizeof(float)), mul(nb, sizeof(struct run)));
 	z->total = add(z->total, add(mul(mul(z->mm_m, z->mm_k), sizeof(uint16_t)), 64));
 	z->total = add(z->total, mul((size_t)p->n_seq, sizeof(int)));
@@ -137,6 +138,7 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	c->g = alloc_f(z.ff, &fail);
 	c->u = alloc_f(z.ff, &fail);
 	c->s = alloc_f(z.s, &fail);
+	c->rope = alloc_f(z.rope, &fail);
 	c->runs = calloc(nb, sizeof(struct run));
 	c->mm = malloc(matmul_scratch_size((int)z.mm_m, (int64_t)z.mm_k));
 	c->xo = alloc_f(z.xo, &fail);
@@ -167,7 +169,7 @@ ctx_free(struct ctx *c)
 		pool_free(c->pool);
 	free(c->k); free(c->v); free(c->len);
 	free(c->x); free(c->xn); free(c->q); free(c->kb); free(c->vb); free(c->att);
-	free(c->g); free(c->u); free(c->s); free(c->runs); free(c->mm);
+	free(c->g); free(c->u); free(c->s); free(c->rope); free(c->runs); free(c->mm);
 	free(c->xo); free(c->logits); free(c->head);
 	free(c);
 }

@@ -6,6 +6,7 @@
 #include "core/model_int.h"
 
 enum { ATT_CHUNK = 64 };	/* query rows per attention work item */
+enum { ATT_HEADS = 4 };	/* query heads of one kv head computed together (scratch rows) */
 
 /* tokens [start, start+count) of a batch go to positions pos0.. of sequence seq */
 struct run {
@@ -23,6 +24,7 @@ struct ctx {
 	int *len;		/* per sequence */
 	/* scratch, sized for n_batch tokens */
 	float *x, *xn, *q, *kb, *vb, *att, *g, *u, *s;
+	float *rope;		/* per batch token: cos then sin of its RoPE angles (head_dim) */
 	struct run *runs;	/* n_batch */
 	void *mm;
 	float *xo, *logits;	/* n_outputs rows */

@@ -67,6 +67,24 @@ do_silu(void *arg, int ith, int nth)
 	silu_mul(f->c->g + a * ff, f->c->u + a * ff, (int64_t)((b - a) * ff));
 }
 
+/* each batch token's RoPE cos and sin, once per batch (every layer and head uses them) */
+static void
+do_rope_angles(void *arg, int ith, int nth)
+{
+	struct fwd *f = arg;
+	struct ctx *c = f->c;
+	const struct model *m = c->m;
+	int hd = m->hp.head_dim;
+
+	for (int r = 0; r < f->n_runs; r++) {
+		const struct run *R = &f->runs[r];
+		int i0, i1;
+		span(R->count, ith, nth, &i0, &i1);
+		for (int j = i0; j < i1; j++)
+			rope_angles(c->rope + (size_t)(R->start + j) * hd, hd, R->pos0 + j, m->rope_inv);
+	}
+}
+
 /* RoPE on q and k, then k and v into the cache at each token's position */
 static void
 do_rope_store(void *arg, int ith, int nth)
@@ -83,10 +101,11 @@ do_rope_store(void *arg, int ith, int nth)
 		for (int j = i0; j < i1; j++) {
 			int i = R->start + j, pos = R->pos0 + j;
 			float *q = c->q + (size_t)i * c->q_dim, *k = c->kb + (size_t)i * c->kv_dim;
+			const float *cs = c->rope + (size_t)i * hd;
 			for (int h = 0; h < m->hp.n_head; h++)
-				rope(q + h * hd, hd, pos, m->rope_inv, m->rope_halves);
+				rope_apply(q + h * hd, hd, cs, m->rope_halves);
 			for (int h = 0; h < m->hp.n_head_kv; h++)
-				rope(k + h * hd, hd, pos, m->rope_inv, m->rope_halves);
+				rope_apply(k + h * hd, hd, cs, m->rope_halves);
 			float *kt = kt_at(c, f->layer, R->seq, 0);
 			for (int d = 0; d < c->kv_dim; d++)
 				kt[(size_t)d * c->p.n_ctx + pos] = k[d];
@@ -96,8 +115,9 @@ do_rope_store(void *arg, int ith, int nth)
 	}
 }
 
-/* Work items: (run, head, chunk of ATT_CHUNK query rows), handed out dynamically because
- * causal chunks near the end of a run cost more. */
+/* Work items: (run, group of up to ATT_HEADS query heads sharing one kv head, chunk of
+ * ATT_CHUNK query rows), handed out dynamically because causal chunks near the end of a run
+ * cost more. The heads of a group share each key and value load. */
 static void
 do_attention(void *arg, int ith, int nth)
 {
@@ -105,8 +125,10 @@ do_attention(void *arg, int ith, int nth)
 	struct ctx *c = f->c;
 	const struct hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, rep = hp->n_head / hp->n_head_kv;
+	int hg = (rep + ATT_HEADS - 1) / ATT_HEADS;	/* head groups per kv head */
 	float scale = 1.0f / sqrtf((float)hd);
-	float *S = c->s + (size_t)ith * c->p.n_ctx;
+	int64_t lds = c->p.n_ctx;
+	float *S = c->s + (size_t)ith * ATT_HEADS * (size_t)lds;
 
 	(void)nth;
 	for (;;) {
@@ -114,7 +136,7 @@ do_attention(void *arg, int ith, int nth)
 		/* find the run this item belongs to */
 		while (r < f->n_runs) {
 			int chunks = (f->runs[r].count + ATT_CHUNK - 1) / ATT_CHUNK;
-			int per = chunks * hp->n_head;
+			int per = chunks * hp->n_head_kv * hg;
 			if (item < per)
 				break;
 			item -= per;
@@ -124,17 +146,19 @@ do_attention(void *arg, int ith, int nth)
 			return;
 		const struct run *R = &f->runs[r];
 		int chunks = (R->count + ATT_CHUNK - 1) / ATT_CHUNK;
-		int h = item / chunks, ch = item % chunks, kvh = h / rep;
+		int grp = item / chunks, ch = item % chunks, kvh = grp / hg;
+		int h0 = kvh * rep + (grp % hg) * ATT_HEADS;
+		int nh = kvh * rep + rep - h0 < ATT_HEADS ? kvh * rep + rep - h0 : ATT_HEADS;
 		int j0 = ch * ATT_CHUNK, j1 = j0 + ATT_CHUNK < R->count ? j0 + ATT_CHUNK : R->count;
 		int tq = j1 - j0;
-		const float *Q = c->q + (size_t)(R->start + j0) * c->q_dim + (size_t)h * hd;
+		const float *Q = c->q + (size_t)(R->start + j0) * c->q_dim + (size_t)h0 * hd;
 		const float *K = kt_at(c, f->layer, R->seq, kvh);
 		const float *V = v_at(c, f->layer, R->seq, 0) + (size_t)kvh * hd;
-		float *O = c->att + (size_t)(R->start + j0) * c->q_dim + (size_t)h * hd;
+		float *O = c->att + (size_t)(R->start + j0) * c->q_dim + (size_t)h0 * hd;
 
 		for (int rr = 0; rr < tq; rr++)	/* causal: keys up to the row's own position */
-			attn_row(Q + (size_t)rr * c->q_dim, K, c->p.n_ctx, V, c->kv_dim,
-			    R->pos0 + j0 + rr + 1, hd, scale, S, O + (size_t)rr * c->q_dim);
+			attn_rows(nh, Q + (size_t)rr * c->q_dim, hd, K, c->p.n_ctx, V, c->kv_dim,
+			    R->pos0 + j0 + rr + 1, hd, scale, S, lds, O + (size_t)rr * c->q_dim, hd);
 	}
 }
 
@@ -223,6 +247,7 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 		weight_row(&m->tok_embd, b->tokens[i], c->x + (size_t)i * hp->n_embd);
 	if (c->probe)
 		c->probe(c->probe_arg, 0, c->x, n);
+	pool_run(c->pool, do_rope_angles, &f);
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct layer *L = &m->layers[l];
 		if (L->xa != NULL) {	/* mllama cross-attention layer: core/mllama_ctx.c */

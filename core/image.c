@@ -13,6 +13,7 @@ image_limits_default(struct image_limits *l)
 	l->max_w = 16384;
 	l->max_h = 16384;
 	l->max_pixels = 40000000;
+	l->keep_orientation = 0;
 }
 
 enum image_format

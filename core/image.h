@@ -7,7 +7,8 @@
 #include "util/err.h"
 
 /* A decoded picture: 8-bit RGB, row-major, 3 bytes per pixel, no row padding. The pixels are what
- * Pillow's Image.convert("RGB") gives for the same file (palette expanded, gray replicated, alpha
+ * Pillow's Image.convert("RGB") gives for the same file (after the EXIF orientation unless
+ * keep_orientation) (palette expanded, gray replicated, alpha
  * dropped, 16-bit samples reduced to their high byte, CMYK/YCCK JPEG inverted as Pillow does). */
 struct image {
 	uint32_t w, h;
@@ -19,9 +20,12 @@ struct image_limits {
 	size_t max_bytes;	/* encoded file size */
 	uint32_t max_w, max_h;	/* each side */
 	uint64_t max_pixels;	/* w * h */
+	/* 0: turn the picture as its EXIF Orientation says (JPEG APP1, PNG eXIf), as
+	 * transformers' load_image does; 1: keep the stored layout, as Image.open does */
+	int keep_orientation;
 };
 
-/* 64 MiB, 16384 per side, 40 megapixels. */
+/* 64 MiB, 16384 per side, 40 megapixels, EXIF orientation applied. */
 void image_limits_default(struct image_limits *l);
 
 enum image_format { IMAGE_FORMAT_UNKNOWN = 0, IMAGE_FORMAT_PNG, IMAGE_FORMAT_JPEG };

@@ -21,6 +21,7 @@ struct jpeg_job {
 	size_t len;
 	struct err *e;
 	int failed;
+	int orientation;	/* EXIF, 1 when none */
 	unsigned char *row;
 	uint8_t *rgb;
 };
@@ -135,7 +136,15 @@ decode(struct jpeg_job *j, struct jpeg_decompress_struct *d, struct image *img,
 	j->progress.progress_monitor = on_progress;
 	d->progress = &j->progress;
 	d->mem->max_memory_to_use = (long)512 << 20;
+	if (!lim->keep_orientation)
+		jpeg_save_markers(d, JPEG_APP0 + 1, 0xffff);
 	jpeg_read_header(d, TRUE);
+	for (jpeg_saved_marker_ptr m = d->marker_list; m; m = m->next)
+		if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+		    memcmp(m->data, "Exif\0\0", 6) == 0) {
+			j->orientation = image_exif_orientation(m->data, m->data_length);
+			break;
+		}
 	if (image_check_size(d->image_width, d->image_height, lim, j->e) < 0) {
 		j->failed = 1;
 		return -1;
@@ -190,6 +199,11 @@ decode(struct jpeg_job *j, struct jpeg_decompress_struct *d, struct image *img,
 	img->h = h;
 	img->rgb = j->rgb;
 	j->rgb = NULL;
+	if (image_orient(img, j->orientation, j->e) < 0) {
+		j->failed = 1;
+		image_free(img);
+		return -1;
+	}
 	return 0;
 }
 
@@ -206,6 +220,7 @@ image_decode_jpeg(struct image *img, const unsigned char *data, size_t len,
 	j.data = data;
 	j.len = len;
 	j.e = e;
+	j.orientation = 1;
 	d.err = jpeg_std_error(&j.mgr);
 	j.mgr.error_exit = jpeg_on_error;
 	j.mgr.output_message = jpeg_on_message;

@@ -107,7 +107,7 @@ decode(struct png_job *j, png_structp png, png_infop info, struct image *img,
 	for (png_uint_32 y = 0; y < h; y++)
 		j->rows[y] = j->raw + rowbytes * y;
 	png_read_image(png, j->rows);
-	png_read_end(png, NULL);
+	png_read_end(png, info);	/* an eXIf chunk may follow the pixels */
 	if (ctype == PNG_COLOR_TYPE_GRAY && depth == 16) {
 		if (chans != 1 || rowbytes != (size_t)w * 2) {
 			j->failed = 1;
@@ -134,6 +134,17 @@ decode(struct png_job *j, png_structp png, png_infop info, struct image *img,
 	img->h = h;
 	img->rgb = j->rgb;
 	j->rgb = NULL;
+	if (!lim->keep_orientation) {
+		png_bytep exif = NULL;
+		png_uint_32 n = 0;
+
+		if (png_get_eXIf_1(png, info, &n, &exif) && exif &&
+		    image_orient(img, image_exif_orientation(exif, n), j->e) < 0) {
+			j->failed = 1;
+			image_free(img);
+			return -1;
+		}
+	}
 	return 0;
 }
 

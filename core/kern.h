@@ -36,6 +36,17 @@ int kern_cpu_amx(void);
 /* Do the quantized kernels use AMX tiles: GUARD_AMX=1 and kern_cpu_amx(). Off by default:
  * slower than the VNNI tiles here. Calls kern_cpu_amx (so forks) only under GUARD_AMX=1. */
 int kern_amx_on(void);
+/* Do AMX-BF16 tiles run here (kern_cpu_amx's probe, a tdpbf16ps in the same child)? */
+int kern_cpu_amx_bf16(void);
+/* Do BF16 weights run on AMX tiles (kern_bf16_amx): the tiles run, the cap allows
+ * avx512bf16, and GUARD_AMX is not 0. On by default. Forks on first call (the probe). */
+int kern_bf16_amx_on(void);
+/* BF16 weights on AMX tiles (kern_bf16_amx.c), the kern_bf16_avx512 contract with the
+ * activations packed by kern_pack_bf16_amx: token groups [tg0, tg1) of 16 tokens (tokens
+ * >= m are zeros) into xp, which holds (m + 15) / 16 * 16 * k BF16 values; k % 32 == 0. */
+void kern_pack_bf16_amx(const float *x, int m, int64_t k, int tg0, int tg1, uint16_t *xp);
+void kern_bf16_amx(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xp,
+    int m, float *y, int64_t ldy);
 
 /* AVX2 + FMA (+ F16C) versions of the matmul kernels, same contract, k a multiple of 8.
  * BF16 and F16 weights are widened to float32; x stays float32. */
@@ -55,6 +66,11 @@ void kern_softmax_avx512(float *x, int n);
  * v (n, ldv): s (n scratch) = softmax(scale q.k_j), out (d) = sum_j s_j v_j. */
 void kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v,
     int64_t ldv, int n, int d, float scale, float *s, float *out);
+/* kern_attn_row_avx512 for nh <= 4 heads sharing kt and v (ops.h attn_rows), same bits per
+ * head. */
+void kern_attn_rows_avx512(int nh, const float *q, int64_t ldq, const float *kt, int64_t ldk,
+    const float *v, int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out,
+    int64_t ldo);
 
 /* Quantized weights (core/quant.h): the fastest kernel this CPU runs for a ggml type, or NULL
  * when only quant_matmul_generic does (the contract is quant_matmul_generic's). */

@@ -365,6 +365,95 @@ kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *
 	}
 }
 
+/* kern_attn_row_avx512 for NH heads at once: each key and value vector is loaded once and
+ * used by every head; each head keeps its own accumulators, updated in the same order as
+ * kern_attn_row_avx512's, so its bits are that function's. */
+T_AVX512 static inline __attribute__((always_inline)) void
+attn_heads(const int NH, const float *q, int64_t ldq, const float *kt, int64_t ldk,
+    const float *v, int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out,
+    int64_t ldo)
+{
+	for (int j = 0; j < n; j += 64) {
+		__mmask16 m[4];
+		__m512 a[4][4];
+		for (int b = 0; b < 4; b++) {
+			int left = n - j - 16 * b;
+			m[b] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+#pragma GCC unroll 4
+			for (int h = 0; h < NH; h++)
+				a[h][b] = _mm512_setzero_ps();
+		}
+		const float *kb = kt + j;
+		for (int i = 0; i < d; i++, kb += ldk) {
+			__m512 k0 = _mm512_maskz_loadu_ps(m[0], kb), k1 = _mm512_maskz_loadu_ps(m[1], kb + 16);
+			__m512 k2 = _mm512_maskz_loadu_ps(m[2], kb + 32), k3 = _mm512_maskz_loadu_ps(m[3], kb + 48);
+#pragma GCC unroll 4
+			for (int h = 0; h < NH; h++) {
+				__m512 qi = _mm512_set1_ps(q[h * ldq + i]);
+				a[h][0] = _mm512_fmadd_ps(qi, k0, a[h][0]);
+				a[h][1] = _mm512_fmadd_ps(qi, k1, a[h][1]);
+				a[h][2] = _mm512_fmadd_ps(qi, k2, a[h][2]);
+				a[h][3] = _mm512_fmadd_ps(qi, k3, a[h][3]);
+			}
+		}
+#pragma GCC unroll 4
+		for (int h = 0; h < NH; h++)
+			for (int b = 0; b < 4; b++)
+				_mm512_mask_storeu_ps(s + h * lds + j + 16 * b, m[b],
+				    _mm512_mul_ps(a[h][b], _mm512_set1_ps(scale)));
+	}
+	for (int h = 0; h < NH; h++)
+		kern_softmax_avx512(s + h * lds, n);
+	for (int i = 0; i < d; i += 64) {
+		__m512 a[4][4];
+		int w = d - i;	/* 16, 32, 48 or 64 columns in this pass */
+#pragma GCC unroll 4
+		for (int h = 0; h < NH; h++)
+			for (int c = 0; c < 4; c++)
+				a[h][c] = _mm512_setzero_ps();
+		for (int j = 0; j < n; j++) {
+			const float *vj = v + (int64_t)j * ldv + i;
+			__m512 v0 = _mm512_loadu_ps(vj);
+			__m512 v1 = w > 16 ? _mm512_loadu_ps(vj + 16) : v0;
+			__m512 v2 = w > 32 ? _mm512_loadu_ps(vj + 32) : v0;
+			__m512 v3 = w > 48 ? _mm512_loadu_ps(vj + 48) : v0;
+#pragma GCC unroll 4
+			for (int h = 0; h < NH; h++) {
+				__m512 p = _mm512_set1_ps(s[h * lds + j]);
+				a[h][0] = _mm512_fmadd_ps(p, v0, a[h][0]);
+				a[h][1] = _mm512_fmadd_ps(p, v1, a[h][1]);
+				a[h][2] = _mm512_fmadd_ps(p, v2, a[h][2]);
+				a[h][3] = _mm512_fmadd_ps(p, v3, a[h][3]);
+			}
+		}
+#pragma GCC unroll 4
+		for (int h = 0; h < NH; h++) {
+			float *o = out + h * ldo + i;
+			_mm512_storeu_ps(o, a[h][0]);
+			if (w > 16)
+				_mm512_storeu_ps(o + 16, a[h][1]);
+			if (w > 32)
+				_mm512_storeu_ps(o + 32, a[h][2]);
+			if (w > 48)
+				_mm512_storeu_ps(o + 48, a[h][3]);
+		}
+	}
+}
+
+T_AVX512 void
+kern_attn_rows_avx512(int nh, const float *q, int64_t ldq, const float *kt, int64_t ldk,
+    const float *v, int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out,
+    int64_t ldo)
+{
+	switch (nh) {
+	case 4: attn_heads(4, q, ldq, kt, ldk, v, ldv, n, d, scale, s, lds, out, ldo); break;
+	case 3: attn_heads(3, q, ldq, kt, ldk, v, ldv, n, d, scale, s, lds, out, ldo); break;
+	case 2: attn_heads(2, q, ldq, kt, ldk, v, ldv, n, d, scale, s, lds, out, ldo); break;
+	case 1: attn_heads(1, q, ldq, kt, ldk, v, ldv, n, d, scale, s, lds, out, ldo); break;
+	default: break;
+	}
+}
+
 #else	/* not x86-64 with GCC-compatible intrinsics: the portable kernels run instead */
 
 void kern_bf16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xb,
@@ -378,5 +467,8 @@ void kern_f32_avx512(const float *w, int64_t k, int64_t r0, int64_t r1, const fl
     float *y, int64_t ldy) { (void)w; (void)k; (void)r0; (void)r1; (void)x; (void)m; (void)y; (void)ldy; }
 void kern_attn_row_avx512(const float *q, const float *kt, int64_t ldk, const float *v, int64_t ldv,
     int n, int d, float scale, float *s, float *out) { (void)q; (void)kt; (void)ldk; (void)v; (void)ldv; (void)n; (void)d; (void)scale; (void)s; (void)out; }
+void kern_attn_rows_avx512(int nh, const float *q, int64_t ldq, const float *kt, int64_t ldk,
+    const float *v, int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out,
+    int64_t ldo) { (void)nh; (void)q; (void)ldq; (void)kt; (void)ldk; (void)v; (void)ldv; (void)n; (void)d; (void)scale; (void)s; (void)lds; (void)out; (void)ldo; }
 
 #endif

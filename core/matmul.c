@@ -48,7 +48,8 @@ matmul_supported(int type)
 size_t
 matmul_scratch_size(int m, int64_t k)
 {
-	size_t b16 = (size_t)m * (size_t)k * sizeof(uint16_t);
+	/* (AMX packs whole groups of 16 tokens) */
+	size_t b16 = (size_t)(m + 15) / 16 * 16 * (size_t)k * sizeof(uint16_t);
 	size_t qa = k % QA_BLOCK == 0 ? (size_t)m * qact_row_bytes(k) : 0;
 
 	return (b16 > qa ? b16 : qa) + 64;
@@ -213,6 +214,28 @@ run_to_bf16(void *arg, int ith, int nth)
 	kern_to_bf16_avx512(j->x + a, (uint16_t *)j->xb + a, b - a);
 }
 
+static void
+run_bf16_amx(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int64_t r0, r1;
+
+	split_rows(j->w->rows, ith, nth, &r0, &r1);
+	if (r1 > r0)
+		kern_bf16_amx(j->w->data, j->w->cols, r0, r1, j->xb, j->m, j->y, j->w->rows);
+}
+
+/* each thread packs whole groups of 16 tokens */
+static void
+run_pack_amx(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int ng = (j->m + 15) / 16;
+
+	kern_pack_bf16_amx(j->x, j->m, j->w->cols, ng * ith / nth, ng * (ith + 1) / nth,
+	    (uint16_t *)j->xb);
+}
+
 /* each thread quantizes whole activation rows: a row's bytes never depend on the others */
 static void
 run_qact(void *arg, int ith, int nth)
@@ -266,6 +289,13 @@ matmul(struct pool *p, const struct weight *w, const float *x, int m, float *y, 
 		return;
 	if (quant_supported(w->type)) {
 		matmul_quant(p, &j, scratch);
+		return;
+	}
+	if (lv >= KERN_AVX512BF16 && w->type == GGML_TYPE_BF16 && w->cols % 32 == 0 &&
+	    kern_bf16_amx_on()) {
+		j.xb = (const uint16_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+		pool_run(p, run_pack_amx, &j);
+		pool_run(p, run_bf16_amx, &j);
 		return;
 	}
 	if (lv >= KERN_AVX512BF16 && w->type == GGML_TYPE_BF16 && w->cols % 32 == 0) {

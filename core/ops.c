@@ -25,14 +25,25 @@ rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 }
 
 void
-rope(float *x, int d, int pos, const float *inv_freq, int halves)
+rope_angles(float *cs, int d, int pos, const float *inv_freq)
 {
 	int half = d / 2;
 
 	for (int i = 0; i < half; i++) {
 		/* float32 angle, as HF computes inv_freq @ position_ids in float32 */
 		float ang = (float)pos * inv_freq[i];
-		float c = (float)cos((double)ang), s = (float)sin((double)ang);
+		cs[i] = (float)cos((double)ang);
+		cs[half + i] = (float)sin((double)ang);
+	}
+}
+
+void
+rope_apply(float *x, int d, const float *cs, int halves)
+{
+	int half = d / 2;
+
+	for (int i = 0; i < half; i++) {
+		float c = cs[i], s = cs[half + i];
 		int a = halves ? i : 2 * i, b = halves ? i + half : 2 * i + 1;
 		float x0 = x[a], x1 = x[b];
 		x[a] = x0 * c - x1 * s;
@@ -90,4 +101,16 @@ attn_row(const float *q, const float *kt, int64_t ldk, const float *v, int64_t l
 	for (int j = 0; j < n; j++)
 		for (int i = 0; i < d; i++)
 			out[i] += s[j] * v[(int64_t)j * ldv + i];
+}
+
+void
+attn_rows(int nh, const float *q, int64_t ldq, const float *kt, int64_t ldk, const float *v,
+    int64_t ldv, int n, int d, float scale, float *s, int64_t lds, float *out, int64_t ldo)
+{
+	if (simd() && d % 16 == 0 && nh <= 4) {
+		kern_attn_rows_avx512(nh, q, ldq, kt, ldk, v, ldv, n, d, scale, s, lds, out, ldo);
+		return;
+	}
+	for (int h = 0; h < nh; h++)
+		attn_row(q + h * ldq, kt, ldk, v, ldv, n, d, scale, s + h * lds, out + h * ldo);
 }

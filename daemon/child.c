@@ -20,6 +20,7 @@
 #include "core/model.h"
 #include "core/pool.h"
 #include "daemon/chan.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/sigbus.h"
@@ -81,6 +82,9 @@ child_main(struct priv_start *ps)
 	s.parent_pid = ps->parent_pid;
 	s.restarts = ps->restarts;
 	s.n_pol = ps->cfg->n_policies;
+	s.n_http_fd = ps->n_http_fd;
+	for (int i = 0; i < ps->n_http_fd; i++)
+		s.http_fd[i] = ps->http_fd[i];
 	s.chan = chan_new(ps->chan_fd);
 	vlog_init(&s.vlog, ps->cfg->log_path, ps->log_fd, ps->cfg->log_content);
 	/* if the parent dies, so do we (gracefully) */
@@ -172,11 +176,16 @@ child_main(struct priv_start *ps)
 	TAILQ_INIT(&s.chats);
 	TAILQ_INIT(&s.conns);
 	if ((s.base = event_base_new()) == NULL || conn_listen(&s) == -1 ||
+	    http_keys_set(&s, ps->keys, ps->keys_len) == -1 || http_start(&s) == -1 ||
 	    worker_start(&s) == -1) {
 		log_warnx("cannot start serving");
+		free(ps->keys);
+		http_free(&s);
 		release(&s);
 		return EX_OSERR;
 	}
+	free(ps->keys);	/* only the digests are kept */
+	ps->keys = NULL;
 	control_start(&s);
 	if (chan_send(s.chan, CHAN_READY, NULL, 0, -1) == -1)
 		log_warn("telling the privileged process we are ready");
@@ -190,6 +199,7 @@ child_main(struct priv_start *ps)
 	worker_stop(&s);
 	request_completions(&s);
 	conn_close_all(&s);
+	http_free(&s);
 	control_stop(&s);
 	if (s.lis)
 		evconnlistener_free(s.lis);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon/listen.h"
+#include "daemon/upstream.h"
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
@@ -18,6 +20,8 @@
 
 static const char *const log_contents[] = { "none", "sha256", "full", NULL };	/* enum log_content */
 static const char *const chat_formats[] = { "auto", "llama3", "llama2", NULL };	/* enum chat_format */
+static const char *const http_auths[] = { "keys", "none", NULL };	/* enum http_auth */
+static const char *const booleans[] = { "false", "true", NULL };
 
 const struct config_key config_keys[] = {
 	{ "listen", CONFIG_PATH, 1, 107, 0, NULL, CONFIG_REQUIRED, F(listen), 0,
@@ -103,11 +107,50 @@ const struct config_key config_keys[] = {
 	  "the sampling seed of a chat that names none; -1: random" },
 	{ "generator.deadline_ms", CONFIG_INT, 1, 24 * MS_HOUR, 600000, NULL, CONFIG_HAS_DEFAULT,
 	  F(gen_deadline_ms), 0, "per chat, from arrival to its last token; a request may ask for less" },
+	/* the HTTP front (http.*, guardd-http(7)) */
+	{ "http.listen", CONFIG_LISTEN, 1, 107, 0, NULL, 0, F(http_listen), F(n_http_listen),
+	  "Unix socket paths and TCP host:port addresses to serve HTTP on; none without it" },
+	{ "http.auth", CONFIG_ENUM, 0, 0, HTTP_AUTH_KEYS, http_auths, CONFIG_HAS_DEFAULT,
+	  F(http_auth), 0, "keys: TCP clients need a bearer key from keys_file; none: no key" },
+	{ "http.keys_file", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(http_keys_file), 0,
+	  "the bearer keys TCP clients may use, one a line" },
+	{ "http.max_body_bytes", CONFIG_SIZE, 64, 1L << 30, 1L << 20, NULL, CONFIG_HAS_DEFAULT,
+	  F(http_max_body_bytes), 0, "the largest request body; a larger one gets 413" },
+	{ "http.max_header_bytes", CONFIG_SIZE, 256, 1L << 20, 16384, NULL, CONFIG_HAS_DEFAULT,
+	  F(http_max_header_bytes), 0, "the request line and headers together, at most" },
+	{ "http.max_headers", CONFIG_INT, 1, 1024, 64, NULL, CONFIG_HAS_DEFAULT, F(http_max_headers), 0,
+	  "headers per request; more get 431" },
+	{ "http.timeout_ms", CONFIG_INT, 10, MS_HOUR, 30000, NULL, CONFIG_HAS_DEFAULT,
+	  F(http_timeout_ms), 0, "an idle connection, a request being read, or an answer the client "
+	  "does not take, for this long: the connection is closed" },
+	{ "http.max_connections", CONFIG_INT, 1, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
+	  F(http_max_connections), 0, "HTTP connections at once; a request on one more gets 503" },
 	{ "stream.check_every", CONFIG_INT, 1, 4096, 16, NULL, CONFIG_HAS_DEFAULT, F(check_every), 0,
 	  "generated tokens held back between two checks of the response" },
 	{ "cache.conversations_mb", CONFIG_INT, 0, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
 	  F(conv_cache_mb), 0, "MiB of recent conversations' keys and values kept for re-checks; "
 	  "0: none" },
+	/* proxy mode (upstream.*, guardd-http(7)) */
+	{ "upstream.url", CONFIG_STRING, 1, 2048, 0, NULL, 0, F(upstream_url), 0,
+	  "the OpenAI-compatible server /v1/chat/completions is forwarded to (http:// or "
+	  "https://, up to the /v1); no proxy without it" },
+	{ "upstream.api_key_file", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0,
+	  F(upstream_api_key_file), 0, "a file whose first line is the upstream's bearer key" },
+	{ "upstream.ca_file", CONFIG_PATH, 1, PATH_MAX - 1, 0, NULL, 0, F(upstream_ca_file), 0,
+	  "PEM certificates to trust for an https upstream instead of the system's" },
+	{ "upstream.model", CONFIG_STRING, 1, 255, 0, NULL, 0, F(upstream_model), 0,
+	  "the model name sent upstream in place of the client's" },
+	{ "upstream.timeout_ms", CONFIG_INT, 10, 24 * MS_HOUR, 120000, NULL, CONFIG_HAS_DEFAULT,
+	  F(upstream_timeout_ms), 0, "the longest the upstream may stay silent (no header or "
+	  "stream byte) before the client gets 504" },
+	{ "upstream.connect_timeout_ms", CONFIG_INT, 10, MS_HOUR, 10000, NULL, CONFIG_HAS_DEFAULT,
+	  F(upstream_connect_timeout_ms), 0, "connecting (and the TLS handshake) must end within "
+	  "this" },
+	{ "upstream.verify", CONFIG_ENUM, 0, 0, 1, booleans, CONFIG_HAS_DEFAULT, F(upstream_verify),
+	  0, "check an https upstream's certificate and host name" },
+	{ "upstream.max_response_bytes", CONFIG_SIZE, 1024, 1L << 30, 16L << 20, NULL,
+	  CONFIG_HAS_DEFAULT, F(upstream_max_response_bytes), 0,
+	  "the largest upstream answer; beyond it, 502" },
 	{ NULL, 0, 0, 0, 0, NULL, 0, 0, 0, NULL },
 };
 
@@ -176,6 +219,10 @@ config_key_describe(const struct config_key *k, char *buf, size_t n)
 	case CONFIG_POLICIES:
 		snprintf(buf, n, "a mapping of at most %d names to paths", CONFIG_MAX_POLICIES - 1);
 		break;
+	case CONFIG_LISTEN:
+		snprintf(buf, n, "a list of at most %d socket paths and host:port addresses",
+		    CONFIG_MAX_HTTP);
+		break;
 	}
 	return buf;
 }
@@ -232,7 +279,10 @@ get_string(struct ctx *x, yaml_node_t *n, const char *path, const struct config_
 	if (strlen(s) != n->data.scalar.length)
 		return yw_fail(&x->w, n, path, "contains a NUL byte");
 	free(*out);
-	if ((k->type == CONFIG_PATH || k->type == CONFIG_POLICIES) && s[0] != '/') {
+	if ((k->type == CONFIG_PATH || k->type == CONFIG_POLICIES ||
+	    (k->type == CONFIG_LISTEN && s[0] == '.')) && s[0] != '/') {
+		if (k->type == CONFIG_LISTEN && strncmp(s, "./", 2) == 0)
+			s += 2;
 		/* the real directory: daemon() and chdir("/") cannot change what it names */
 		const char *sep = x->dir[strlen(x->dir) - 1] == '/' ? "" : "/";
 		if (asprintf(out, "%s%s%s", x->dir, sep, s) < 0)
@@ -282,6 +332,43 @@ get_ids(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key
 		if (get_long(x, yw_node(&x->w, *it), path, k, &v) == -1)
 			return -1;
 		ids[(*count)++] = (unsigned)v;
+	}
+	return 0;
+}
+
+/* http.listen: absolute (or ./relative) Unix socket paths and TCP host:port addresses */
+static int
+get_listen(struct ctx *x, yaml_node_t *n, const char *path, const struct config_key *k)
+{
+	char **list = FIELD(x->c, k, char *);
+	int *count = (int *)(void *)((char *)x->c + k->n_off);
+
+	if (n == NULL || n->type != YAML_SEQUENCE_NODE)
+		return yw_fail(&x->w, n, path, "expected a list of socket paths and host:port addresses");
+	for (int i = 0; i < *count; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+	*count = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *v = yw_node(&x->w, *it);
+		const char *s = yw_scalar(v);
+		struct err e;
+		if (*count == CONFIG_MAX_HTTP)
+			return yw_fail(&x->w, v, path, "more than %d listeners", CONFIG_MAX_HTTP);
+		char *item = NULL;
+		if (get_string(x, v, path, k, &item) == -1) {
+			free(item);
+			return -1;
+		}
+		list[(*count)++] = item;
+		/* not a path: a TCP address, checked here so that a typo names its line */
+		if (s[0] != '/' && s[0] != '.' &&
+		    listen_tcp_parse(item, NULL, 0, NULL, 0, &e) == -1)
+			return yw_fail(&x->w, v, path, "%s", e.msg);
+		for (int j = 0; j < *count - 1; j++)
+			if (strcmp(list[j], item) == 0)
+				return yw_fail(&x->w, v, path, "'%s' is listed twice", item);
 	}
 	return 0;
 }
@@ -370,6 +457,8 @@ set_key(struct ctx *x, const struct config_key *k, yaml_node_t *n, const char *p
 		return get_ids(x, n, path, k);
 	case CONFIG_POLICIES:
 		return get_policies(x, n, path, k);
+	case CONFIG_LISTEN:
+		return get_listen(x, n, path, k);
 	}
 	return 0;
 }
@@ -414,6 +503,19 @@ check(struct ctx *x)
 			return yw_fail(&x->w, x->at[key_find("generator.date") - config_keys],
 			    "generator.date", "'%s' is not a date like 30 Nov 2026 (%%d %%b %%Y)",
 			    c->gen_date);
+	}
+	/* TCP listeners take bearer keys unless `http.auth: none` says so explicitly */
+	for (int i = 0; i < c->n_http_listen; i++)
+		if (c->http_listen[i][0] != '/' && c->http_auth == HTTP_AUTH_KEYS &&
+		    c->http_keys_file == NULL)
+			return yw_fail(&x->w, x->at[key_find("http.listen") - config_keys], "http.listen",
+			    "the TCP listener '%s' needs http.keys_file (or http.auth: none)",
+			    c->http_listen[i]);
+	if (c->upstream_url != NULL) {
+		struct err ue;
+		if (upstream_url_check(c->upstream_url, &ue) == -1)
+			return yw_fail(&x->w, x->at[key_find("upstream.url") - config_keys],
+			    "upstream.url", "%s", ue.msg);
 	}
 	if (c->restart_max_ms < c->restart_min_ms) {
 		yaml_node_t *max = x->at[key_find("restart.max_ms") - config_keys];
@@ -508,6 +610,13 @@ config_free(struct config *c)
 	free(c->log_path);
 	free(c->gen_model);
 	free(c->gen_date);
+	for (int i = 0; i < c->n_http_listen; i++)
+		free(c->http_listen[i]);
+	free(c->http_keys_file);
+	free(c->upstream_url);
+	free(c->upstream_api_key_file);
+	free(c->upstream_ca_file);
+	free(c->upstream_model);
 	for (int i = 0; i < CONFIG_MAX_POLICIES; i++) {
 		free(c->policy[i].name);
 		free(c->policy[i].path);

@@ -90,6 +90,9 @@ enum config_type {
 	CONFIG_POLICIES,	/* the mapping name: path of the extra policies */
 	CONFIG_MILLI,		/* double in [min, max] / 1000; def in thousandths too */
 	CONFIG_LONG,		/* long in [min, max] */
+	CONFIG_LISTEN,		/* char *[CONFIG_MAX_HTTP] and an int count at n_off: absolute
+				   Unix socket paths (max: their longest length) and TCP
+				   "host:port" addresses */
 };
 
 #define CONFIG_REQUIRED 1	/* no default: the file must set it */

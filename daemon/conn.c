@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/http.h"
+#include "daemon/http_int.h"
 #include "daemon/log.h"
 
 static void conn_arm(struct conn *c);
@@ -25,6 +27,10 @@ void
 conn_release(struct conn *c)
 {
 	if (--c->refs == 0) {
+		if (c->hr != NULL) {	/* an HTTP request's stand-in: the front frees both */
+			http_conn_free(c);
+			return;
+		}
 		if (c->timer)
 			event_free(c->timer);
 		free(c);
@@ -112,6 +118,11 @@ conn_send_error(struct conn *c, const struct request *r, enum proto_status st, c
 {
 	msgpack_sbuffer sb;
 
+	if (c->hr != NULL) {
+		c->s->st.errors_total++;
+		http_conn_error(c, r, st, msg);
+		return;
+	}
 	msgpack_sbuffer_init(&sb);
 	proto_error(&sb, r, st, msg);
 	conn_send(c, sb.data, sb.size);
@@ -124,6 +135,10 @@ conn_send_ok(struct conn *c, const struct request *r, const char *key, const str
 {
 	msgpack_sbuffer sb;
 
+	if (c->hr != NULL) {
+		http_conn_ok(c, r, key, body);
+		return;
+	}
 	msgpack_sbuffer_init(&sb);
 	proto_ok(&sb, r, key, body);
 	conn_send(c, sb.data, sb.size);
@@ -351,7 +366,7 @@ id_in(unsigned id, const unsigned *list, int n)
 	return 0;
 }
 
-static int
+int
 peer_allowed(const struct config *cfg, uid_t uid, gid_t gid)
 {
 	if (cfg->n_allow_uid == 0 && cfg->n_allow_gid == 0)

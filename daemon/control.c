@@ -17,6 +17,8 @@
 
 #include "classifier/classifier.h"
 #include "daemon/chan.h"
+#include "daemon/http.h"
+#include "daemon/priv.h"
 #include "daemon/log.h"
 #include "policy/policy.h"
 
@@ -214,6 +216,10 @@ chan_cb(evutil_socket_t fd, short what, void *arg)
 		case CHAN_POLICIES:
 			got_policies(s, m.data, m.len);
 			break;
+		case CHAN_KEYS:
+			if (http_keys_set(s, (const char *)m.data, m.len) == 0)
+				log_info("HTTP: bearer keys reloaded");
+			break;
 		default:
 			log_warnx("unknown message %u from the privileged process", m.type);
 		}
@@ -234,6 +240,9 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(c, &s->conns, link)
 		if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 			pending = 1;
+	/* HTTP requests answered and written (streams too), or their clients gone */
+	if (http_inflight(s) > 0)
+		pending = 1;
 	/* answers written (or a second past the bound): leave the loop */
 	if (!pending || now_ms() - s->t_drain > s->cfg->drain_ms + 1000.0)
 		event_base_loopexit(s->base, NULL);
@@ -294,6 +303,7 @@ control_shutdown(struct server *s, int code, const char *why)
 		evconnlistener_free(s->lis);
 		s->lis = NULL;
 	}
+	http_stop_accepting(s);
 	struct timeval t = { s->cfg->drain_ms / 1000, (s->cfg->drain_ms % 1000) * 1000 };
 	evtimer_add(s->ev_drain, &t);
 	control_check_drained(s);

@@ -12,6 +12,7 @@
 
 #include "core/model.h"
 #include "daemon/config.h"
+#include "daemon/http_keys.h"
 #include "daemon/listen.h"
 #include "daemon/log.h"
 #include "daemon/priv.h"
@@ -56,6 +57,31 @@ check_policies(const struct config *cfg)
 	return rc;
 }
 
+/* http.keys_file is readable and holds at least one key */
+static int
+check_keys(const struct config *cfg)
+{
+	char msg[1024];
+	size_t len;
+	char *t = priv_read_keys(cfg, &len, msg, sizeof(msg));
+	int n = 0;
+
+	if (cfg->http_keys_file == NULL)
+		return 0;
+	if (t == NULL) {
+		log_warnx("%s", msg);
+		return -1;
+	}
+	n = http_keys_count(t, len);
+	free(t);
+	if (n <= 0) {
+		log_warnx("http.keys_file: %s: %s", cfg->http_keys_file, n == 0 ? "holds no key" :
+		    "a key is shorter than 16 bytes or holds a byte that is not printable");
+		return -1;
+	}
+	return 0;
+}
+
 /* -t: the configuration, the policies and the model load */
 static int
 config_test(const struct config *cfg, const char *conf)
@@ -63,7 +89,7 @@ config_test(const struct config *cfg, const char *conf)
 	struct model *m;
 	struct err e;
 
-	if (check_policies(cfg) == -1)
+	if (check_policies(cfg) == -1 || check_keys(cfg) == -1)
 		return 1;
 	if ((m = model_open(cfg->model, &e)) == NULL) {
 		log_warnx("%s", e.msg);
@@ -89,7 +115,8 @@ int
 main(int argc, char **argv)
 {
 	const char *conf = GUARDD_CONF;
-	int foreground = 0, test = 0, ch, code, activated, fd;
+	int foreground = 0, test = 0, ch, code, activated, fd, n_http;
+	int http_fd[CONFIG_MAX_HTTP];
 	struct config *cfg;
 	struct err e;
 	sigset_t set;
@@ -123,7 +150,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return code;
 	}
-	if (check_policies(cfg) == -1) {
+	if (check_policies(cfg) == -1 || check_keys(cfg) == -1) {
 		config_free(cfg);
 		return EX_CONFIG;
 	}
@@ -137,7 +164,21 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return code ? code : EX_OSERR;
 	}
-	code = parent_run(cfg, fd, activated, foreground);
+	for (n_http = 0; n_http < cfg->n_http_listen; n_http++)
+		if ((http_fd[n_http] = listen_http_open(cfg, n_http, &code)) == -1) {
+			log_warnx("cannot listen on %s", cfg->http_listen[n_http]);
+			for (int i = 0; i < n_http; i++) {
+				if (cfg->http_listen[i][0] == '/')
+					unlink(cfg->http_listen[i]);
+				close(http_fd[i]);
+			}
+			if (!activated)
+				unlink(cfg->listen);
+			close(fd);
+			config_free(cfg);
+			return code ? code : EX_OSERR;
+		}
+	code = parent_run(cfg, fd, activated, http_fd, n_http, foreground);
 	config_free(cfg);
 	return code;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/chan.h"
+#include "daemon/http_keys.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/sigfwd.h"
@@ -42,6 +43,8 @@ struct texts {
 struct parent {
 	const struct config *cfg;
 	int listen_fd, activated, sigfd, log_fd;
+	int http_fd[CONFIG_MAX_HTTP];	/* -1 once closed */
+	int n_http_fd;
 	uid_t uid;
 	gid_t gid;
 	pid_t child;
@@ -105,6 +108,21 @@ priv_read_policies(const struct config *cfg, char **text, size_t *len, char *msg
 	return 0;
 }
 
+char *
+priv_read_keys(const struct config *cfg, size_t *len, char *msg, size_t msgsize)
+{
+	struct err e;
+	char *t;
+
+	*len = 0;
+	msg[0] = '\0';
+	if (cfg->http_keys_file == NULL)
+		return NULL;
+	if ((t = file_read_all(cfg->http_keys_file, len, 1u << 20, &e)) == NULL)
+		snprintf(msg, msgsize, "http.keys_file: %s", e.msg);
+	return t;
+}
+
 void
 priv_free_policies(char **text, int n)
 {
@@ -128,8 +146,17 @@ start_child(struct parent *p)
 {
 	struct priv_start ps = { .cfg = p->cfg, .listen_fd = p->listen_fd,
 		.activated = p->activated, .log_fd = -1, .restarts = p->restarts,
-		.parent_pid = getpid() };
+		.parent_pid = getpid(), .n_http_fd = p->n_http_fd };
+	char msg[1024];
 	int sv[2];
+
+	for (int i = 0; i < p->n_http_fd; i++)
+		ps.http_fd[i] = p->http_fd[i];
+	/* the keys as the files hold them now: a restarted child picks up a changed keys file;
+	 * an unreadable one leaves the child without keys (TCP requests are then refused) */
+	ps.keys = priv_read_keys(p->cfg, &ps.keys_len, msg, sizeof(msg));
+	if (ps.keys == NULL && msg[0])
+		log_warnx("%s", msg);
 
 	/* the policies in force, as the child will own them (copies) */
 	for (int i = 0; i < CONFIG_MAX_POLICIES; i++)
@@ -144,6 +171,7 @@ start_child(struct parent *p)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("socketpair");
 		priv_free_policies(ps.text, CONFIG_MAX_POLICIES);
+		free(ps.keys);
 		return -1;
 	}
 	pid_t pid = fork();
@@ -152,6 +180,7 @@ start_child(struct parent *p)
 		close(sv[0]);
 		close(sv[1]);
 		priv_free_policies(ps.text, CONFIG_MAX_POLICIES);
+		free(ps.keys);
 		return -1;
 	}
 	if (pid == 0) {
@@ -173,6 +202,7 @@ start_child(struct parent *p)
 	}
 	close(sv[1]);
 	priv_free_policies(ps.text, CONFIG_MAX_POLICIES);
+	free(ps.keys);
 	chan_free(p->chan);
 	p->chan = chan_new(sv[0]);
 	p->child = pid;
@@ -204,6 +234,19 @@ reload(struct parent *p, uint64_t gen)
 	}
 	if (p->chan == NULL)
 		return;	/* the next child reads the files when it starts */
+	if (p->cfg->http_keys_file != NULL) {
+		/* new keys replace the old only when the file reads and every key is valid */
+		size_t klen;
+		char *keys = priv_read_keys(p->cfg, &klen, msg, sizeof(msg));
+		if (keys == NULL)
+			log_warnx("reload: %s; the HTTP keys stay", msg);
+		else if (http_keys_count(keys, klen) <= 0)
+			log_warnx("reload: http.keys_file: %s: no key, or a key shorter than 16 bytes "
+			    "or not printable; the HTTP keys stay", p->cfg->http_keys_file);
+		else if (chan_send(p->chan, CHAN_KEYS, keys, klen, -1) == -1)
+			log_warn("passing the HTTP keys");
+		free(keys);
+	}
 	struct chan_policy cp[CONFIG_MAX_POLICIES];
 	struct texts *t = &p->cand[p->seq % CANDIDATES];
 	int n = p->cfg->n_policies;
@@ -266,6 +309,28 @@ answer_busy(struct parent *p)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* the same for the HTTP listeners: an OpenAI-shaped 503, then the close */
+static void
+answer_busy_http(int lfd)
+{
+	static const char body[] = "{\"error\":{\"message\":\"the inference process is "
+	    "restarting; try again\",\"type\":\"server_error\",\"code\":\"busy\",\"param\":null}}";
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+	    sizeof(body) - 1, body);
+
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd == -1)
+			break;
+		if (write(fd, msg, (size_t)n) < 0)
+			log_debug("busy answer: %s", strerror(errno));
+		shutdown(fd, SHUT_WR);
+		close(fd);
+	}
+}
+
 static void on_chan(struct parent *p);
 
 static void
@@ -326,6 +391,14 @@ on_signal(struct parent *p)
 			/* no new clients from here on; the child drains the ones it has */
 			if (!p->activated)
 				unlink(p->cfg->listen);
+			/* and no new HTTP connections: a TCP port closes once no process holds it */
+			for (int i = 0; i < p->n_http_fd; i++) {
+				if (p->cfg->http_listen[i][0] == '/')
+					unlink(p->cfg->http_listen[i]);
+				if (p->http_fd[i] != -1)
+					close(p->http_fd[i]);
+				p->http_fd[i] = -1;
+			}
 			if (p->child) {
 				kill(p->child, SIGTERM);
 				p->t_kill = now() + p->cfg->drain_ms + 5000.0;
@@ -376,15 +449,18 @@ on_chan(struct parent *p)
 }
 
 int
-parent_run(const struct config *cfg, int listen_fd, int activated, int foreground)
+parent_run(const struct config *cfg, int listen_fd, int activated, const int *http_fd,
+    int n_http_fd, int foreground)
 {
 	struct parent p = { .cfg = cfg, .listen_fd = listen_fd, .activated = activated,
-		.log_fd = -1, .backoff_ms = cfg->restart_min_ms };
+		.log_fd = -1, .backoff_ms = cfg->restart_min_ms, .n_http_fd = n_http_fd };
 	char msg[1024];
 	struct err e;
 	sigset_t set;
 
 	(void)foreground;
+	for (int i = 0; i < n_http_fd; i++)
+		p.http_fd[i] = http_fd[i];
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
@@ -414,7 +490,7 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 	if (start_child(&p) == -1)
 		p.terminating = 1, p.status = EX_OSERR;
 	while (p.child || (!p.terminating)) {
-		struct pollfd pf[3];
+		struct pollfd pf[3 + CONFIG_MAX_HTTP];
 		int n = 0, timeout = -1;
 		pf[n++] = (struct pollfd){ p.sigfd, POLLIN, 0 };
 		if (p.chan)
@@ -423,6 +499,8 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 		if (p.ever_ready && !p.ready && !p.terminating) {
 			busy_slot = n;
 			pf[n++] = (struct pollfd){ p.listen_fd, POLLIN, 0 };
+			for (int i = 0; i < p.n_http_fd; i++)
+				pf[n++] = (struct pollfd){ p.http_fd[i], POLLIN, 0 };
 		}
 		double t = now();
 		if (p.t_restart > 0 && !p.terminating)
@@ -439,6 +517,9 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 			on_chan(&p);
 		if (busy_slot >= 0 && pf[busy_slot].revents)
 			answer_busy(&p);
+		for (int i = 0; busy_slot >= 0 && i < p.n_http_fd; i++)
+			if (pf[busy_slot + 1 + i].revents)
+				answer_busy_http(p.http_fd[i]);
 		t = now();
 		if (p.terminating && p.child && t >= p.t_kill) {
 			log_warnx("the inference process did not stop in time: killing it");
@@ -455,6 +536,13 @@ parent_run(const struct config *cfg, int listen_fd, int activated, int foregroun
 	if (!activated)
 		unlink(cfg->listen);
 	close(listen_fd);
+	for (int i = 0; i < n_http_fd; i++) {
+		if (p.http_fd[i] == -1)
+			continue;
+		if (cfg->http_listen[i][0] == '/')
+			unlink(cfg->http_listen[i]);
+		close(p.http_fd[i]);
+	}
 	if (p.log_fd != -1)
 		close(p.log_fd);
 	chan_free(p.chan);

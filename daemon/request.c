@@ -150,6 +150,22 @@ log_verdict(struct server *s, struct job *j, json_t *v)
 	json_decref(o);
 }
 
+/* /metrics: a verdict by role and decision, and its triggered categories (slots as the
+ * default policy numbers its categories; codes it lacks share the last slot) */
+static void
+count_verdict(struct server *s, const struct verdict *v)
+{
+	int role = v->role == ROLE_RESPONSE ? 1 : 0;
+
+	s->st.verdicts[role][v->decision & 3]++;
+	for (int i = 0; i < v->n_codes; i++) {
+		int k = policy_find(s->pol[0], v->codes[i]);
+		if (k < 0 || k >= STATS_MAX_CATS - 1)
+			k = STATS_MAX_CATS - 1;
+		s->st.categories[role][k]++;
+	}
+}
+
 static const char *const finish_name[] = { "none", "stop", "length", "content_filter" };
 
 /* The chat's final answer (and its log line): released text, why it ended, both verdicts. */
@@ -184,6 +200,9 @@ answer_chat(struct server *s, struct job *j)
 	if (j->finish == FINISH_CONTENT_FILTER && !j->have_rverdict)
 		s->st.chat_blocked_request++;
 	s->st.decisions[j->v.decision]++;
+	count_verdict(s, &j->v);
+	if (j->have_rverdict)
+		count_verdict(s, &j->rv);
 	s->st.tokens_generated += (uint64_t)j->n_generated;
 	s->st.tokens_released += (uint64_t)j->n_released;
 	s->st.prompt_tokens += (uint64_t)j->n_prompt;
@@ -215,6 +234,7 @@ answer(struct server *s, struct job *j)
 		log_verdict(s, j, v);
 		json_decref(v);
 		s->st.decisions[j->v.decision]++;
+		count_verdict(s, &j->v);
 		stats_latency(&s->st, now_ms() - j->t_arrive);
 	}
 	conn_job_done(c);

@@ -117,6 +117,7 @@ struct stats {
 	uint64_t idle_closed, read_timeouts, write_timeouts, paused;
 	uint64_t bytes_in, bytes_scanned;
 	uint64_t lat[LAT_BUCKETS], n_lat;
+	double lat_sum_ms;		/* the histogram's sum (/metrics) */
 	uint64_t log_reopen_errors;
 	/* chats: outcomes, tokens, guard checks of responses */
 	uint64_t chats, chat_finish[4], chat_blocked_request, tokens_generated, tokens_released;
@@ -163,6 +164,7 @@ struct server {
 	struct jobq queue, done;
 	struct deltaq deltas;
 	int queued, working, stop;
+	int hold;			/* the loop is queueing one batch: take nothing yet */
 	TAILQ_HEAD(, job) chats;	/* generating (worker thread only) */
 	atomic_int chats_active;
 	atomic_int abort;		/* shutdown deadline passed: cancel and fail */
@@ -187,6 +189,9 @@ int worker_start(struct server *s);
 void worker_stop(struct server *s);
 /* Queues a job; returns -1 when the queue is full (the caller answers busy). */
 int worker_submit(struct server *s, struct job *j, int force);
+/* on: the worker takes no new work until called with off, so that the jobs queued meanwhile
+ * (the inputs of one HTTP request) are taken as one batch. */
+void worker_hold(struct server *s, int on);
 void job_free(struct job *j);
 /* Completes jobs: to the loop thread's done list. */
 void worker_complete(struct server *s, struct job **jobs, int n);
@@ -224,6 +229,8 @@ void request_completions(struct server *s);
 
 /* stats.c */
 void stats_latency(struct stats *st, double ms);
+/* The upper bound (ms) of latency bucket b; the last bucket has none. */
+double stats_bucket_le(int b);
 struct json_t *stats_json(struct server *s);
 
 /* control.c: signals, reloads (texts from the parent), drain */

@@ -1,4 +1,4 @@
-/* stats.c - the `stats` answer. Latencies go into log-spaced buckets (each 15 % wider than
+/* stats.c - the `stats` answer (and the latency buckets /metrics reads, stats_bucket_le). Latencies go into log-spaced buckets (each 15 % wider than
  * the last, from 0.05 ms), so a percentile costs a walk over 128 counters on the loop
  * thread instead of a sort; it is reported as the bucket's geometric middle (±7 %). */
 #include "daemon/server.h"
@@ -10,6 +10,8 @@
 #include "classifier/classifier.h"
 #include "classifier/convcache.h"
 #include "core/model.h"
+#include "daemon/http.h"
+#include "daemon/http_int.h"
 #include "generator/chat.h"
 #include "policy/policy.h"
 
@@ -25,6 +27,13 @@ stats_latency(struct stats *st, double ms)
 		b = LAT_BUCKETS - 1;
 	st->lat[b]++;
 	st->n_lat++;
+	st->lat_sum_ms += ms;
+}
+
+double
+stats_bucket_le(int b)
+{
+	return b == 0 ? LAT_MIN : LAT_MIN * pow(LAT_STEP, b);
 }
 
 static json_t *
@@ -112,6 +121,12 @@ stats_json(struct server *s)
 	    "entries", (json_int_t)cs.entries, "lookups", (json_int_t)cs.lookups, "hits",
 	    (json_int_t)cs.hits, "tokens_reused", (json_int_t)cs.tokens_reused, "stores",
 	    (json_int_t)cs.stores, "evictions", (json_int_t)cs.evictions));
+	json_object_set_new(o, "http", json_pack("{s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I}",
+	    "requests", (json_int_t)st->http_requests, "errors", (json_int_t)st->http_errors,
+	    "connections", http_connections(s), "inflight", http_inflight(s), "stream_blocks",
+	    (json_int_t)st->stream_blocks, "upstream_requests", (json_int_t)st->upstream_requests,
+	    "upstream_errors", (json_int_t)st->upstream_errors, "upstream_blocked_requests",
+	    (json_int_t)st->upstream_blocked_requests));
 	json_object_set_new(o, "queue", q);
 	json_object_set_new(o, "latency_ms", json_pack("{s:I, s:o, s:o, s:o}", "count",
 	    (json_int_t)st->n_lat, "p50", percentile(st, 0.5), "p90", percentile(st, 0.9), "p99",

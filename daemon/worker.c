@@ -59,6 +59,16 @@ worker_submit(struct server *s, struct job *j, int force)
 }
 
 void
+worker_hold(struct server *s, int on)
+{
+	pthread_mutex_lock(&s->mu);
+	s->hold = on;
+	if (!on)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
 worker_complete(struct server *s, struct job **jobs, int n)
 {
 	uint64_t one = 1;
@@ -212,6 +222,9 @@ take(struct server *s, struct job **jobs)
 {
 	int n = 0, free_slots = chat_free_slots(s);
 	struct job *j, *nx, *first = NULL;
+
+	if (s->hold)
+		return 0;
 
 	TAILQ_FOREACH(j, &s->queue, link)
 		if (j->kind != JOB_CHAT || free_slots > 0) {

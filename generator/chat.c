@@ -52,8 +52,39 @@ chat_add(struct chat *c, enum chat_role r, const char *text, size_t len, struct 
 	c->msg[c->n].role = r;
 	c->msg[c->n].text = copy;
 	c->msg[c->n].len = len;
+	c->msg[c->n].image_at = NULL;
+	c->msg[c->n].n_images = 0;
 	c->n++;
 	return 0;
+}
+
+int
+chat_add_image(struct chat *c, size_t at, struct err *e)
+{
+	struct chat_msg *m;
+	size_t *na;
+
+	if (c->n == 0)
+		return err_set(e, "an image part needs a message to go in");
+	m = &c->msg[c->n - 1];
+	if (at > m->len || (m->n_images && at < m->image_at[m->n_images - 1]))
+		return err_set(e, "messages[%zu]: image part at byte %zu is out of order", c->n - 1, at);
+	if (m->n_images >= ((size_t)-1) / sizeof(size_t) - 1 ||
+	    (na = realloc(m->image_at, (m->n_images + 1) * sizeof(size_t))) == NULL)
+		return err_set(e, "out of memory");
+	m->image_at = na;
+	m->image_at[m->n_images++] = at;
+	return 0;
+}
+
+size_t
+chat_n_images(const struct chat *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += c->msg[i].n_images;
+	return n;
 }
 
 void
@@ -61,8 +92,10 @@ chat_free(struct chat *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
 		free(c->msg[i].text);
+		free(c->msg[i].image_at);
+	}
 	free(c->msg);
 	c->msg = NULL;
 	c->n = 0;
@@ -95,9 +128,12 @@ role_from_json(const json_t *m, size_t i, enum chat_role *r, struct err *e)
 	return 0;
 }
 
-/* the content: a string, or text parts concatenated as given */
+/* the content: a string, or text parts concatenated as given and image parts' offsets in
+ * that text (images: up to 64 offsets, *n_img of them) */
+#define CHAT_MAX_IMAGES_PER_MSG 64
 static int
-content_from_json(const json_t *m, size_t i, struct buf *out, struct err *e)
+content_from_json(const json_t *m, size_t i, struct buf *out, size_t *img, size_t *n_img,
+    struct err *e)
 {
 	const json_t *v = json_object_get(m, "content"), *p;
 	size_t k;
@@ -119,10 +155,18 @@ content_from_json(const json_t *m, size_t i, struct buf *out, struct err *e)
 			    k, json_kind(p));
 		if ((type = json_object_get(p, "type")) == NULL)
 			return err_set(e, "messages[%zu].content[%zu].type: missing", i, k);
+		if (json_is_string(type) && json_string_length(type) == 5 &&
+		    strcmp(json_string_value(type), "image") == 0) {
+			if (*n_img >= CHAT_MAX_IMAGES_PER_MSG)
+				return err_set(e, "messages[%zu].content[%zu]: more than %d images in "
+				    "one message", i, k, CHAT_MAX_IMAGES_PER_MSG);
+			img[(*n_img)++] = out->n;
+			continue;
+		}
 		if (!json_is_string(type) || json_string_length(type) != 4 ||
 		    strcmp(json_string_value(type), "text") != 0)
 			return err_set(e, "messages[%zu].content[%zu].type: only \"text\" parts are "
-			    "supported", i, k);
+			    "supported (and \"image\" for a vision model)", i, k);
 		if ((text = json_object_get(p, "text")) == NULL)
 			return err_set(e, "messages[%zu].content[%zu].text: missing", i, k);
 		if (!json_is_string(text))
@@ -140,7 +184,7 @@ from_json(struct chat *c, const json_t *root, size_t max_messages, struct err *e
 	const json_t *msgs, *agp, *m;
 	struct buf text = { 0 };
 	enum chat_role r = CHAT_USER;
-	size_t i;
+	size_t i, img[CHAT_MAX_IMAGES_PER_MSG], n_img;
 
 	if (!json_is_object(root))
 		return err_set(e, "expected an object with \"messages\", got %s", json_kind(root));
@@ -171,9 +215,14 @@ from_json(struct chat *c, const json_t *root, size_t max_messages, struct err *e
 			goto fail;
 		}
 		text.n = 0;
-		if (role_from_json(m, i, &r, e) == -1 || content_from_json(m, i, &text, e) == -1 ||
+		n_img = 0;
+		if (role_from_json(m, i, &r, e) == -1 ||
+		    content_from_json(m, i, &text, img, &n_img, e) == -1 ||
 		    chat_add(c, r, text.p ? text.p : "", text.n, e) == -1)
 			goto fail;
+		for (size_t k = 0; k < n_img; k++)
+			if (chat_add_image(c, img[k], e) == -1)
+				goto fail;
 	}
 	buf_free(&text);
 	return 0;
@@ -196,7 +245,9 @@ chat_from_json(struct chat *c, const json_t *root, size_t max_messages, struct e
 enum chat_format
 chat_format_of(const struct tok *t)
 {
-	return tok_kind(t) == TOK_SPM ? CHAT_FMT_LLAMA2 : CHAT_FMT_LLAMA3;
+	if (tok_kind(t) == TOK_SPM)
+		return CHAT_FMT_LLAMA2;
+	return tok_special(t, "<|image|>") >= 0 ? CHAT_FMT_LLAMA3V : CHAT_FMT_LLAMA3;
 }
 
 const char *
@@ -205,6 +256,7 @@ chat_format_name(enum chat_format f)
 	switch (f) {
 	case CHAT_FMT_LLAMA3: return "llama3";
 	case CHAT_FMT_LLAMA2: return "llama2";
+	case CHAT_FMT_LLAMA3V: return "llama3v";
 	default: return "auto";
 	}
 }
@@ -216,6 +268,8 @@ chat_format_parse(const char *s, enum chat_format *f)
 		*f = CHAT_FMT_LLAMA3;
 	else if (strcmp(s, "llama2") == 0)
 		*f = CHAT_FMT_LLAMA2;
+	else if (strcmp(s, "llama3v") == 0)
+		*f = CHAT_FMT_LLAMA3V;
 	else if (strcmp(s, "auto") == 0)
 		*f = CHAT_FMT_AUTO;
 	else
@@ -331,9 +385,14 @@ chat_render(const struct chat *c, enum chat_format f, const char *date, const st
 		if (utf8_valid_prefix(c->msg[i].text, c->msg[i].len) != c->msg[i].len)
 			return err_set(e, "messages[%zu].content: invalid UTF-8 at byte offset %zu", i,
 			    utf8_valid_prefix(c->msg[i].text, c->msg[i].len));
+	if (f != CHAT_FMT_LLAMA3V)
+		for (size_t i = 0; i < c->n; i++)
+			if (c->msg[i].n_images)
+				return err_set(e, "messages[%zu]: an image part, but the %s chat format "
+				    "(a text-only model) takes no images", i, chat_format_name(f));
 	if (f == CHAT_FMT_LLAMA2)
 		return chat_render_l2(c, t, text, ids, e);
-	if (f != CHAT_FMT_LLAMA3)
+	if (f != CHAT_FMT_LLAMA3 && f != CHAT_FMT_LLAMA3V)
 		return err_set(e, "unknown chat format %d", (int)f);
 	if (date == NULL) {
 		chat_today(today);
@@ -341,5 +400,7 @@ chat_render(const struct chat *c, enum chat_format f, const char *date, const st
 	}
 	if (check_date(date, e) == -1)
 		return -1;
+	if (f == CHAT_FMT_LLAMA3V)
+		return chat_render_l3v(c, date, t, text, ids, e);
 	return chat_render_l3(c, date, t, text, ids, e);
 }

@@ -18,6 +18,10 @@ struct chat_msg {
 	enum chat_role role;
 	char *text;		/* as given (NUL-terminated copy; may hold NUL bytes: use len) */
 	size_t len;
+	/* image parts: the byte offset in text where each sits, in order (equal offsets for
+	 * consecutive images); only the Llama 3.2 Vision format renders them */
+	size_t *image_at;
+	size_t n_images;
 };
 
 struct chat {
@@ -27,11 +31,11 @@ struct chat {
 };
 
 /* CHAT_FMT_AUTO: from the vocabulary (chat_format_of). */
-enum chat_format { CHAT_FMT_AUTO, CHAT_FMT_LLAMA3, CHAT_FMT_LLAMA2 };
+enum chat_format { CHAT_FMT_AUTO, CHAT_FMT_LLAMA3, CHAT_FMT_LLAMA2, CHAT_FMT_LLAMA3V };
 
 /* From {"messages": [{"role": "system"|"user"|"assistant", "content": STRING |
- * [{"type": "text", "text": STRING}, ...]}, ...], "add_generation_prompt": BOOL}: content
- * parts are concatenated as given. A "tools" key (or a message with "tool_calls", or role
+ * [{"type": "text", "text": STRING} | {"type": "image"}, ...]}, ...], "add_generation_prompt":
+ * BOOL}: text parts are concatenated as given, image parts recorded at their place. A "tools" key (or a message with "tool_calls", or role
  * "tool"/"ipython") is an error: tool calling is not supported. Errors name the field path
  * ("messages[2].role: ..."). At most max_messages messages (0: no limit). Other keys are
  * ignored. The order of roles is checked by chat_render (it depends on the format). */
@@ -39,15 +43,20 @@ int chat_from_json(struct chat *c, const struct json_t *root, size_t max_message
     struct err *e);
 /* Appends one message (a copy of text). */
 int chat_add(struct chat *c, enum chat_role r, const char *text, size_t len, struct err *e);
+/* Puts an image part at byte offset at (<= len, >= the previous image's) of the last message. */
+int chat_add_image(struct chat *c, size_t at, struct err *e);
+/* The number of image parts in the whole chat. */
+size_t chat_n_images(const struct chat *c);
 /* An empty chat with add_generation_prompt set, for chat_add. */
 void chat_init(struct chat *c);
 void chat_free(struct chat *c);
 const char *chat_role_name(enum chat_role r);
 
-/* Llama 3 byte-level BPE vocabulary -> LLAMA3; Llama 2 SentencePiece -> LLAMA2. */
+/* Llama 3 byte-level BPE vocabulary -> LLAMA3, or LLAMA3V when it has <|image|> (Llama
+ * 3.2-Vision); Llama 2 SentencePiece -> LLAMA2. */
 enum chat_format chat_format_of(const struct tok *t);
 const char *chat_format_name(enum chat_format f);
-/* "llama3" | "llama2" | "auto"; -1 for anything else. */
+/* "llama3" | "llama3v" | "llama2" | "auto"; -1 for anything else. */
 int chat_format_parse(const char *s, enum chat_format *f);
 
 /* Renders the prompt: text (may be NULL) gets the template's exact output, ids (may be NULL)
@@ -56,7 +65,9 @@ int chat_format_parse(const char *s, enum chat_format *f);
  * "30 Nov 2026"; 1 to 32 printable ASCII characters, no '<'); NULL: today in UTC. Errors:
  * roles out of order for the format (Llama 2: strict user/assistant alternation after an
  * optional system message; Llama 3: a system message only first), an empty chat, a last
- * message from the assistant with add_generation_prompt. */
+ * message from the assistant with add_generation_prompt, an image part in a format without
+ * images. LLAMA3V (l32v_template.txt, the current Hub revision) renders each image part as
+ * <|image|> in place and has no system block when there are images and no system message. */
 int chat_render(const struct chat *c, enum chat_format f, const char *date,
     const struct tok *t, struct buf *text, struct tokvec *ids, struct err *e);
 /* Today's date in UTC as the template wants it ("%d %b %Y" in the C locale). */

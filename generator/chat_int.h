@@ -15,6 +15,8 @@ int chat_emit_plain(const struct tok *t, const char *s, size_t n, struct buf *te
 
 int chat_render_l3(const struct chat *c, const char *date, const struct tok *t,
     struct buf *text, struct tokvec *ids, struct err *e);
+int chat_render_l3v(const struct chat *c, const char *date, const struct tok *t,
+    struct buf *text, struct tokvec *ids, struct err *e);
 int chat_render_l2(const struct chat *c, const struct tok *t, struct buf *text,
     struct tokvec *ids, struct err *e);
 

@@ -55,7 +55,17 @@ static const struct {
 	{ BASE "user: \"a\\0b\"\n", "c.yaml:3:7: user: contains a NUL byte", "a NUL in a value" },
 	{ BASE "modle: typo\n", "c.yaml:3:1: modle: unknown key 'modle' (listen, socket_mode, socket_group, user, "
 	  "model, policy, policies, threads, batch, context, log, limits, allow_uids, allow_gids, control_uids, "
-	  "control_gids, restart, generator, stream, cache)", "an unknown key, listing the valid ones" },
+	  "control_gids, restart, generator, http, stream, cache, upstream)", "an unknown key, listing the valid ones" },
+	{ BASE "http: {listen: [8080]}\n", "c.yaml:3:16: http.listen: the TCP listener '8080' needs "
+	  "http.keys_file (or http.auth: none)", "a TCP listener without keys" },
+	{ BASE "http: {listen: ['1.2.3.4:99999'], auth: none}\n", "c.yaml:3:17: http.listen: '1.2.3.4:99999' "
+	  "is not a socket path (absolute) or host:port with a port in [1, 65535]", "a port out of range" },
+	{ BASE "http: {listen: ['::1:80'], auth: none}\n", "c.yaml:3:17: http.listen: '::1:80': write an "
+	  "IPv6 address in brackets", "IPv6 without brackets" },
+	{ BASE "http: {listen: [/a.sock, /a.sock]}\n", "c.yaml:3:26: http.listen: '/a.sock' is listed twice",
+	  "a listener twice" },
+	{ BASE "http: {listen: /a.sock}\n", "c.yaml:3:16: http.listen: expected a list", "a listener not in a list" },
+	{ BASE "http: {auth: maybe}\n", "c.yaml:3:14: http.auth: 'maybe' is not one of keys, none", "an unknown auth" },
 	{ BASE "limits: {max_qeue: 5}\n", "c.yaml:3:10: limits.max_qeue: unknown key 'max_qeue' (max_request_bytes, "
 	  "max_messages, max_queue, deadline_ms, max_connections, drain_ms, idle_timeout_ms, read_timeout_ms, "
 	  "write_timeout_ms, max_inflight, output_high_water)", "an unknown limit" },
@@ -126,6 +136,13 @@ field_text(const struct config *c, const struct config_key *k, char *buf, size_t
 			used += (size_t)snprintf(buf + used, n - used, " %u", ((const unsigned *)(const void *)p)[i]);
 		break;
 	}
+	case CONFIG_LISTEN: {
+		int count = *(const int *)(const void *)((const char *)c + k->n_off);
+		size_t used = (size_t)snprintf(buf, n, "%d:", count);
+		for (int i = 0; i < count && used < n; i++)
+			used += (size_t)snprintf(buf + used, n - used, " %s", ((char *const *)(const void *)p)[i]);
+		break;
+	}
 	case CONFIG_POLICIES: snprintf(buf, n, "%d", c->n_policies); break;
 	case CONFIG_LONG: snprintf(buf, n, "%ld", *(const long *)(const void *)p); break;
 	case CONFIG_MILLI: snprintf(buf, n, "%g", *(const double *)(const void *)p); break;
@@ -182,11 +199,18 @@ test_table(void)
 		case CONFIG_ENUM: good = k->choices[1]; expect = "1"; break;
 		case CONFIG_IDS: good = "[0, 1000, 2147483647]"; expect = "3: 0 1000 2147483647"; break;
 		case CONFIG_POLICIES: good = "{a: a.yaml, b: /b.yaml}"; expect = "3"; break;
+		case CONFIG_LISTEN:
+			good = "[/a.sock, ./b.sock]";
+			snprintf(want, sizeof(want), "2: /a.sock %.400s/b.sock", top);
+			expect = want;
+			break;
 		}
 		if (strcmp(k->path, "restart.min_ms") == 0)	/* max_ms must stay above it */
 			good = expect = "10000";
 		if (strcmp(k->path, "generator.date") == 0)	/* checked as a date */
 			good = expect = "30 Nov 2026";
+		if (strcmp(k->path, "upstream.url") == 0)	/* checked as a URL */
+			good = expect = "https://h.example:8443/v1";
 		doc_with(doc, sizeof(doc), k->path, good);
 		struct config *c = config_load((write_file("c.yaml", doc), "c.yaml"), &e);
 		if (c)
@@ -246,7 +270,8 @@ test_defaults(void)
 	for (const struct config_key *k = config_keys; k->path; k++) {
 		field_text(c, k, got, sizeof(got));
 		if (config_key_default(k, def, sizeof(def)) == NULL)
-			ok(k->type == CONFIG_POLICIES ? strcmp(got, "1") == 0 : k->type == CONFIG_IDS ?
+			ok(k->type == CONFIG_POLICIES ? strcmp(got, "1") == 0 :
+			    k->type == CONFIG_IDS || k->type == CONFIG_LISTEN ?
 			    strcmp(got, "0:") == 0 : (k->flags & CONFIG_REQUIRED) || strcmp(got, "(null)") == 0,
 			    "%s: %s (%s)", k->path, k->flags & CONFIG_REQUIRED ? "required" : "unset by default", got);
 		else if (k->type == CONFIG_ENUM)

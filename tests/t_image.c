@@ -41,6 +41,10 @@ png_flush_none(png_structp png)
 	(void)png;
 }
 
+/* an eXIf chunk for the next png_make / APP1 for jpeg_make (0: none) */
+static png_byte png_exif[64];
+static size_t png_exif_n;
+
 /* A PNG of w x h from packed rows (rowbytes each, 16-bit samples big-endian). */
 static struct membuf
 png_make(uint32_t w, uint32_t h, int depth, int ctype, int interlace, const uint8_t *data,
@@ -62,6 +66,8 @@ png_make(uint32_t w, uint32_t h, int depth, int ctype, int interlace, const uint
 		png_set_PLTE(png, info, pal, npal);
 	if (trns)
 		png_set_tRNS(png, info, trns, ntrns, NULL);
+	if (png_exif_n)
+		png_set_eXIf_1(png, info, (png_uint_32)png_exif_n, png_exif);
 	png_write_info(png, info);
 	png_bytep *rows = malloc(sizeof(png_bytep) * h);
 	for (uint32_t y = 0; y < h; y++)
@@ -100,6 +106,13 @@ jpeg_make(uint32_t w, uint32_t h, J_COLOR_SPACE cs, int comps, J_COLOR_SPACE sto
 	if (progressive)
 		jpeg_simple_progression(&c);
 	jpeg_start_compress(&c, TRUE);
+	if (png_exif_n) {
+		unsigned char app1[80];
+
+		memcpy(app1, "Exif\0\0", 6);
+		memcpy(app1 + 6, png_exif, png_exif_n);
+		jpeg_write_marker(&c, JPEG_APP0 + 1, app1, (unsigned)(6 + png_exif_n));
+	}
 	while (c.next_scanline < h) {
 		JSAMPROW r = (JSAMPROW)(data + (size_t)c.next_scanline * w * comps);
 		jpeg_write_scanlines(&c, &r, 1);
@@ -140,6 +153,25 @@ png_set_size(struct membuf *m, uint32_t w, uint32_t h)
 	be32(m->p + 16, w);
 	be32(m->p + 20, h);
 	be32(m->p + 29, crc32_png(m->p + 12, 17));
+}
+
+/* Shortens the PLTE chunk to n entries (libpng's writer refuses indices past the palette; a
+ * hostile file has them). */
+static void
+png_cut_palette(struct membuf *m, uint32_t n)
+{
+	for (size_t i = 8; i + 8 <= m->n; i++)
+		if (memcmp(m->p + i + 4, "PLTE", 4) == 0) {
+			uint32_t old = (uint32_t)m->p[i] << 24 | (uint32_t)m->p[i + 1] << 16 |
+			    (uint32_t)m->p[i + 2] << 8 | m->p[i + 3];
+			size_t drop = old - 3 * n, end = i + 8 + old + 4;
+
+			be32(m->p + i, 3 * n);
+			be32(m->p + i + 8 + 3 * n, crc32_png(m->p + i + 4, 4 + 3 * n));
+			memmove(m->p + i + 8 + 3 * n + 4, m->p + end, m->n - end);
+			m->n -= drop;
+			return;
+		}
 }
 
 static int
@@ -270,6 +302,14 @@ png_types(void)
 		free(m.p);
 		m = png_make(W, H, 4, PNG_COLOR_TYPE_PALETTE, 0, packed, pal, 5, NULL, 0);
 		decodes_to(&m, W, H, want, 0, "PNG palette 4-bit");
+		free(m.p);
+		/* indices past a 3-entry palette: black, as Pillow's zeroed palette gives them */
+		for (int i = 0; i < W * H; i++)
+			if (idx[i] >= 3)
+				memset(want + 3 * i, 0, 3);
+		m = png_make(W, H, 8, PNG_COLOR_TYPE_PALETTE, 0, idx, pal, 5, NULL, 0);
+		png_cut_palette(&m, 3);
+		decodes_to(&m, W, H, want, 0, "PNG palette with indices past its 3 entries");
 		free(m.p);
 	}
 
@@ -475,6 +515,94 @@ jpeg_hostile(void)
 	free(m.p);
 }
 
+/* A TIFF block with Orientation = o (big- or little-endian), after a dummy tag. */
+static void
+set_exif(int o, int be)
+{
+	static const unsigned char mm[] = { 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 2,
+		0x01, 0x0f, 0, 2, 0, 0, 0, 4, 'A', 'B', 'C', 0,		/* Make "ABC" */
+		0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0,		/* Orientation */
+		0, 0, 0, 0 };
+	static const unsigned char ii[] = { 'I', 'I', 42, 0, 8, 0, 0, 0, 2, 0,
+		0x0f, 0x01, 2, 0, 4, 0, 0, 0, 'A', 'B', 'C', 0,
+		0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 0 };
+
+	memcpy(png_exif, be ? mm : ii, sizeof(mm));
+	png_exif[be ? 31 : 30] = (unsigned char)o;
+	png_exif_n = sizeof(mm);
+}
+
+/* EXIF orientation: a 3x2 picture a b c / d e f in each of the 8 orientations, as Pillow's
+ * ImageOps.exif_transpose turns it (written out by hand from the EXIF definitions). */
+static void
+orientation(void)
+{
+	static const char *const want[9] = { NULL, "abc" "def", "cba" "fed", "fed" "cba", "def" "abc",
+		"ad" "be" "cf", "da" "eb" "fc", "fc" "eb" "da", "cf" "be" "ad" };
+	uint8_t px[6 * 3], exp[6 * 3];
+	struct image_limits keep;
+
+	for (int i = 0; i < 6; i++)
+		px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = (uint8_t)('a' + i);
+	image_limits_default(&keep);
+	keep.keep_orientation = 1;
+	for (int o = 1; o <= 8; o++) {
+		int turned = o >= 5;
+		char what[64];
+		struct membuf m;
+		struct image img;
+		struct err e;
+
+		for (int i = 0; i < 6; i++)
+			exp[3 * i] = exp[3 * i + 1] = exp[3 * i + 2] = (uint8_t)want[o][i];
+		set_exif(o, o % 2);
+		m = png_make(3, 2, 8, PNG_COLOR_TYPE_RGB, 0, px, NULL, 0, NULL, 0);
+		snprintf(what, sizeof(what), "PNG eXIf orientation %d", o);
+		decodes_to(&m, turned ? 2 : 3, turned ? 3 : 2, exp, 0, what);
+		ok(image_decode(&img, m.p, m.n, &keep, &e) == 0 && img.w == 3 && memcmp(img.rgb, px, 18) == 0,
+		    "%s: kept as stored with keep_orientation", what);
+		image_free(&img);
+		free(m.p);
+	}
+	/* JPEG: 16x8 blocks of flat grey so the loss stays small: a b / c d -> orientation 6 */
+	{
+		uint8_t g[32 * 16], want6[16 * 32 * 3];
+		struct membuf m;
+
+		for (int y = 0; y < 16; y++)
+			for (int x = 0; x < 32; x++)
+				g[y * 32 + x] = (uint8_t)(40 + 60 * (y / 8 * 2 + x / 16));
+		/* 90 clockwise: out(x, y) = in(y, h - 1 - x), out is 16 wide, 32 high */
+		for (int y = 0; y < 32; y++)
+			for (int x = 0; x < 16; x++)
+				want6[3 * (y * 16 + x)] = want6[3 * (y * 16 + x) + 1] =
+				    want6[3 * (y * 16 + x) + 2] = g[(15 - x) * 32 + y];
+		set_exif(6, 0);
+		m = jpeg_make(32, 16, JCS_GRAYSCALE, 1, JCS_GRAYSCALE, 0, g);
+		decodes_to(&m, 16, 32, want6, 1, "JPEG APP1 Exif orientation 6 (little-endian)");
+		free(m.p);
+	}
+	/* malformed EXIF blocks are ignored, never read past their end */
+	{
+		uint8_t g[8 * 8];
+		struct membuf m;
+
+		memset(g, 77, sizeof(g));
+		set_exif(6, 1);
+		png_exif[9] = 200;	/* 200 entries claimed, 2 present */
+		png_exif[23] = 0x11;	/* and the Orientation tag renamed */
+		m = png_make(8, 8, 8, PNG_COLOR_TYPE_GRAY, 0, g, NULL, 0, NULL, 0);
+		{
+			uint8_t w3[8 * 8 * 3];
+			memset(w3, 77, sizeof(w3));
+			decodes_to(&m, 8, 8, w3, 0, "PNG with an EXIF IFD claiming 200 entries in 36 bytes");
+		}
+		free(m.p);
+	}
+	png_exif_n = 0;
+}
+
 static void
 files(void)
 {
@@ -543,6 +671,11 @@ write_seeds(const char *dir)
 	put_seed(dir, "gray.jpg", jpeg_make(16, 8, JCS_GRAYSCALE, 1, JCS_GRAYSCALE, 0, px));
 	put_seed(dir, "cmyk.jpg", jpeg_make(8, 8, JCS_CMYK, 4, JCS_CMYK, 0, px));
 	put_seed(dir, "ycck.jpg", jpeg_make(8, 8, JCS_CMYK, 4, JCS_YCCK, 0, px));
+	set_exif(6, 0);
+	put_seed(dir, "exif6.jpg", jpeg_make(16, 8, JCS_RGB, 3, JCS_YCbCr, 0, px));
+	set_exif(5, 1);
+	put_seed(dir, "exif5.png", png_make(5, 3, 8, PNG_COLOR_TYPE_RGB, 0, px, NULL, 0, NULL, 0));
+	png_exif_n = 0;
 	return 0;
 }
 
@@ -555,6 +688,7 @@ main(int argc, char **argv)
 	png_hostile();
 	jpeg_types();
 	jpeg_hostile();
+	orientation();
 	files();
 	return done_testing();
 }

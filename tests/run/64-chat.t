@@ -181,7 +181,7 @@ err "a number as role" "messages[0].role: expected a string, got a number" llama
 err "content a number" "messages[0].content: expected a string or a list of text parts, got a number" llama3 '{"messages":[{"role":"user","content":5}]}'
 err "content null" "messages[0].content: expected a string or a list of text parts, got null" llama3 '{"messages":[{"role":"user","content":null}]}'
 err "content missing" "messages[0].content: missing" llama2 '{"messages":[{"role":"user"}]}'
-err "an image part" 'messages[0].content[1].type: only "text" parts are supported' llama3 \
+err "an image part" 'messages[0]: an image part, but the llama3 chat format (a text-only model) takes no images' llama3 \
     '{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image","url":"x"}]}]}'
 err "a part's text a number" "messages[0].content[0].text: expected a string, got a number" llama3 \
     '{"messages":[{"role":"user","content":[{"type":"text","text":1}]}]}'
