@@ -17,6 +17,7 @@ enum chan_type {
 	CHAN_LOG_ERROR = 4,	/* parent -> child: reopening the log failed; payload: why */
 	CHAN_POLICIES = 5,	/* parent -> child: policy texts (chan_policies_*), or why not */
 	CHAN_RELOADED = 6,	/* child -> parent: the texts of this sequence number are in force */
+	CHAN_KEYS = 7,		/* parent -> child: http.keys_file's text, read again and valid */
 };
 
 struct chan_msg {

@@ -18,6 +18,7 @@
 #include "classifier/classifier.h"
 #include "daemon/chan.h"
 #include "daemon/http.h"
+#include "daemon/priv.h"
 #include "daemon/log.h"
 #include "policy/policy.h"
 
@@ -214,6 +215,10 @@ chan_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case CHAN_POLICIES:
 			got_policies(s, m.data, m.len);
+			break;
+		case CHAN_KEYS:
+			if (http_keys_set(s, (const char *)m.data, m.len) == 0)
+				log_info("HTTP: bearer keys reloaded");
 			break;
 		default:
 			log_warnx("unknown message %u from the privileged process", m.type);

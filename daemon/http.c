@@ -1,11 +1,11 @@
 /* http.c - the HTTP front (guardd-http(7)): evhttp servers on the inherited http.listen
  * sockets, one per listener, on the child's loop. Each request gets an hreq and a stand-in
  * `struct conn` (c->hr) through which the daemon's answers reach the route (http.h). This
- * file owns what every route shares: connections and their limits, peer credentials and
- * bearer keys, the route table, the body as JSON, OpenAI-shaped errors, server-sent events,
- * and noticing a client that leaves while its request is served. Loop thread only.
+ * file owns what every route shares but the answers (http_answer.c): connections and their
+ * limits, peer credentials and bearer keys, the route table, and noticing a client that
+ * leaves while its request is served. Loop thread only.
  *
- * Lifetimes. An hconn is one client connection, from its first request until evhttp closes
+ * Lifetimes. An hconn is one client connection, from its accept until evhttp closes
  * it (the close callback). An hreq holds one reference on its stand-in conn until it has
  * answered or its client has gone; every job of it holds another (request.c). When the
  * last goes, conn_release calls http_conn_free, which calls ops->free and frees both -
@@ -35,375 +35,6 @@
 #include "daemon/priv.h"
 #include "daemon/server.h"
 
-struct hlis {
-	struct http *http;
-	struct evhttp *eh;
-	struct evhttp_bound_socket *bound;
-	int is_unix;
-	const char *name;
-};
-
-struct hconn {
-	TAILQ_ENTRY(hconn) link;
-	struct http *http;
-	struct hlis *l;
-	struct evhttp_connection *evcon;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	int refused;			/* a peer the allow lists refuse: 403 and close */
-	int over;			/* beyond http.max_connections: 503 and close */
-	int busy;			/* a request of it counts in http->inflight */
-	struct hreq *h;			/* the request in a route's hands (not answered yet) */
-	struct event *ev_close;		/* the peer leaving while a route works */
-};
-
-struct http {
-	struct server *s;
-	struct hlis lis[CONFIG_MAX_HTTP];
-	int n_lis;
-	struct http_keys *keys;
-	TAILQ_HEAD(, hconn) conns;
-	int n_conns;
-	int inflight;
-	struct event *ev_resume;
-};
-
-struct hreq {
-	struct http *http;
-	struct hconn *hc;		/* NULL once its connection closed */
-	struct evhttp_request *req;	/* NULL once evhttp owns it again */
-	struct conn *c;			/* the stand-in */
-	const struct hreq_ops *ops;
-	void *arg;
-	json_t *body;			/* parsed once, owned here */
-	int answered, gone, streaming;
-	int depth;			/* our calls into the route on the stack */
-	int free_pending;		/* the last reference went while depth > 0 */
-};
-
-static void hreq_free(struct hreq *h);
-
-/* --- the route's end of the hreq --------------------------------------------------- */
-
-void
-hreq_set_ops(struct hreq *h, const struct hreq_ops *ops, void *arg)
-{
-	h->ops = ops;
-	h->arg = arg;
-}
-
-void *
-hreq_arg(const struct hreq *h)
-{
-	return h->arg;
-}
-
-struct server *
-hreq_server(const struct hreq *h)
-{
-	return h->http->s;
-}
-
-struct conn *
-hreq_conn(const struct hreq *h)
-{
-	return h->c;
-}
-
-struct evhttp_request *
-hreq_req(const struct hreq *h)
-{
-	return h->req;
-}
-
-int
-hreq_gone(const struct hreq *h)
-{
-	return h->gone;
-}
-
-const char *
-hreq_header(const struct hreq *h, const char *name)
-{
-	if (h->req == NULL)
-		return NULL;
-	return evhttp_find_header(evhttp_request_get_input_headers(h->req), name);
-}
-
-/* drop one of our own guards; free if the last reference went meanwhile */
-static void
-leave(struct hreq *h)
-{
-	if (--h->depth == 0 && h->free_pending)
-		hreq_free(h);
-}
-
-/* the route is done with the client: stop watching, give up the hreq's own reference */
-static void
-finish(struct hreq *h)
-{
-	struct hconn *hc = h->hc;
-
-	h->answered = 1;
-	h->req = NULL;	/* evhttp frees it once it is written */
-	if (hc != NULL) {
-		hc->h = NULL;
-		if (hc->ev_close)
-			event_del(hc->ev_close);
-	}
-	h->depth++;
-	conn_release(h->c);
-	leave(h);
-}
-
-static int
-json_to_evbuffer(const char *buf, size_t n, void *arg)
-{
-	return evbuffer_add(arg, buf, n);
-}
-
-/* the one way an answer goes out: a JSON body, or raw bytes with their content type */
-static void
-send_answer(struct hreq *h, int status, const char *ctype, struct evbuffer *raw,
-    const json_t *body, const char *hname, const char *hval)
-{
-	struct server *s = h->http->s;
-	struct evkeyvalq *out;
-	struct evbuffer *b;
-
-	if (h->gone || h->answered || h->req == NULL)
-		return;
-	if (status >= 400)
-		s->st.http_errors++;
-	out = evhttp_request_get_output_headers(h->req);
-	evhttp_add_header(out, "Content-Type", ctype);
-	if (hname != NULL)
-		evhttp_add_header(out, hname, hval);
-	/* a refused peer, one connection too many, or shutting down: no next request */
-	if (s->draining || (h->hc && (h->hc->refused || h->hc->over)))
-		evhttp_add_header(out, "Connection", "close");
-	if ((b = evbuffer_new()) == NULL) {
-		evhttp_send_error(h->req, 500, NULL);
-	} else {
-		if (raw != NULL)
-			evbuffer_add_buffer(b, raw);
-		else {
-			if (body != NULL)
-				json_dump_callback(body, json_to_evbuffer, b, JSON_COMPACT);
-			evbuffer_add(b, "\n", 1);
-		}
-		evhttp_send_reply(h->req, status, NULL, b);
-		evbuffer_free(b);
-	}
-	finish(h);
-}
-
-static void
-reply(struct hreq *h, int status, const json_t *body, const char *hname, const char *hval)
-{
-	send_answer(h, status, "application/json", NULL, body, hname, hval);
-}
-
-void
-http_reply_raw(struct hreq *h, int status, const char *ctype, struct evbuffer *raw,
-    const json_t *body)
-{
-	send_answer(h, status, ctype, raw, body, NULL, NULL);
-}
-
-void
-hreq_reply_json(struct hreq *h, int status, const json_t *body)
-{
-	reply(h, status, body, NULL, NULL);
-}
-
-static json_t *
-error_json(const char *type, const char *code, const char *msg)
-{
-	return json_pack("{s:{s:s, s:s, s:s, s:n}}", "error", "message", msg, "type", type,
-	    "code", code, "param");
-}
-
-static const char *
-error_type(int status)
-{
-	if (status == 401)
-		return "authentication_error";
-	if (status == 403)
-		return "permission_error";
-	if (status == 429)
-		return "rate_limit_error";
-	return status >= 500 ? "server_error" : "invalid_request_error";
-}
-
-static void
-error_with(struct hreq *h, int status, const char *type, const char *code, const char *msg,
-    const char *hname, const char *hval)
-{
-	json_t *e = error_json(type ? type : error_type(status), code, msg);
-
-	if (h->streaming && !h->gone && !h->answered) {
-		/* the 200 is out: the error is the stream's last event, as OpenAI sends it */
-		h->http->s->st.http_errors++;
-		hreq_stream_event(h, e);
-		json_decref(e);
-		hreq_stream_end(h, 0);
-		return;
-	}
-	reply(h, status, e, hname, hval);
-	json_decref(e);
-}
-
-void
-hreq_error(struct hreq *h, int status, const char *type, const char *code, const char *msg)
-{
-	error_with(h, status, type, code, msg, NULL, NULL);
-}
-
-void
-hreq_error_status(struct hreq *h, enum proto_status st, const char *msg)
-{
-	int status;
-
-	switch (st) {
-	case PROTO_BAD_REQUEST: case PROTO_UNKNOWN_OP: status = 400; break;
-	case PROTO_TOO_LARGE: status = 413; break;
-	case PROTO_UNKNOWN_POLICY: status = 404; break;
-	case PROTO_BUSY: status = 429; break;
-	case PROTO_TIMEOUT: status = 504; break;
-	case PROTO_SHUTTING_DOWN: case PROTO_UNSUPPORTED: case PROTO_TOO_MANY: status = 503; break;
-	case PROTO_FORBIDDEN: status = 403; break;
-	default: status = 500; break;
-	}
-	error_with(h, status, NULL, proto_status_code(st), msg,
-	    status == 429 || status == 503 ? "Retry-After" : NULL, "1");
-}
-
-/* The body, parsed once; the hreq owns it (a borrowed reference: the route does not
- * decref it, and takes a json_incref to keep it beyond ops->free). */
-json_t *
-hreq_body_json(struct hreq *h)
-{
-	struct evbuffer *in;
-	json_error_t je;
-	size_t n;
-	char msg[400];
-
-	if (h->body != NULL)
-		return h->body;
-	if (h->req == NULL)
-		return NULL;
-	in = evhttp_request_get_input_buffer(h->req);
-	n = evbuffer_get_length(in);
-	if (n == 0) {
-		hreq_error(h, 400, NULL, "bad_request", "the request has no body; expected a JSON "
-		    "object");
-		return NULL;
-	}
-	/* evhttp has applied http.max_body_bytes while reading; this is one contiguous copy */
-	const char *p = (const char *)evbuffer_pullup(in, -1);
-	json_t *j = p ? json_loadb(p, n, JSON_REJECT_DUPLICATES, &je) : NULL;
-	if (j == NULL) {
-		snprintf(msg, sizeof(msg), "malformed JSON body at line %d, column %d (byte %d): %s",
-		    je.line, je.column, je.position, je.text);
-		hreq_error(h, 400, NULL, "bad_request", msg);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		hreq_error(h, 400, NULL, "bad_request", "the body must be a JSON object");
-		return NULL;
-	}
-	return h->body = j;
-}
-
-int
-hreq_policy(struct hreq *h, const json_t *body, char *out, size_t n)
-{
-	const json_t *g = body ? json_object_get(body, "guardd") : NULL, *p = NULL;
-	const char *name = NULL, *where = "guardd.policy";
-	char msg[160];
-
-	out[0] = '\0';
-	if (g != NULL && !json_is_object(g)) {
-		hreq_error(h, 400, NULL, "bad_request", "'guardd' must be an object, as "
-		    "{\"policy\": \"name\"}");
-		return -1;
-	}
-	if (g != NULL && (p = json_object_get(g, "policy")) != NULL) {
-		if (!json_is_string(p)) {
-			hreq_error(h, 400, NULL, "bad_request", "'guardd.policy' must be a string");
-			return -1;
-		}
-		name = json_string_value(p);
-		if (strlen(name) != json_string_length(p))
-			name = NULL, where = "guardd.policy (a NUL byte)";
-	} else {
-		name = hreq_header(h, "Guardd-Policy");
-		where = "the Guardd-Policy header";
-		if (name == NULL)
-			return 0;
-	}
-	if (name == NULL || strlen(name) >= n || strlen(name) > 63) {
-		snprintf(msg, sizeof(msg), "%s: a policy name is at most 63 bytes", where);
-		hreq_error(h, 400, NULL, "bad_request", msg);
-		return -1;
-	}
-	snprintf(out, n, "%s", name);
-	return 0;
-}
-
-/* --- server-sent events -------------------------------------------------------------- */
-
-void
-hreq_stream_start(struct hreq *h)
-{
-	struct evkeyvalq *out;
-
-	if (h->gone || h->answered || h->streaming || h->req == NULL)
-		return;
-	out = evhttp_request_get_output_headers(h->req);
-	evhttp_add_header(out, "Content-Type", "text/event-stream");
-	evhttp_add_header(out, "Cache-Control", "no-cache");
-	evhttp_add_header(out, "X-Accel-Buffering", "no");
-	if (h->http->s->draining)
-		evhttp_add_header(out, "Connection", "close");
-	h->streaming = 1;
-	evhttp_send_reply_start(h->req, 200, NULL);
-}
-
-void
-hreq_stream_event(struct hreq *h, const json_t *data)
-{
-	struct evbuffer *b;
-
-	if (h->gone || h->answered || !h->streaming || h->req == NULL ||
-	    (b = evbuffer_new()) == NULL)
-		return;
-	evbuffer_add(b, "data: ", 6);
-	json_dump_callback(data, json_to_evbuffer, b, JSON_COMPACT);
-	evbuffer_add(b, "\n\n", 2);
-	evhttp_send_reply_chunk(h->req, b);
-	evbuffer_free(b);
-}
-
-void
-hreq_stream_end(struct hreq *h, int done)
-{
-	if (h->gone || h->answered || !h->streaming || h->req == NULL)
-		return;
-	if (done) {
-		struct evbuffer *b = evbuffer_new();
-		if (b != NULL) {
-			evbuffer_add(b, "data: [DONE]\n\n", 14);
-			evhttp_send_reply_chunk(h->req, b);
-			evbuffer_free(b);
-		}
-	}
-	evhttp_send_reply_end(h->req);
-	finish(h);
-}
 
 /* --- the stand-in connection --------------------------------------------------------- */
 
@@ -419,7 +50,7 @@ http_conn_ok(struct conn *c, const struct request *r, const char *key, const jso
 		h->ops->ok(h, r, key, body);
 	else if (!h->answered)
 		hreq_reply_json(h, 200, body);
-	leave(h);
+	hreq_leave(h);
 }
 
 void
@@ -434,11 +65,11 @@ http_conn_error(struct conn *c, const struct request *r, enum proto_status st, c
 		h->ops->error(h, r, st, msg);
 	else if (!h->answered)
 		hreq_error_status(h, st, msg);
-	leave(h);
+	hreq_leave(h);
 }
 
-static void
-hreq_free(struct hreq *h)
+void
+hreq_destroy(struct hreq *h)
 {
 	h->depth++;	/* ops->free must not free us a second time */
 	if (h->ops && h->ops->free)
@@ -456,7 +87,7 @@ http_conn_free(struct conn *c)
 	if (h->depth > 0)
 		h->free_pending = 1;
 	else
-		hreq_free(h);
+		hreq_destroy(h);
 }
 
 /* the client left before the answer ended */
@@ -478,7 +109,7 @@ hreq_lost(struct hreq *h, struct evhttp_connection *evcon)
 		h->answered = 1;
 		conn_release(h->c);
 	}
-	leave(h);
+	hreq_leave(h);
 }
 
 /* --- connections --------------------------------------------------------------------- */
@@ -516,16 +147,13 @@ peer_closed_cb(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(hc->evcon);
 }
 
+/* a connection's record, from its accept (or, failing that, its first request) */
 static struct hconn *
-hconn_get(struct hlis *l, struct evhttp_request *req)
+hconn_new(struct hlis *l, struct evhttp_connection *evcon)
 {
 	struct http *http = l->http;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct hconn *hc;
 
-	TAILQ_FOREACH(hc, &http->conns, link)
-		if (hc->evcon == evcon)
-			return hc;
 	if ((hc = calloc(1, sizeof(*hc))) == NULL)
 		return NULL;
 	hc->http = http;
@@ -560,6 +188,59 @@ hconn_get(struct hlis *l, struct evhttp_request *req)
 	}
 	evhttp_connection_set_closecb(evcon, conn_closed_cb, hc);
 	return hc;
+}
+
+static struct hconn *
+hconn_get(struct hlis *l, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct hconn *hc;
+
+	TAILQ_FOREACH(hc, &l->http->conns, link)
+		if (hc->evcon == evcon)
+			return hc;
+	return hconn_new(l, evcon);
+}
+
+/* evhttp makes each accepted connection's bufferevent through us, before the connection
+ * exists; once it does (the bufferevent's callbacks carry it), accepted_cb records it, so
+ * that a connection counts from its accept, not its first request. Our reference keeps
+ * the bufferevent's memory valid until then even if evhttp drops the connection at once. */
+static struct bufferevent *
+bev_cb(struct event_base *base, void *arg)
+{
+	struct hlis *l = arg;
+	struct http *http = l->http;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+
+	if (bev == NULL || http->n_pending == HTTP_PENDING_MAX)
+		return bev;	/* recorded at its first request instead */
+	bufferevent_incref(bev);
+	http->pending[http->n_pending].bev = bev;
+	http->pending[http->n_pending++].l = l;
+	event_active(http->ev_accepted, 0, 0);
+	return bev;
+}
+
+static void
+accepted_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *http = arg;
+
+	(void)fd; (void)what;
+	for (int i = 0; i < http->n_pending; i++) {
+		struct bufferevent *bev = http->pending[i].bev;
+		bufferevent_data_cb rcb, wcb;
+		bufferevent_event_cb ecb;
+		void *evcon = NULL;
+		bufferevent_getcb(bev, &rcb, &wcb, &ecb, &evcon);
+		/* NULL callbacks: evhttp already dropped it */
+		if (evcon != NULL && ecb != NULL &&
+		    evhttp_connection_get_bufferevent(evcon) == bev)
+			hconn_new(http->pending[i].l, evcon);
+		bufferevent_decref(bev);
+	}
+	http->n_pending = 0;
 }
 
 static void
@@ -611,7 +292,7 @@ authorized(struct hreq *h)
 	if (h->hc->l->is_unix || http->s->cfg->http_auth == HTTP_AUTH_NONE)
 		return 1;
 	if ((a = hreq_header(h, "Authorization")) == NULL) {
-		error_with(h, 401, NULL, "missing_api_key", "this listener needs an API key: "
+		hreq_error_with(h, 401, NULL, "missing_api_key", "this listener needs an API key: "
 		    "Authorization: Bearer <key> (http.keys_file)", "WWW-Authenticate", "Bearer");
 		return 0;
 	}
@@ -625,7 +306,7 @@ authorized(struct hreq *h)
 		if (http_keys_match(http->keys, k, n))
 			return 1;
 	}
-	error_with(h, 401, NULL, "invalid_api_key", "incorrect API key provided",
+	hreq_error_with(h, 401, NULL, "invalid_api_key", "incorrect API key provided",
 	    "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 	return 0;
 }
@@ -660,7 +341,7 @@ dispatch(struct hreq *h)
 	if (hc->over) {
 		snprintf(msg, sizeof(msg), "too many HTTP connections (http.max_connections is %d)",
 		    s->cfg->http_max_connections);
-		error_with(h, 503, NULL, "too_many_connections", msg, "Retry-After", "1");
+		hreq_error_with(h, 503, NULL, "too_many_connections", msg, "Retry-After", "1");
 		return;
 	}
 	if (count_headers(req) > s->cfg->http_max_headers) {
@@ -678,7 +359,7 @@ dispatch(struct hreq *h)
 		if (m != routes[i].method) {
 			snprintf(msg, sizeof(msg), "%s takes %s only", routes[i].path,
 			    routes[i].method == EVHTTP_REQ_GET ? "GET" : "POST");
-			error_with(h, 405, NULL, "method_not_allowed", msg, "Allow",
+			hreq_error_with(h, 405, NULL, "method_not_allowed", msg, "Allow",
 			    routes[i].method == EVHTTP_REQ_GET ? "GET" : "POST");
 			return;
 		}
@@ -732,7 +413,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	evhttp_request_set_on_complete_cb(req, complete_cb, hc);
 	h->depth++;
 	dispatch(h);
-	leave(h);
+	hreq_leave(h);
 }
 
 /* --- the servers ---------------------------------------------------------------------- */
@@ -794,7 +475,8 @@ http_start(struct server *s)
 	if (s->http == NULL && http_keys_set(s, NULL, 0) == -1)
 		return -1;
 	http = s->http;
-	if ((http->ev_resume = evtimer_new(s->base, resume_cb, http)) == NULL)
+	if ((http->ev_resume = evtimer_new(s->base, resume_cb, http)) == NULL ||
+	    (http->ev_accepted = event_new(s->base, -1, 0, accepted_cb, http)) == NULL)
 		return -1;
 	the_http = http;
 	for (int i = 0; i < s->n_http_fd; i++) {
@@ -818,6 +500,7 @@ http_start(struct server *s)
 		/* a body over the limit is read and dropped, so the client sees the 413 */
 		evhttp_set_flags(l->eh, EVHTTP_SERVER_LINGERING_CLOSE);
 		evhttp_set_gencb(l->eh, request_cb, l);
+		evhttp_set_bevcb(l->eh, bev_cb, l);
 		if ((l->bound = evhttp_accept_socket_with_handle(l->eh, s->http_fd[i])) == NULL) {
 			log_warnx("HTTP: cannot serve %s", l->name);
 			return -1;
@@ -851,10 +534,15 @@ http_free(struct server *s)
 	if (http == NULL)
 		return;
 	/* closing the connections calls the close callbacks: requests still open are gone */
+	for (int i = 0; i < http->n_pending; i++)
+		bufferevent_decref(http->pending[i].bev);
+	http->n_pending = 0;
 	for (int i = 0; i < http->n_lis; i++)
 		evhttp_free(http->lis[i].eh);
 	if (http->ev_resume)
 		event_free(http->ev_resume);
+	if (http->ev_accepted)
+		event_free(http->ev_accepted);
 	http_keys_free(http->keys);
 	free(http);
 	s->http = NULL;

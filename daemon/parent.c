@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/chan.h"
+#include "daemon/http_keys.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/sigfwd.h"
@@ -42,7 +43,7 @@ struct texts {
 struct parent {
 	const struct config *cfg;
 	int listen_fd, activated, sigfd, log_fd;
-	const int *http_fd;
+	int http_fd[CONFIG_MAX_HTTP];	/* -1 once closed */
 	int n_http_fd;
 	uid_t uid;
 	gid_t gid;
@@ -233,6 +234,19 @@ reload(struct parent *p, uint64_t gen)
 	}
 	if (p->chan == NULL)
 		return;	/* the next child reads the files when it starts */
+	if (p->cfg->http_keys_file != NULL) {
+		/* new keys replace the old only when the file reads and every key is valid */
+		size_t klen;
+		char *keys = priv_read_keys(p->cfg, &klen, msg, sizeof(msg));
+		if (keys == NULL)
+			log_warnx("reload: %s; the HTTP keys stay", msg);
+		else if (http_keys_count(keys, klen) <= 0)
+			log_warnx("reload: http.keys_file: %s: no key, or a key shorter than 16 bytes "
+			    "or not printable; the HTTP keys stay", p->cfg->http_keys_file);
+		else if (chan_send(p->chan, CHAN_KEYS, keys, klen, -1) == -1)
+			log_warn("passing the HTTP keys");
+		free(keys);
+	}
 	struct chan_policy cp[CONFIG_MAX_POLICIES];
 	struct texts *t = &p->cand[p->seq % CANDIDATES];
 	int n = p->cfg->n_policies;
@@ -377,9 +391,14 @@ on_signal(struct parent *p)
 			/* no new clients from here on; the child drains the ones it has */
 			if (!p->activated)
 				unlink(p->cfg->listen);
-			for (int i = 0; i < p->n_http_fd; i++)
+			/* and no new HTTP connections: a TCP port closes once no process holds it */
+			for (int i = 0; i < p->n_http_fd; i++) {
 				if (p->cfg->http_listen[i][0] == '/')
 					unlink(p->cfg->http_listen[i]);
+				if (p->http_fd[i] != -1)
+					close(p->http_fd[i]);
+				p->http_fd[i] = -1;
+			}
 			if (p->child) {
 				kill(p->child, SIGTERM);
 				p->t_kill = now() + p->cfg->drain_ms + 5000.0;
@@ -434,13 +453,14 @@ parent_run(const struct config *cfg, int listen_fd, int activated, const int *ht
     int n_http_fd, int foreground)
 {
 	struct parent p = { .cfg = cfg, .listen_fd = listen_fd, .activated = activated,
-		.log_fd = -1, .backoff_ms = cfg->restart_min_ms, .http_fd = http_fd,
-		.n_http_fd = n_http_fd };
+		.log_fd = -1, .backoff_ms = cfg->restart_min_ms, .n_http_fd = n_http_fd };
 	char msg[1024];
 	struct err e;
 	sigset_t set;
 
 	(void)foreground;
+	for (int i = 0; i < n_http_fd; i++)
+		p.http_fd[i] = http_fd[i];
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
@@ -517,9 +537,11 @@ parent_run(const struct config *cfg, int listen_fd, int activated, const int *ht
 		unlink(cfg->listen);
 	close(listen_fd);
 	for (int i = 0; i < n_http_fd; i++) {
+		if (p.http_fd[i] == -1)
+			continue;
 		if (cfg->http_listen[i][0] == '/')
 			unlink(cfg->http_listen[i]);
-		close(http_fd[i]);
+		close(p.http_fd[i]);
 	}
 	if (p.log_fd != -1)
 		close(p.log_fd);

@@ -10,6 +10,8 @@
 #include "classifier/classifier.h"
 #include "classifier/convcache.h"
 #include "core/model.h"
+#include "daemon/http.h"
+#include "daemon/http_int.h"
 #include "generator/chat.h"
 #include "policy/policy.h"
 
@@ -119,6 +121,12 @@ stats_json(struct server *s)
 	    "entries", (json_int_t)cs.entries, "lookups", (json_int_t)cs.lookups, "hits",
 	    (json_int_t)cs.hits, "tokens_reused", (json_int_t)cs.tokens_reused, "stores",
 	    (json_int_t)cs.stores, "evictions", (json_int_t)cs.evictions));
+	json_object_set_new(o, "http", json_pack("{s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I}",
+	    "requests", (json_int_t)st->http_requests, "errors", (json_int_t)st->http_errors,
+	    "connections", http_connections(s), "inflight", http_inflight(s), "stream_blocks",
+	    (json_int_t)st->stream_blocks, "upstream_requests", (json_int_t)st->upstream_requests,
+	    "upstream_errors", (json_int_t)st->upstream_errors, "upstream_blocked_requests",
+	    (json_int_t)st->upstream_blocked_requests));
 	json_object_set_new(o, "queue", q);
 	json_object_set_new(o, "latency_ms", json_pack("{s:I, s:o, s:o, s:o}", "count",
 	    (json_int_t)st->n_lat, "p50", percentile(st, 0.5), "p90", percentile(st, 0.9), "p99",

@@ -35,11 +35,11 @@ enum proto_status oai_mod_parse(const struct json_t *body, const char *policy,
 void oai_requests_free(struct request *r, size_t n);
 
 /* One moderation result from a classify verdict (verdict_to_json's object): flagged,
- * categories (each of the policy's codes -> whether it triggered), category_scores (each
- * code -> the guard's score, bit for bit, or null where the guard computed none: a safe
- * answer, or a code the policy excludes for the role), category_applied_input_types, and
- * guardd (a copy of the whole verdict). codes: the policy's codes; a code the verdict names
- * that is not among them is added. */
+ * categories (each code -> whether it triggered), category_scores (each code -> the guard's
+ * score, bit for bit, or null where the guard computed none: a safe answer),
+ * category_applied_input_types, and guardd (the whole verdict, a reference). codes: the
+ * codes to report (the daemon gives those the policy shows the guard); a code the verdict
+ * names or scores that is not among them is added. */
 struct json_t *oai_mod_result(const struct json_t *verdict, const char *const *codes,
     size_t n_codes);
 /* {id, model, results}: results is stolen. */

@@ -158,6 +158,17 @@ def main():
         print(" ".join(codes))
         for s in socks:
             s.close()
+    elif mode == "idle":
+        # n connections that send nothing, then one request on one more
+        n = int(args[1])
+        socks = [connect(addr) for _ in range(n)]
+        time.sleep(0)
+        s = connect(addr)
+        s.sendall(request("GET", "/health", headers=auth))
+        st, h, b, _ = read_response(s)
+        print(str(st) + ("/" + json.loads(b)["error"]["code"] if st != 200 else ""))
+        for x in socks + [s]:
+            x.close()
     elif mode == "headers":
         # n extra headers
         n = int(args[1])

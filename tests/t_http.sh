@@ -140,6 +140,11 @@ is "$(python3 tests/http_raw.py $H pipeline)" "200 200 7 404 closed" \
     "three pipelined requests: three answers in order, closed after Connection: close"
 is "$(python3 tests/http_raw.py 127.0.0.1:$P maxconn "$KEY" 4)" "200 200 200 200 503/too_many_connections" \
     "max_connections 4: the fifth connection gets 503"
+conns() { c $U http://g/metrics > /dev/null; awk '/^guardd_http_connections / {print $2}' $T/b; }
+i=0
+until [ "$(conns)" = 1 ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done	# the last ones closed
+is "$(python3 tests/http_raw.py 127.0.0.1:$P idle "$KEY" 4)" "503/too_many_connections" \
+    "connections count from their accept: four silent ones, and the fifth is refused"
 
 # --- streams, and a client that vanishes ---------------------------------------------------
 curl -s -N $U http://g/guardd/request -d '{"id": 3, "op": "chat", "stream": true, "messages": [{"role": "user", "content": "Tell me a story."}]}' > $T/sse
@@ -229,6 +234,21 @@ printf 'listen: %s/x.sock\nmodel: %s\nhttp: {listen: ["127.0.0.1:%s"], auth: non
 is "$?" 73 "a port in use: exit 73 (EX_CANTCREAT)"
 like "$(cat $T/busy.out)" "127.0.0.1:$P" "naming the address"
 
+# --- SIGHUP reads the keys again; a bad file leaves them as they were ------------------------------
+KEY2=k2-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$KEY2" > $T/keys
+kill -HUP $pid
+i=0
+until [ "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" = 200 ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+is "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" 200 "SIGHUP: the new key is taken"
+is "$(c -H "$AUTH" $TCP/metrics)" 401 "and the old one refused"
+printf 'short\n' > $T/keys
+kill -HUP $pid
+i=0
+until grep -q "the HTTP keys stay" $T/err; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+like "$(cat $T/err)" "the HTTP keys stay" "SIGHUP with a bad keys file: logged"
+is "$(c -H "Authorization: Bearer $KEY2" $TCP/metrics)" 200 "and the keys in force stay"
+
 # --- drain: SIGTERM lets a stream in flight finish ---------------------------------------------
 curl -s -N $U http://g/guardd/request -d '{"id": 4, "op": "chat", "stream": true, "max_tokens": 24, "messages": [{"role": "user", "content": "Tell me a story."}]}' > $T/drain &
 cpid=$!
@@ -240,4 +260,10 @@ is "$(tail -c 14 $T/drain | tr '\n' '|')" "data: [DONE]||" "SIGTERM during a str
 wait $pid
 is "$?" 0 "guardd exits 0 after the drain"
 ok $([ ! -e $H ]; echo $?) "the HTTP Unix socket is removed"
+kill -TERM $pid2
+wait $pid2
+is "$?" 0 "the second guardd exits 0 too"
+# built with sanitizers (make check-asan), a leak or an error shows here and in the statuses
+is "$(grep -c 'Sanitizer\|runtime error' $T/err $T/err2 | tr '\n' ' ')" "$T/err:0 $T/err2:0 " \
+    "no sanitizer report from either guardd"
 done_testing

@@ -27,6 +27,7 @@ model: $LG
 policy: $PWD/etc/policy.yaml
 policies: {strict: $T/strict.yaml}
 batch: 4
+limits: {max_queue: 8}
 generator:
   model: $GEN
 stream: {check_every: 8}
@@ -131,6 +132,14 @@ bad '{"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"}' 404 m
 bad '{"messages": [{"role": "assistant", "content": "hi"}]}' 400 bad_request "messages" "chat: no user turn" /v1/chat/completions
 bad '{"messages": "hi", "stream": true}' 400 bad_request "messages" "chat: stream with bad messages is a plain error" /v1/chat/completions
 
+# more inputs than the queue holds (limits.max_queue 8): queued at once, the rest refused
+/usr/bin/python3 -c 'import json; print(json.dumps({"input": ["text %d" % i for i in range(20)]}))' > $T/many.body
+out=$(oc POST /v1/moderations @$T/many.body)
+is "$(printf '%s\n' "$out" | jq_ 'j["status"], j["body"]["error"]["code"], j["body"]["error"]["message"]')" \
+    "(429, 'busy', 'input[8]: the queue is full, try again later')" "a batch larger than the queue: 429 naming the first input refused"
+out=$(oc POST /v1/moderations '{"input": ["a", "b", "c", "d", "e", "f", "g", "h"]}')
+is "$(printf '%s\n' "$out" | jq_ 'j["status"], len(j["body"]["results"])')" "(200, 8)" "then a batch that fits is answered"
+
 # --- chat completions ---------------------------------------------------------------------
 ./guard chat --socket $S --temp 0 -n 12 --json "Tell me a story." > $T/mp.json
 out=$(oc POST /v1/chat/completions '{"model": "rig-gen-l3.gguf", "messages": [{"role": "user", "content": "Tell me a story."}], "temperature": 0, "max_tokens": 12}')
@@ -153,6 +162,10 @@ is "$(jq_ 'j["guardd"]["response_verdict"]["decision"], j["guardd"]["request_ver
     "('block', 'allow', 'assistant')" "stream: the verdicts in the final chunk; the first has the role"
 is "$(jq_ 'j["chunks"][-1]["choices"], j["usage"]["completion_tokens"] > 0, len(set(c["id"] for c in j["chunks"]))' < $T/s.json)" \
     "([], True, 1)" "stream: include_usage's last chunk; one id throughout"
+metrics=$(curl -s --unix-socket $H http://x/metrics)
+like "$metrics" "
+guardd_stream_blocks_total 1
+" "the blocked stream is counted in guardd_stream_blocks_total"
 # the same, non-streaming: the refusal and content_filter, nothing of the bomb
 out=$(oc POST /v1/chat/completions '{"messages": [{"role": "user", "content": "Tell me a story."}], "temperature": 0}')
 is "$(printf '%s\n' "$out" | jq_ 'j["body"]["choices"][0]["finish_reason"], j["body"]["choices"][0]["message"]["content"], "bomb" in json.dumps(j)')" \
@@ -167,6 +180,18 @@ curl -sN --unix-socket $H http://x/v1/chat/completions -H 'Content-Type: applica
 is "$(tail -c 14 $T/curl.sse | od -c | head -1 | tr -s ' ')" "$(printf 'data: [DONE]\n\n' | od -c | head -1 | tr -s ' ')" "curl: the stream ends with data: [DONE]"
 is "$(grep -c '^data: ' $T/curl.sse)" "$(/usr/bin/python3 -c 'import sys; print(sum(1 for l in open(sys.argv[1]) if l.strip()))' $T/curl.sse)" \
     "curl: every non-empty line is a data: line"
+
+# a deadline that passes while generating: a 504 before the first event, or once the stream
+# has begun an error event as OpenAI's SDK raises it, and no [DONE]
+out=$(oc POST /v1/chat/completions '{"messages": [{"role": "user", "content": "Tell me a story."}], "stream": true, "guardd": {"deadline_ms": 100}}')
+case "$(printf '%s\n' "$out" | jq_ 'j["status"], j.get("done")')" in
+"(504, None)")
+	is "$(printf '%s\n' "$out" | jq_ 'j["body"]["error"]["code"]')" timeout "a deadline before the first event: 504 timeout";;
+"(200, False)")
+	like "$(printf '%s\n' "$out" | jq_ 'j["error"]')" "deadline of 100 ms passed" "a deadline mid-stream: an error event, no [DONE]";;
+*)
+	TAP_N=$((TAP_N + 1)); echo "ok $TAP_N # skip the chat ended before its 100 ms deadline";;
+esac
 
 # a client that leaves mid-stream: guardd stays up and answers the next request
 /usr/bin/python3 - $H <<'PY'
