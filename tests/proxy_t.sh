@@ -210,17 +210,18 @@ is "$(lastlog "$T/tls.log" 'j["script"], j["client_closed"]')" "['hang'] True" \
 
 # 7. a guardd hosting the rigged generator as the upstream of another: the same text
 body='{"model": "rig-gen-safe-l3.gguf", "temperature": 0, "max_tokens": 40, "messages": [{"role": "user", "content": "Tell me a story."}]}'
-st=$(curl -s --max-time 30 -H 'Content-Type: application/json' -d "$body" -o "$T/d1" -w '%{http_code}' \
+# (generous bounds: generating is slow under the sanitizers of make check-asan)
+st=$(curl -s --max-time 120 -H 'Content-Type: application/json' -d "$body" -o "$T/d1" -w '%{http_code}' \
 	"http://127.0.0.1:$PB/v1/chat/completions")
 if [ "$st" != 200 ]; then
 	ok 0 "# skip the generator's guardd does not serve /v1/chat/completions ($st)"
 	ok 0 "# skip the same"
 else
-	post chain "$body" "$T/d2" > /dev/null
+	post chain "$body" "$T/d2" --max-time 120 > /dev/null
 	direct=$(jf "$T/d1" 'j["choices"][0]["message"]["content"]')
 	is "$(jf "$T/d2" 'j["choices"][0]["message"]["content"]')" "$direct" "proxied through a guardd, the text equals the direct one ($(echo "$direct" | wc -c) bytes)"
 	sbody=$(echo "$body" | sed 's/"temperature"/"stream": true, "temperature"/')
-	post chain "$sbody" "$T/d3" > /dev/null
+	post chain "$sbody" "$T/d3" --max-time 120 > /dev/null
 	is "$(sse "$T/d3" | cut -d'|' -f1)" "$direct" "streamed through it too"
 fi
 done_testing
