@@ -85,7 +85,9 @@ FUZZ_DOBJ = $(BUILD)/libguardd.a
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libguard.a $(FUZZ_DOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/driver.c $(FUZZ_DOBJ) $(BUILD)/libguard.a \
-		$(DPKG_LIBS) $(LDLIBS)
+		$(DPKG_LIBS) $(LDLIBS) $(FUZZ_LIBS_$*)
+# targets that compile a cli/ reader in need what it links
+FUZZ_LIBS_evalset = -lz
 
 # real coverage-guided fuzzing (libFuzzer + ASan + UBSan, clang from Debian): make fuzz T=request
 # The libraries are built with clang in build-fuzz/ and linked as archives, so a target takes
@@ -104,7 +106,8 @@ fuzz-build:
 	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 \
 		CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libguard.a build-fuzz/libguardd.a
 	$(FUZZ_CC) $(CFLAGS_BASE:$(OPT)=-O1) -fsanitize=fuzzer $(FUZZ_SAN) -o build-fuzz/fuzz-$(T) \
-		tests/fuzz/fuzz_$(T).c build-fuzz/libguardd.a build-fuzz/libguard.a $(DPKG_LIBS) $(LDLIBS)
+		tests/fuzz/fuzz_$(T).c build-fuzz/libguardd.a build-fuzz/libguard.a $(DPKG_LIBS) $(LDLIBS) \
+		$(FUZZ_LIBS_$(T))
 
 fuzz: fuzz-build
 	@mkdir -p build-fuzz/corpus/$(T)

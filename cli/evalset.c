@@ -373,17 +373,22 @@ evalset_load(const char *path, struct evalset *s, struct err *e)
 	memset(s, 0, sizeof(*s));
 	if (read_all(path, &b, e) == -1)
 		return -1;
-	if (b.n == 0) {
-		buf_free(&b);
-		return err_set(e, "%s: empty", path);
-	}
-	if (pl >= 4 && strcmp(path + pl - 4, ".csv") == 0)
-		rc = load_csv(path, &b, s, e);
-	else
-		rc = load_jsonl(path, &b, s, e);
+	rc = evalset_parse(path, pl >= 4 && strcmp(path + pl - 4, ".csv") == 0, &b, s, e);
 	buf_free(&b);
+	return rc;
+}
+
+int
+evalset_parse(const char *name, int csv, const struct buf *b, struct evalset *s, struct err *e)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (b->n == 0)
+		return err_set(e, "%s: empty", name);
+	rc = csv ? load_csv(name, b, s, e) : load_jsonl(name, b, s, e);
 	if (rc == 0 && s->n == 0)
-		rc = err_set(e, "%s: no items", path);
+		rc = err_set(e, "%s: no items", name);
 	if (rc == -1)
 		evalset_free(s);
 	return rc;

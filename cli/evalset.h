@@ -28,6 +28,11 @@ struct evalset {
 
 /* Loads a whole set. Errors name the file and line (and the field). */
 int evalset_load(const char *path, struct evalset *s, struct err *e);
+/* The same from bytes already read (uncompressed): CSV when csv is 1, else JSONL; name is
+ * used in errors. */
+struct buf;
+int evalset_parse(const char *name, int csv, const struct buf *b, struct evalset *s,
+    struct err *e);
 void evalset_free(struct evalset *s);
 /* The hazard code (S1-S14) a set category maps to, or NULL (see guard(1), EVAL SETS). */
 const char *evalset_map(const char *kind, const char *cat);

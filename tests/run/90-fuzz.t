@@ -14,4 +14,5 @@ $B/tests/fuzz_conv -n $N tests/fuzz/corpus/conv
 $B/tests/fuzz_tok -n 3000 tests/fuzz/corpus/tok
 $B/tests/fuzz_spmodel -n $N tests/fuzz/corpus/spmodel
 $B/tests/fuzz_config -n $N tests/fuzz/corpus/config
+$B/tests/fuzz_evalset -n $N tests/fuzz/corpus/evalset
 LIST
