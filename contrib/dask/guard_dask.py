@@ -334,9 +334,9 @@ def _renumber(text, old, new, annotate):
     """The child's answer with its line number old made the global number new: the
     child's own bytes with the numbers replaced, or the same value re-encoded when a
     textual replacement cannot be proved right."""
-    if old == new:
-        return text
     s = text.decode("utf-8", "surrogateescape")
+    if old == new:
+        return s    # (str like every other output line, whichever worker ran it)
     want = json.loads(s)
     if not annotate and want.get("line") == old:
         want["line"] = new
