@@ -143,6 +143,12 @@ ctx_seq_add_image(struct ctx *c, int seq, const struct mllama_image *im, struct 
 		return err_set(e, "image: encoded by another model");
 	struct xseq *S = &c->xs->seq[seq];
 	int rows = im->num_tiles * im->n_tok;
+	/* each image is taken by an <|image|> token still to come: no more than the room left */
+	int pending = S->n_img - (c->len[seq] > 0 ? c->xs->cnt[at(c, seq, c->len[seq] - 1)] : 0);
+	if (pending >= c->p.n_ctx - c->len[seq])
+		return err_set(e, "image: sequence %d has %d of %d positions left and %d image(s) "
+		    "waiting for their <|image|> token: no room for another", seq,
+		    c->p.n_ctx - c->len[seq], c->p.n_ctx, pending);
 	if (xseq_grow(c, S, (size_t)rows, e) == -1)
 		return -1;
 	void *mm = malloc(matmul_scratch_size(rows, hp->n_embd));

@@ -112,10 +112,14 @@ tens(struct ld *L, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t
 	for (uint32_t i = 0; !bad && i < nd; i++)
 		bad = (int64_t)t->shape[i] != want[i];
 	if (bad) {
-		err_set(e, "%s: tensor '%s': shape [%llu, %llu, ...] (%u dims), expected [%lld, %lld, "
-		    "%lld, %lld] (%u dims)", t->file, name, (unsigned long long)t->shape[0],
-		    (unsigned long long)(t->n_dims > 1 ? t->shape[1] : 0), t->n_dims, (long long)d0,
-		    (long long)d1, (long long)d2, (long long)d3, nd);
+		char got[96] = "", exp[96] = "";
+		for (uint32_t i = 0; i < t->n_dims && i < 4; i++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%llu", i ? ", " : "",
+			    (unsigned long long)t->shape[i]);
+		for (uint32_t i = 0; i < nd; i++)
+			snprintf(exp + strlen(exp), sizeof(exp) - strlen(exp), "%s%lld", i ? ", " : "",
+			    (long long)want[i]);
+		err_set(e, "%s: tensor '%s': shape [%s], expected [%s]", t->file, name, got, exp);
 		return NULL;
 	}
 	if (t->type < 0 || !matmul_supported(t->type)) {

@@ -12,6 +12,8 @@
  *   t_mllama MODEL_DIR [TEXT_MODEL] */
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "core/ctx.h"
 #include "core/image.h"
@@ -248,6 +250,17 @@ run_cache(struct model *m, const char *name, const int32_t *tok, int n,
 	    ctx_seq_n_images(c, 2) == 0, "%s: <|image|> without an attached image refused, "
 	    "sequence unchanged: %s", name, rc == -1 ? e.msg : "(accepted)");
 	ctx_free(c);
+	/* more images than positions left for their <|image|> tokens */
+	p.n_ctx = 2;
+	p.n_seq = 1;
+	if ((c = ctx_new(m, &p, &e)) == NULL)
+		return;
+	int a = ctx_seq_add_image(c, 0, ims[0], &e) == 0 && ctx_seq_add_image(c, 0, ims[0], &e) == 0;
+	rc = ctx_seq_add_image(c, 0, ims[0], &e);
+	ok(a && rc == -1 && strstr(e.msg, "no room") != NULL && ctx_seq_n_images(c, 0) == 2,
+	    "%s: a third image for a context of 2 positions refused: %s", name,
+	    rc == -1 ? e.msg : "(attached)");
+	ctx_free(c);
 }
 
 static void
@@ -391,6 +404,73 @@ out:
 	free(want);
 }
 
+/* config.json edits that must be refused by name: a directory of links to the shards */
+static void
+bad_configs(const char *dir)
+{
+	static const struct {
+		const char *from, *to, *want;
+	} cases[] = {
+		{ "\"cross_attention_layers\": [\n      1,\n      3\n    ]",
+		  "\"cross_attention_layers\": [1, 9]", "cross_attention_layers[1]" },
+		{ "\"vision_output_dim\": 192", "\"vision_output_dim\": 190", "vision_output_dim" },
+		{ "\"intermediate_layers_indices\": [\n      1,\n      3\n    ]",
+		  "\"intermediate_layers_indices\": [3, 1]", "strictly increasing" },
+		{ "\"image_token_index\": 128256", "\"image_token_index\": 5", "image_token_index" },
+		{ "\"intermediate_size\": 128", "\"intermediate_size\": 256",
+		  "'vision_model.transformer.layers.0.mlp.fc1.weight': shape" },
+	};
+	static const char *const links[] = { "model-00001-of-00002.safetensors",
+		"model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json" };
+	char tmp[] = "/tmp/t_mllama.XXXXXX", path[4400], src[4400];
+	struct err e;
+
+	if (mkdtemp(tmp) == NULL || realpath(dir, src) == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char to[4500];
+		snprintf(path, sizeof(path), "%s/%s", tmp, links[i]);
+		snprintf(to, sizeof(to), "%s/%s", src, links[i]);
+		if (symlink(to, path) == -1)
+			return;
+	}
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	FILE *fp = fopen(path, "rb");
+	char *cfg = calloc(1, 1 << 16);
+	size_t len = fp ? fread(cfg, 1, (1 << 16) - 1, fp) : 0;
+	if (fp)
+		fclose(fp);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char *at = strstr(cfg, cases[k].from), *out = calloc(1, len + 256);
+		if (!ok(at != NULL, "config.json has %.40s", cases[k].from)) {
+			free(out);
+			continue;
+		}
+		memcpy(out, cfg, (size_t)(at - cfg));
+		strcat(out, cases[k].to);
+		strcat(out, at + strlen(cases[k].from));
+		snprintf(path, sizeof(path), "%s/config.json", tmp);
+		fp = fopen(path, "wb");
+		fputs(out, fp);
+		fclose(fp);
+		struct model *m = model_open(tmp, &e);
+		ok(m == NULL && strstr(e.msg, cases[k].want) != NULL, "config %s refused: %s",
+		    cases[k].to, m ? "(opened)" : e.msg);
+		model_close(m);
+		free(out);
+	}
+	free(cfg);
+	const char *names[] = { "config.json", "model-00001-of-00002.safetensors",
+		"model-00002-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, names[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s.sha256", tmp, names[i]);
+		unlink(path);
+	}
+	rmdir(tmp);
+}
+
 /* a text-only model takes no image: refused by name, never dropped */
 static void
 text_only(const char *path)
@@ -450,6 +530,7 @@ main(int argc, char **argv)
 		if (only == NULL || (size_t)atoi(only) == k)
 			run_case(m, json_array_get(cases, k));
 	model_close(m);
+	bad_configs(argv[1]);
 	if (argc == 3)
 		text_only(argv[2]);
 	json_decref(ref);
