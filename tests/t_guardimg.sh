@@ -35,7 +35,7 @@ l = struct.unpack('<%df' % (len(b) // 4), b)
 m = max(l)
 p = math.exp(l[39257] - m) / sum(math.exp(x - m) for x in l)
 s = json.load(open(sys.argv[2]))['unsafe_score']
-print('same' if abs(p - s) <= 1e-5 * max(1.0, p) else 'differ: %r vs %r' % (p, s))
+print('same' if abs(p - s) <= 1e-4 * p else 'differ: %r vs %r' % (p, s))
 PY
 )
 is "$r" same "the verdict's unsafe_score is P(unsafe) after the reference's lg11bv prompt: the same prompt and image"
