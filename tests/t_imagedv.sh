@@ -44,6 +44,8 @@ st=$(curl -s -o $T/b -w '%{http_code}' --unix-socket $T/h.sock http://g/v1/moder
 is "$st" 200 "/v1/moderations with an image_url on the vision guard: 200"
 is "$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["results"][0]["guardd"]["unsafe_score"]))' $T/b)" \
     "$want" "its unsafe_score is guard classify --image's, bit for bit ($want)"
+is "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["category_applied_input_types"]["S1"])' $T/b)" \
+    "['text', 'image']" "category_applied_input_types lists the image, as OpenAI's do"
 python3 - "$T/g.sock" "$Q" $IMG 1 > $T/mp <<'PY'
 import json, socket, struct, sys
 def s(x):
