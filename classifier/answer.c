@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier/conv.h"
 #include "classifier/prompt.h"
 #include "core/ctx.h"
+#include "core/mllama.h"
 #include "core/tok.h"
 #include "util/buf.h"
 
@@ -199,6 +201,10 @@ classifier_body(struct classifier *c, const struct conv *conv, struct tokvec *bo
 	struct buf text = { 0 };
 
 	body->n = 0;
+	/* never drop an image silently: a text-only guard cannot judge it */
+	if (conv_n_images(conv) > 0 && model_image_token(c->m) < 0)
+		return err_set(e, "messages: %zu image part(s), but this guard reads text only (an "
+		    "image needs Llama Guard 3 11B-Vision)", conv_n_images(conv));
 	int rc = prompt_body(conv, c->tok, &text, body, role, e);
 	buf_free(&text);
 	if (rc == 0 && tokvec_push(body, c->t[T_NN]) == -1)	/* the model's first token, taken as given */

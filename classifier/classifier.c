@@ -265,6 +265,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
     struct verdict *out)
 {
 	struct item it[MAX_ITEMS];
+	int image[MAX_ITEMS] = { 0 };
 	struct err e;
 	double t0 = classifier_now_ms();
 
@@ -297,6 +298,20 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 		it[i].num_tok = sl->num_tok;
 		if (classifier_body(c, conv[i], &c->body[i], &v->role, &e) == -1) {
 			verdict_fail(v, sl->pol, "%s", e.msg);
+			continue;
+		}
+		if (conv_n_images(conv[i]) > 0) {	/* whole, uncached: vision.c */
+			if (classifier_image_prompt(c, sl->pol, v->role, it[i].seq, conv[i],
+			    &c->body[i], &e) == -1) {
+				verdict_fail(v, sl->pol, "%s", e.msg);
+				continue;
+			}
+			it[i].feed = c->body[i].v;
+			it[i].n_feed = c->body[i].n;
+			it[i].active = 1;
+			image[i] = 1;
+			v->tokens_evaluated = (int)it[i].n_feed;
+			v->ms_prompt = classifier_now_ms() - t0;
 			continue;
 		}
 		const struct tokvec *pre = &sl->prefix[v->role];
@@ -341,7 +356,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 	}
 	int ran[MAX_ITEMS];
 	for (size_t i = 0; i < n; i++)
-		ran[i] = it[i].active;
+		ran[i] = it[i].active && !image[i];	/* image prompts are not cached */
 	classifier_answer(c, it, n, out, t0);
 	/* keep the conversation parts just evaluated for the next turns: their positions are
 	 * in place (the answer went after them), whatever the verdict. After a failure the

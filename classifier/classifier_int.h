@@ -74,6 +74,10 @@ struct item {
 };
 
 double classifier_now_ms(void);
+/* A conversation with an image (vision.c): body (prompt_body's tokens) becomes the whole
+ * image prompt for the role, seq is cleared and gets the image attached. Not cached. */
+int classifier_image_prompt(struct classifier *c, const struct policy *pol, enum role role,
+    int seq, const struct conv *conv, struct tokvec *body, struct err *e);
 /* A verdict ready for a check under pol: no answer yet, the structure-spoof reasons of
  * conv. */
 void classifier_verdict_init(struct verdict *v, const struct policy *pol, const struct conv *conv);

@@ -15,9 +15,19 @@ struct conv_msg {
 	size_t n_images;	/* image parts (conv_from_json_vision only): counted, not rendered */
 };
 
+/* an image part's bytes (PNG or JPEG) */
+struct conv_image {
+	unsigned char *data;
+	size_t len;
+};
+
 struct conv {
 	struct conv_msg *msg;
 	size_t n;
+	/* the image parts' bytes in order, when the caller has them (borrowed: proto's request
+	 * owns them; conv_free leaves them); n_img is 0 otherwise */
+	const struct conv_image *img;
+	size_t n_img;
 };
 
 /* From {"messages": [{"role": "user"|"assistant", "content": STRING | [{"type": "text",

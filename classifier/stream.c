@@ -82,7 +82,7 @@ stream_seq(const struct guard_stream *s)
 static struct conv
 stream_conv(struct guard_stream *s)
 {
-	return (struct conv){ s->view, s->conv.n + 1 };
+	return (struct conv){ .msg = s->view, .n = s->conv.n + 1 };
 }
 
 /* (Re)starts the sequence from the slot's current policy: its response prefix restored from

@@ -22,7 +22,7 @@ static const struct {
 	{ "prompt", "guard prompt [--policy file] [--ids -m model] < conversation.json\n"
 	    "       guard prompt --chat [-m model] [--format llama3|llama2] [--date D] [--ids] < chat.json" },
 	{ "classify", "guard classify -m model | --socket path [--policy file|name] [--json] "
-	    "[--no-cache] [-t threads] [text]" },
+	    "[--no-cache] [--image file] [-t threads] [text]" },
 	{ "filter", "guard filter -m model | --socket path [--policy file|name] "
 	    "[--annotate | --emit safe|unsafe] [--exit-zero] [--batch n] [-t threads] < lines" },
 	{ "ping", "guard ping --socket path [--json]" },

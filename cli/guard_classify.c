@@ -28,6 +28,7 @@ parse_copts(int argc, char **argv, const char *cmd, struct copts *o)
 		{ "exit-zero", no_argument, NULL, 'z' }, { "threads", required_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'b' }, { "ctx", required_argument, NULL, 'c' },
 		{ "no-cache", no_argument, NULL, 'N' }, { "socket", required_argument, NULL, 'S' },
+		{ "image", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -53,6 +54,13 @@ parse_copts(int argc, char **argv, const char *cmd, struct copts *o)
 		case 'z': o->exit_zero = 1; break;
 		case 'N': o->no_cache = 1; break;
 		case 'S': o->socket = optarg; break;
+		case 'I':
+			if (strcmp(cmd, "classify") != 0 || o->image != NULL) {
+				warnx_("--image: one image, for classify");
+				return -1;
+			}
+			o->image = optarg;
+			break;
 		case 't': if (parse_int("-t", optarg, 0, 1024, &o->threads)) return -1; break;
 		case 'b': if (parse_int("--batch", optarg, 1, 64, &o->batch)) return -1; break;
 		case 'c': if (parse_int("--ctx", optarg, 256, 1 << 20, &o->n_ctx)) return -1; break;
@@ -205,6 +213,33 @@ verdict_print(const json_t *v, int as_json)
 		printf("error: %s\n", json_string_value(json_object_get(v, "error")));
 }
 
+/* a whole file into img (the classifier's decoder checks what it holds) */
+static int
+read_image(const char *path, struct conv_image *img)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		warnx_("--image %s: %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	if (n == 0 || n > (64L << 20) || (img->data = malloc((size_t)n)) == NULL ||
+	    fread(img->data, 1, (size_t)n, f) != (size_t)n) {
+		warnx_("--image %s: %s", path, n == 0 ? "an empty file" : n > (64L << 20) ?
+		    "larger than 64 MiB" : "cannot read it");
+		free(img->data);
+		img->data = NULL;
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	img->len = (size_t)n;
+	return 0;
+}
+
 int
 cmd_classify(int argc, char **argv)
 {
@@ -235,6 +270,21 @@ cmd_classify(int argc, char **argv)
 			return ST_ERROR;
 		}
 	}
+	struct conv_image img = { 0 };
+	if (o.image != NULL) {	/* an image part of the conversation's first message */
+		if (o.socket != NULL) {
+			warnx_("--image: not with --socket yet (send the image in a request)");
+			conv_free(&cv);
+			return ST_ERROR;
+		}
+		if (read_image(o.image, &img) == -1) {
+			conv_free(&cv);
+			return ST_ERROR;
+		}
+		cv.msg[0].n_images++;
+		cv.img = &img;
+		cv.n_img = 1;
+	}
 	if (o.socket) {
 		int st = client_classify(o.socket, o.policy, &cv, o.json);
 		conv_free(&cv);
@@ -243,6 +293,7 @@ cmd_classify(int argc, char **argv)
 	struct classifier *c = open_classifier(&o, &m, &p);
 	if (c == NULL) {
 		conv_free(&cv);
+		free(img.data);
 		return ST_ERROR;
 	}
 	const struct conv *list[1] = { &cv };
@@ -253,6 +304,7 @@ cmd_classify(int argc, char **argv)
 	json_decref(vj);
 	verdict_free(&v);
 	conv_free(&cv);
+	free(img.data);
 	classifier_free(c);
 	model_close(m);
 	policy_free(p);

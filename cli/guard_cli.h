@@ -15,6 +15,7 @@ enum { ST_ALLOW = 0, ST_FLAGGED = 1, ST_ERROR = 2 };
 
 struct copts {
 	const char *model, *policy, *socket, *emit;
+	const char *image;	/* classify --image: a PNG or JPEG with the conversation */
 	int json, ids, annotate, exit_zero, no_cache;
 	long threads, batch, n_ctx;
 	/* socket mode: the daemon's policy, for the error verdicts of malformed lines */

@@ -23,6 +23,8 @@ struct config {
 	int threads, batch, context;
 	enum log_content log_content;
 	size_t max_request_bytes;
+	size_t max_image_bytes;
+	int max_images;
 	int max_messages, max_queue, deadline_ms, max_connections, drain_ms;
 	uid_t allow_uid[CONFIG_MAX_IDS];
 	gid_t allow_gid[CONFIG_MAX_IDS];

@@ -273,7 +273,8 @@ read_cb(struct bufferevent *bev, void *arg)
 			unsigned char *p = evbuffer_pullup(in, (ssize_t)len);
 			struct request r;
 			struct err e;
-			struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages };
+			struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages,
+	    s->cfg->max_image_bytes, s->cfg->max_images };
 			s->st.bytes_in += len;
 			s->st.requests++;
 			enum proto_status st = proto_decode_msgpack(p, len, &lim, &r, &e);

@@ -135,7 +135,8 @@ void
 http_route_chat(struct hreq *h)
 {
 	struct server *s = hreq_server(h);
-	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages };
+	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages,
+	    s->cfg->max_image_bytes, s->cfg->max_images };
 	struct request r;
 	struct oai_opts o;
 	struct err e;

@@ -18,6 +18,7 @@
 struct mod {
 	size_t n, pending;
 	json_t *verdict[OAI_MAX_INPUTS];
+	int image[OAI_MAX_INPUTS];	/* the input had an image: the guard judged it too */
 	enum proto_status st;		/* the first error, PROTO_OK if none */
 	char msg[512];
 	char policy[64];
@@ -65,8 +66,16 @@ mod_reply(struct hreq *h, struct mod *m)
 			if (!policy_category(s->pol[k], i)->exclude[ROLE_REQUEST])
 				codes[nc++] = policy_category(s->pol[k], i)->code;
 	json_t *res = json_array();
-	for (size_t i = 0; i < m->n; i++)
-		json_array_append_new(res, oai_mod_result(m->verdict[i], codes, nc));
+	for (size_t i = 0; i < m->n; i++) {
+		json_t *r = oai_mod_result(m->verdict[i], codes, nc), *types;
+		const char *key;
+		json_t *v;
+		/* as OpenAI reports it: each category was applied to the image as well */
+		if (m->image[i] && (types = json_object_get(r, "category_applied_input_types")))
+			json_object_foreach(types, key, v)
+				json_array_append_new(v, json_string("image"));
+		json_array_append_new(res, r);
+	}
 	mod_id(id, sizeof(id));
 	json_t *o = oai_mod_response(id, m->model, res);
 	hreq_reply_json(h, 200, o);
@@ -147,7 +156,8 @@ void
 http_route_moderations(struct hreq *h)
 {
 	struct server *s = hreq_server(h);
-	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages };
+	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages,
+	    s->cfg->max_image_bytes, s->cfg->max_images };
 	struct request *rs;
 	struct oai_opts o;
 	struct err e;
@@ -188,6 +198,8 @@ http_route_moderations(struct hreq *h)
 	 * even before the loop ends: the hreq then stays until its last job is done) */
 	struct conn *c = hreq_conn(h);
 	worker_hold(s, 1);
+	for (size_t i = 0; i < n; i++)
+		m->image[i] = rs[i].n_img > 0;
 	for (size_t i = 0; i < n; i++) {
 		request_handle(c, &rs[i]);	/* takes rs[i] */
 		memset(&rs[i], 0, sizeof(rs[i]));

@@ -54,7 +54,8 @@ http_route_native(struct hreq *h)
 {
 	struct server *s = hreq_server(h);
 	json_t *body = hreq_body_json(h);
-	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages };
+	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages,
+	    s->cfg->max_image_bytes, s->cfg->max_images };
 	struct request r;
 	struct err e;
 

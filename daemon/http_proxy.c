@@ -620,12 +620,19 @@ http_route_proxy(struct hreq *h)
 		}
 		json_object_set_new(q, "messages", copy);
 	}
-	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages };
+	struct proto_limits lim = { s->cfg->max_request_bytes, s->cfg->max_messages,
+	    s->cfg->max_image_bytes, s->cfg->max_images };
 	enum proto_status st = proto_request_from_json(q, &lim, &r, &e);
 	json_decref(q);
 	if (st != PROTO_OK) {
 		proto_request_free(&r);
 		hreq_error_status(h, st, e.msg);
+		return;
+	}
+	if (r.n_img > 0) {	/* the guard would judge the text without the image */
+		proto_request_free(&r);
+		hreq_error_status(h, PROTO_BAD_REQUEST, "messages: image parts are not forwarded: "
+		    "the guard of this guardd cannot judge images yet");
 		return;
 	}
 	p->chat = r.chat;	/* kept for the checks; the rest goes */

@@ -266,8 +266,24 @@ value(struct dec *d)
 		json_t *j = json_real(x);
 		return j ? j : fail(d, at, "out of memory");
 	}
-	case 0xc4: case 0xc5: case 0xc6:
-		return fail(d, at, "binary values are not accepted (send text as a string)");
+	case 0xc4: case 0xc5: case 0xc6: {
+		/* only as an image part's "data" (proto/imgpart.h), as {"$bin": bytes} */
+		const struct seg *s = d->depth > 0 ? &d->path[d->depth - 1] : NULL;
+		if (s == NULL || s->key == NULL || s->klen != 4 || memcmp(s->key, "data", 4) != 0)
+			return fail(d, at, "binary values are not accepted (send text as a string; "
+			    "binary is for an image part's data)");
+		size_t h = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
+		const unsigned char *hp = take(d, 1 + h);
+		if (hp == NULL)
+			return fail(d, at, "truncated binary header");
+		size_t len = (size_t)be(hp + 1, h);
+		const unsigned char *body = take(d, len);
+		if (body == NULL)
+			return fail(d, at, "binary of %zu bytes, only %zu left", len, d->n - d->off);
+		json_t *v = json_stringn_nocheck((const char *)body, len);
+		json_t *j = v ? json_pack("{s:o}", "$bin", v) : NULL;
+		return j ? j : fail(d, at, "out of memory");
+	}
 	case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
 		return fail(d, at, "extension values are not accepted");
 	}

@@ -1,8 +1,9 @@
 /* mpjson.h - one complete msgpack object from untrusted bytes to a jansson value, checked
  * so that the JSON and msgpack front ends accept the same documents: map keys are strings,
  * a key repeated in any map is refused, strings are valid UTF-8, integers fit in int64,
- * floats are finite, binary and extension values are refused, nesting is at most
- * MP_MAX_DEPTH, keys hold no NUL byte (as in JSON text read by jansson). Every count is
+ * floats are finite, extension values are refused and binary ones too except as a map's
+ * "data" value (an image part's bytes, given as {"$bin": a string of those bytes,
+ * unchecked}), nesting is at most MP_MAX_DEPTH, keys hold no NUL byte (as in JSON text read by jansson). Every count is
  * checked against the bytes present before anything is allocated; cost is linear in the
  * input. Errors name the path and the byte offset, e.g.
  * "messages[1].role: duplicate key at byte 57". */

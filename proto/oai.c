@@ -92,7 +92,7 @@ rename_field(struct err *e, const char *where)
 	*e = t;
 }
 
-/* One input: a string, or (whole = 1) the array of text parts that is the input. */
+/* One input: a string, or the array of text and image_url parts that is the input. */
 static int
 input_check(const json_t *in, const char *where, struct err *e)
 {
@@ -108,9 +108,13 @@ input_check(const json_t *in, const char *where, struct err *e)
 			return err_set(e, "%s[%zu]: expected a string or a {\"type\": \"text\", \"text\"} "
 			    "object, got %s", where, k, kind(p));
 		t = json_object_get(p, "type");
+		if (json_is_string(t) && strcmp(json_string_value(t), "image_url") == 0 &&
+		    json_string_length(t) == 9)
+			continue;	/* checked and taken by proto/imgpart.c */
 		if (!json_is_string(t) || strcmp(json_string_value(t), "text") != 0 ||
 		    json_string_length(t) != 4)
-			return err_set(e, "%s[%zu].type: only \"text\" inputs are supported", where, k);
+			return err_set(e, "%s[%zu].type: only \"text\" and \"image_url\" inputs are "
+			    "supported", where, k);
 		if (!json_is_string(json_object_get(p, "text")))
 			return err_set(e, "%s[%zu].text: expected a string", where, k);
 	}

@@ -46,6 +46,10 @@ struct request {
 	struct conv conv;		/* for OP_CLASSIFY; for OP_CHAT the guard's view of the chat */
 	struct chat chat;		/* for OP_CHAT */
 	struct chat_opts copt;		/* for OP_CHAT */
+	struct conv_image *img;		/* the image parts of the messages, in order (PNG or
+					 * JPEG, decoded only where a model reads them); conv
+					 * borrows them */
+	size_t n_img;
 };
 
 enum proto_status {
@@ -67,6 +71,8 @@ const char *proto_status_code(enum proto_status s);
 struct proto_limits {
 	size_t max_request_bytes;
 	int max_messages;
+	size_t max_image_bytes;		/* one image, decoded; 0: 20 MiB */
+	int max_images;			/* in one request; 0: 4 */
 };
 
 /* Decodes one complete msgpack frame into r: msgpack -> JSON (mpjson.h: duplicate keys
@@ -79,7 +85,8 @@ enum proto_status proto_decode_msgpack(const unsigned char *p, size_t n,
  * JSON_REJECT_DUPLICATES): {id?: int|string|null, op: "classify"|"ping"|"stats"|"reload"|"chat",
  * policy?: string, deadline_ms?: 1..3600000, messages: [...] (classify, chat), and for chat
  * stream?, max_tokens?, temperature?, top_k?, top_p?, min_p?, repeat_penalty?, seed?, stop?,
- * add_generation_prompt? (guardd-protocol(7))}; unknown fields are
+ * add_generation_prompt? (guardd-protocol(7))}; a message's content parts may be images
+ * (proto/imgpart.h: r->img, {"type": "image"} parts for the decoders); unknown fields are
  * skipped. The id is kept as its msgpack bytes (an id from JSON is packed), so every front
  * echoes it the same way; proto_id_json gives it back as JSON. */
 enum proto_status proto_request_from_json(const struct json_t *o, const struct proto_limits *l,

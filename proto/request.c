@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/chatreq.h"
+#include "proto/imgpart.h"
 #include "proto/mp.h"
 #include "proto/mpjson.h"
 
@@ -105,6 +106,24 @@ bad(struct err *e, const char *fmt, const char *what, const json_t *got)
 	return PROTO_BAD_REQUEST;
 }
 
+/* classify's conversation or chat's messages, image parts as {"type": "image"} */
+static enum proto_status
+messages(const json_t *o, const struct proto_limits *l, struct request *r, struct err *e)
+{
+	if (r->op == OP_CHAT)
+		return chatreq_parse(o, l, r, e);
+	if (json_object_get(o, "messages") == NULL) {
+		err_set(e, "messages: required by classify");
+		return PROTO_BAD_REQUEST;
+	}
+	if (conv_from_json_vision(&r->conv, o, l->max_messages > 0 ? (size_t)l->max_messages :
+	    SIZE_MAX, r->n_img, e) == -1)
+		return PROTO_BAD_REQUEST;
+	r->conv.img = r->img;
+	r->conv.n_img = r->n_img;
+	return PROTO_OK;
+}
+
 /* The schema; keep_id: the id bytes were taken from the frame already (only checked here). */
 static enum proto_status
 schema(const json_t *o, const struct proto_limits *l, struct request *r, int keep_id,
@@ -162,18 +181,14 @@ schema(const json_t *o, const struct proto_limits *l, struct request *r, int kee
 		}
 		r->deadline_ms = (int)json_integer_value(v);
 	}
-	if (r->op == OP_CHAT)
-		return chatreq_parse(o, l, r, e);
-	if (r->op != OP_CLASSIFY)
+	if (r->op != OP_CHAT && r->op != OP_CLASSIFY)
 		return PROTO_OK;	/* messages of other ops are ignored, like unknown fields */
-	if (json_object_get(o, "messages") == NULL) {
-		err_set(e, "messages: required by classify");
-		return PROTO_BAD_REQUEST;
-	}
-	if (conv_from_json_max(&r->conv, o, l->max_messages > 0 ? (size_t)l->max_messages : SIZE_MAX,
-	    e) == -1)
-		return PROTO_BAD_REQUEST;
-	return PROTO_OK;
+	json_t *n = proto_images_take(o, l, r, &st, e);	/* image parts -> r->img */
+	if (n == NULL)
+		return st;
+	st = messages(n, l, r, e);
+	json_decref(n);
+	return st;
 }
 
 enum proto_status
@@ -207,6 +222,7 @@ proto_request_free(struct request *r)
 {
 	conv_free(&r->conv);
 	chat_free(&r->chat);
+	proto_images_free(r);
 }
 
 const char *

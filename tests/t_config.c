@@ -67,7 +67,7 @@ static const struct {
 	{ BASE "http: {listen: /a.sock}\n", "c.yaml:3:16: http.listen: expected a list", "a listener not in a list" },
 	{ BASE "http: {auth: maybe}\n", "c.yaml:3:14: http.auth: 'maybe' is not one of keys, none", "an unknown auth" },
 	{ BASE "limits: {max_qeue: 5}\n", "c.yaml:3:10: limits.max_qeue: unknown key 'max_qeue' (max_request_bytes, "
-	  "max_messages, max_queue, deadline_ms, max_connections, drain_ms, idle_timeout_ms, read_timeout_ms, "
+	  "max_messages, max_image_bytes, max_images, max_queue, deadline_ms, max_connections, drain_ms, idle_timeout_ms, read_timeout_ms, "
 	  "write_timeout_ms, max_inflight, output_high_water)", "an unknown limit" },
 	{ BASE "limits.max_queue: 5\n", "c.yaml:3:1: limits.max_queue: unknown key 'limits.max_queue' (listen,",
 	  "a dotted key is one name, not a path into limits" },

@@ -8,7 +8,7 @@
 #include "proto/oai.h"
 #include "tap.h"
 
-static const struct proto_limits lim = { 1 << 20, 16 };
+static const struct proto_limits lim = { 1 << 20, 16, 0, 0 };
 
 static json_t *
 parse(const char *text)
@@ -43,7 +43,7 @@ static const struct {
 	{ "{\"input\": [\"a\", 2]}", "input[1]: expected a string" },
 	{ "{\"input\": [\"a\", {\"type\": \"text\", \"text\": \"b\"}]}", "input[1]: expected a string" },
 	{ "{\"input\": [{\"type\": \"text\", \"text\": \"b\"}, \"a\"]}", "input[1]: expected a string or a {" },
-	{ "{\"input\": [{\"type\": \"image_url\", \"image_url\": {}}]}", "input[0].type: only \"text\"" },
+	{ "{\"input\": [{\"type\": \"image_url\", \"image_url\": {}}]}", "input[0].image_url.url: expected a data: URL" },
 	{ "{\"input\": [{\"type\": \"text\"}]}", "input[0].text: expected a string" },
 	{ "{\"input\": [{\"type\": \"text\", \"text\": 5}]}", "input[0].text: expected a string" },
 	{ "{\"input\": \"a\", \"model\": 7}", "model: expected a model name" },
@@ -189,7 +189,7 @@ static const struct {
 	{ "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 5, \"max_completion_tokens\": 6}", "max_completion_tokens: differs", "bad_request" },
 	{ "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stop\": [\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop: at most", "bad_request" },
 	{ "{\"messages\": [{\"role\": \"tool\", \"content\": \"hi\"}]}", "tool calling is not supported", "bad_request" },
-	{ "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}", "messages[0].content[0].type", "bad_request" },
+	{ "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}", "messages[0].content[0].image_url: missing", "bad_request" },
 	{ "{\"messages\": [{\"role\": \"assistant\", \"content\": \"hi\"}]}", "messages", "bad_request" },
 	{ "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"stream\": true, \"stream_options\": {\"include_usage\": 1}}", "stream_options:", "bad_request" },
 	{ "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"model\": \"\"}", "model:", "bad_request" },

@@ -607,7 +607,7 @@ test_mpjson(void)
 static enum proto_status
 decode(const msgpack_sbuffer *sb, int max_messages, struct request *r, struct err *e)
 {
-	struct proto_limits l = { 1 << 20, max_messages };
+	struct proto_limits l = { 1 << 20, max_messages, 0, 0 };
 
 	return proto_decode_msgpack((const unsigned char *)sb->data, sb->size, &l, r, e);
 }
@@ -662,7 +662,7 @@ test_request(void)
 	    "{\"type\": \"text\", \"text\": \"there\"}]}]}";
 	json_error_t je;
 	json_t *o = json_loads(js, JSON_REJECT_DUPLICATES, &je);
-	struct proto_limits l = { 1 << 20, 8 };
+	struct proto_limits l = { 1 << 20, 8, 0, 0 };
 	st = proto_request_from_json(o, &l, &r, &e);
 	idj = proto_id_json(&r);
 	ok(st == PROTO_OK && r.op == OP_CLASSIFY && strcmp(r.policy, "strict") == 0 &&
@@ -734,7 +734,7 @@ test_request(void)
 		struct err e2;
 		struct request r2;
 		enum proto_status s1 = decode(&sb, 2, &r, &e);
-		enum proto_status s2 = proto_request_from_json(o, &(struct proto_limits){ 1 << 20, 2 },
+		enum proto_status s2 = proto_request_from_json(o, &(struct proto_limits){ 1 << 20, 2, 0, 0 },
 		    &r2, &e2);
 		ok(s1 == cases[i].want && s2 == cases[i].want && has(e.msg, cases[i].msg) &&
 		    strcmp(e.msg, e2.msg) == 0 && (has_id || (r.id_len == 3 && memcmp(r.id, "\xa2x1", 3) == 0)),
@@ -762,7 +762,7 @@ test_request(void)
 
 	/* a request that is not a map; bigger than the limit */
 	unsigned char arr[] = { 0x90 };
-	struct proto_limits small = { 10, 8 };
+	struct proto_limits small = { 10, 8, 0, 0 };
 	st = proto_decode_msgpack(arr, 1, &small, &r, &e);
 	ok(st == PROTO_BAD_REQUEST && has(e.msg, "a request must be a map, got an array"),
 	    "request: an array: '%s'", e.msg);

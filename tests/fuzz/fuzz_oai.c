@@ -24,7 +24,7 @@ serialisable(json_t *j)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct proto_limits l = { 65536, 64 };
+	struct proto_limits l = { 65536, 64, 0, 0 };
 	struct oai_opts o;
 	struct request *rs, r;
 	struct err e;

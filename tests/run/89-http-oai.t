@@ -123,7 +123,7 @@ bad '{"input": "x"' 400 bad_request "malformed JSON" "malformed JSON"
 bad '{"input": 3}' 400 bad_request "input: expected" "input of the wrong type"
 bad '{"input": []}' 400 bad_request "input: an empty array" "no input"
 bad '{"input": ["a", 2]}' 400 bad_request "input[1]" "a number in the batch"
-bad '{"input": [{"type": "image_url", "image_url": {"url": "x"}}]}' 400 bad_request 'input[0].type' "an image part"
+bad '{"input": [{"type": "image_url", "image_url": {"url": "x"}}]}' 400 bad_request 'input[0].image_url.url: expected a data: URL' "an image part whose URL is no data: URL"
 bad '{"input": "x", "model": "omni-moderation-latest"}' 404 model_not_found "omni-moderation-latest" "another model"
 bad '{"input": "x", "guardd": {"policy": "nosuch"}}' 404 unknown_policy "nosuch" "an unknown policy"
 bad '{"messages": [{"role": "user", "content": "hi"}], "n": 2}' 400 unsupported_parameter "n:" "chat: n=2" /v1/chat/completions
