@@ -128,7 +128,7 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 	__mmask16 mk[2];
 	struct qprep tp;
 	const struct qp_type qt = { 0, 1, 1, 4 };
-	const __m512i lo4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi32(63), b255 = _mm512_set1_epi32(255);
+	const __m512i lo4 = _mm512_set1_epi8(0x0f), b255 = _mm512_set1_epi32(255);
 	const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 	const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
 	__m256i ix8[2][2];
@@ -159,7 +159,17 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 				__m512 d = half_lo(dd), dmin = half_lo(_mm512_srli_epi32(dd, 16));
 				__m512i sw[3] = { GATHER(idx[g], p + 4), GATHER(idx[g], p + 8),
 					GATHER(idx[g], p + 12) };
-#define SB(n) _mm512_and_si512(_mm512_srli_epi32(sw[(n) / 4], 8 * ((n) % 4)), b255)
+				/* the 8 scales and 8 mins as bytes, 4 blocks to a dword, then byte j % 4 */
+				const __m512i m03 = _mm512_set1_epi8(3);
+				__m512i scb[2] = { _mm512_and_si512(sw[0], _mm512_set1_epi8(0x3f)),
+					_mm512_or_si512(_mm512_and_si512(sw[2], lo4), _mm512_slli_epi32(
+					    _mm512_and_si512(_mm512_srli_epi32(sw[0], 6), m03), 4)) };
+				__m512i mnb[2] = { _mm512_and_si512(sw[1], _mm512_set1_epi8(0x3f)),
+					_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(sw[2], 4), lo4),
+					    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sw[1], 6), m03), 4)) };
+#define SB(v, n) ((n) % 4 == 3 ? _mm512_srli_epi32((v)[(n) / 4], 24) : (n) % 4 == 0 ?	\
+	_mm512_and_si512((v)[(n) / 4], b255) :						\
+	_mm512_and_si512(_mm512_srli_epi32((v)[(n) / 4], 8 * ((n) % 4)), b255))
 				for (int i = 0; i < 4; i++) {
 					__m512i gq[8];
 					if (!five) {
@@ -175,17 +185,7 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 #pragma GCC unroll 2
 					for (int hi = 0; hi < 2; hi++) {
 						int j = 2 * i + hi, bb = sb * 8 + j;
-						__m512i sc, mn;
-						if (j < 4) {
-							sc = _mm512_and_si512(SB(j), m6);
-							mn = _mm512_and_si512(SB(j + 4), m6);
-						} else {
-							__m512i a = SB(j + 4);
-							sc = _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(15)),
-							    _mm512_slli_epi32(_mm512_srli_epi32(SB(j - 4), 6), 4));
-							mn = _mm512_or_si512(_mm512_srli_epi32(a, 4),
-							    _mm512_slli_epi32(_mm512_srli_epi32(SB(j), 6), 4));
-						}
+						__m512i sc = SB(scb, j), mn = SB(mnb, j);
 						__m512 ds = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
 						__m512 dm = _mm512_sub_ps(_mm512_setzero_ps(),
 						    _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)));
