@@ -276,12 +276,17 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 	struct qprep tp;
 	const struct qp_type qt = { 32, 2, 0, 6 };
 	const __m512i lo4 = _mm512_set1_epi8(0x0f), lo2 = _mm512_set1_epi8(3);
+	const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+	__m256i ix8[2][2];
 
 	for (int g = 0; g < 2; g++) {
 		int n = nrows - 16 * g;
 		mk[g] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
 		idx[g] = _mm512_maskz_mullo_epi32(mk[g], _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
 		    9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)rb));
+		ix8[g][0] = _mm512_castsi512_si256(idx[g]);
+		ix8[g][1] = _mm512_extracti64x4_epi64(idx[g], 1);
 		for (int t = 0; t < GV_MT; t++)
 			acc[g][t] = _mm512_setzero_ps();
 	}
@@ -299,12 +304,16 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 				for (int n = 0; n < 2; n++) {
 					__m512i qh[8], ia[4][2][GV_MT];
 					for (int v = 0; v < 8; v++)
-						qh[v] = GATHER(idx[g], p + 128 + 32 * n + 4 * v);
+						qh[v] = mt > 1 ? GATHER(idx[g], p + 128 + 32 * n + 4 * v) :
+						    _mm512_i32gather_epi64(ix8[g][v / 4],
+						    (const void *)(p + 128 + 32 * n + 8 * (v % 4)), 1);
 #pragma GCC unroll 2
 					for (int half = 0; half < 2; half++) {
 						__m512i ql[8];
 						for (int v = 0; v < 8; v++)
-							ql[v] = GATHER(idx[g], p + 64 * n + 32 * half + 4 * v);
+							ql[v] = mt > 1 ? GATHER(idx[g], p + 64 * n + 32 * half + 4 * v) :
+							    _mm512_i32gather_epi64(ix8[g][v / 4],
+							    (const void *)(p + 64 * n + 32 * half + 8 * (v % 4)), 1);
 #pragma GCC unroll 2
 						for (int nib = 0; nib < 2; nib++) {
 							int s = half + 2 * nib, bb = sb * 8 + 4 * n + s;
@@ -320,12 +329,29 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 									const uint8_t *xb = xq + (size_t)t * ldx + (b0 + bb) * 32;
 #pragma GCC unroll 2
 									for (int h = 0; h < 2; h++) {
-										__m512i a = _mm512_set1_epi32(tp.corr[t][bb * 2 + h]);
+										if (mt > 1) {
+											__m512i a = _mm512_set1_epi32(tp.corr[t][bb * 2 + h]);
 #pragma GCC unroll 4
-										for (int v = 0; v < 4; v++)
-											a = _mm512_dpbusd_epi32(a, st[4 * h + v],
-											    _mm512_set1_epi32(ld32(xb + 4 * (4 * h + v))));
-										ia[s][h][t] = a;
+											for (int v = 0; v < 4; v++)
+												a = _mm512_dpbusd_epi32(a, st[4 * h + v],
+												    _mm512_set1_epi32(ld32(xb + 4 * (4 * h + v))));
+											ia[s][h][t] = a;
+											continue;
+										}
+										/* one token: st[4 * r + v] is qword v of rows
+										 * 8r..8r+7 (half the gather loads), row i's sum
+										 * in dwords 2i and 2i + 1 */
+										__m512i a0 = _mm512_setzero_si512(), a1 = a0;
+#pragma GCC unroll 2
+										for (int v = 2 * h; v < 2 * h + 2; v++) {
+											__m512i xv = _mm512_set1_epi64((long long)ld64(xb + 8 * v));
+											a0 = _mm512_dpbusd_epi32(a0, st[v], xv);
+											a1 = _mm512_dpbusd_epi32(a1, st[4 + v], xv);
+										}
+										ia[s][h][t] = _mm512_add_epi32(_mm512_set1_epi32(
+										    tp.corr[t][bb * 2 + h]), _mm512_add_epi32(
+										    _mm512_permutex2var_epi32(a0, ev, a1),
+										    _mm512_permutex2var_epi32(a0, od, a1)));
 									}
 								}
 						}
