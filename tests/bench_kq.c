@@ -4,7 +4,8 @@
  * BF16 kernel (kern_bf16_avx512) on the same shapes, the two alternating in 3 rounds (the
  * machine's speed drifts); best time of each, pool threads. Ratios are BF16 time / ours.
  * Usage: bench_kq [threads (2)] [type name ...]     e.g. bench_kq 2 Q8_0 Q4_K
- * KQ_DECODE_ROWS=256 makes the decode matrix small enough for the caches. */
+ * KQ_DECODE_ROWS=256 makes the decode matrix small enough for the caches; KQ_CPUTIME=1 times
+ * with process CPU time instead of wall time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,12 @@ now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* KQ_CPUTIME=1: process CPU time, steadier than wall time on a loaded machine (use 1
+	 * thread: the figures are then one core's) */
+	static int cpu = -1;
+	if (cpu < 0)
+		cpu = getenv("KQ_CPUTIME") != NULL && atoi(getenv("KQ_CPUTIME")) > 0;
+	clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
