@@ -149,6 +149,11 @@ LLAMACPP ?=
 bench-compare: guard guardd models $(BUILD)/tests/bench_sgemm
 	BUILD=$(BUILD) LLAMACPP=$(LLAMACPP) sh tests/bench_compare.sh
 
+# the quantized kernels' microbenchmark (tests/bench_kq.c) runs our own kernels
+$(BUILD)/tests/bench_kq: tests/bench_kq.c $(BUILD)/libguard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libguard.a $(LDLIBS)
+
 # the in-process verdict timer (tests/bench_verdict.c) runs our own classifier
 $(BUILD)/tests/bench_verdict: tests/bench_verdict.c $(BUILD)/libguardd.a $(BUILD)/libguard.a
 	@mkdir -p $(dir $@)
