@@ -87,8 +87,8 @@ void kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, con
     int m, float *y, int64_t ldy);
 void kern_q_avx2(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy);
-/* AMX tiles for tokens [0, m / 16 * 16) of kern_q_vnni's product (only where
- * kern_cpu_amx()): returns the tokens it did, 0 if none. Same bits as the VNNI tiles. */
+/* kern_q_vnni's product on AMX tiles, m >= 16 (only where kern_cpu_amx()): returns m, or
+ * 0 if it did nothing. Same bits as the VNNI tiles. */
 int kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy);
 void kern_qact_avx512(const float *x, int64_t k, void *row);

@@ -97,10 +97,11 @@ epilogue_min(__m512 acc[16], __m512 dmv, const float *das)
 
 /* Token group xa (16 activation rows ldx bytes apart) x row group g of the packed rows (nb
  * blocks, the whole k, in chunks of QP_NB blocks): the 16 x 16 accumulators stay in
- * registers from 0 to the end, then go to y (mk: the rows that exist). */
+ * registers from 0 to the end, then go to y (mk: the rows that exist; mt: the tokens). */
 T_AMX static inline __attribute__((always_inline)) void
 group_pass(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, int sub, int hasmin,
-    const uint8_t *xa, size_t ldx, const float *da, const float *das, float *y, int64_t ldy)
+    const uint8_t *xa, size_t ldx, const float *da, const float *das, float *y, int64_t ldy,
+    int mt)
 {
 	_Alignas(64) int32_t c[2][256];
 	__m512 acc[16];
@@ -126,54 +127,60 @@ group_pass(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, int sub,
 	}
 #pragma GCC unroll 16
 	for (int t = 0; t < 16; t++)
-		_mm512_mask_storeu_ps(y + t * ldy, mk, acc[t]);
+		if (t < mt)
+			_mm512_mask_storeu_ps(y + t * ldy, mk, acc[t]);
 }
 
 /* the two type shapes get their own copies (constant sub and hasmin) */
 T_AMX static void
 pass_one(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
-    size_t ldx, const float *da, const float *das, float *y, int64_t ldy)
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
 {
-	group_pass(pk, ng, g, mk, nb, 1, 0, xa, ldx, da, das, y, ldy);
+	group_pass(pk, ng, g, mk, nb, 1, 0, xa, ldx, da, das, y, ldy, mt);
 }
 
 T_AMX static void
 pass_min(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
-    size_t ldx, const float *da, const float *das, float *y, int64_t ldy)
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
 {
-	group_pass(pk, ng, g, mk, nb, 1, 1, xa, ldx, da, das, y, ldy);
+	group_pass(pk, ng, g, mk, nb, 1, 1, xa, ldx, da, das, y, ldy, mt);
 }
 
 T_AMX static void
 pass_half(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
-    size_t ldx, const float *da, const float *das, float *y, int64_t ldy)
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
 {
-	group_pass(pk, ng, g, mk, nb, 2, 0, xa, ldx, da, das, y, ldy);
+	group_pass(pk, ng, g, mk, nb, 2, 0, xa, ldx, da, das, y, ldy, mt);
 }
 
-/* Tokens [0, m / 16 * 16) of the product; returns how many it did (0: not here). */
+/* The whole product (m >= 16; returns m), or 0 if not done here (then nothing is written). */
 T_AMX int
 kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq, int m,
     float *y, int64_t ldy)
 {
 	struct qp_type qt;
-	int ntg = m / 16;
+	int ntg = (m + 15) / 16, tail = m % 16;
 	int64_t nbk = k / 32;
 	size_t ldx = qact_row_bytes(k), rb = qp_row_bytes(type, k);
 
-	if (ntg == 0 || !qp_type_get(type, 1, &qt))
+	if (m < 16 || !qp_type_get(type, 1, &qt))
 		return 0;
-	/* per token group and block, the 16 tokens' da (and da * sa for the minimum term) */
+	/* per token group and block, the 16 tokens' da (and da * sa for the minimum term); a
+	 * last group of fewer than 16 tokens is copied to a zero-padded group (its padding
+	 * tokens fill C rows of their own, never stored) */
 	size_t n = (size_t)ntg * (size_t)nbk * 16;
 	float *da = aligned_alloc(64, n * sizeof(float) * 2);
 	int nch = (int)((nbk + QP_NB - 1) / QP_NB);
 	struct qpack *pk = aligned_alloc(64, sizeof(*pk) * (size_t)nch);
-	if (da == NULL || pk == NULL) {
+	uint8_t *pad = tail ? aligned_alloc(64, 16 * ldx) : NULL;
+	if (da == NULL || pk == NULL || (tail && pad == NULL)) {
 		free(da);
 		free(pk);
+		free(pad);
 		return 0;
 	}
-	for (int t = 0; t < ntg * 16; t++) {
+	memset(da, 0, n * sizeof(float) * 2);
+	for (int t = 0; t < m; t++) {
 		const uint8_t *row = (const uint8_t *)xq + (size_t)t * ldx;
 		const float *d = qact_d(row, k);
 		const int16_t *s = qact_s(row, k);
@@ -183,8 +190,12 @@ kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const voi
 			o[n + (size_t)b * 16] = d[b] * (float)s[b];
 		}
 	}
+	if (tail) {
+		memcpy(pad, (const uint8_t *)xq + (size_t)(m - tail) * ldx, (size_t)tail * ldx);
+		memset(pad + (size_t)tail * ldx, 0, (size_t)(16 - tail) * ldx);
+	}
 	void (*pass)(const struct qpack *, int, int, __mmask16, int, const uint8_t *, size_t,
-	    const float *, const float *, float *, int64_t) =
+	    const float *, const float *, float *, int64_t, int) =
 	    qt.sub == 2 ? pass_half : qt.hasmin ? pass_min : pass_one;
 	configure(32 / qt.sub);
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
@@ -196,20 +207,22 @@ kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const voi
 			pack_vnni(type, 1, (const uint8_t *)w + (size_t)r * rb, rb, nrows, b0, nb, pk + c);
 		}
 		for (int tg = 0; tg < ntg; tg++) {
-			const uint8_t *xa = (const uint8_t *)xq + (size_t)tg * 16 * ldx;
+			int last = tail && tg == ntg - 1;
+			const uint8_t *xa = last ? pad : (const uint8_t *)xq + (size_t)tg * 16 * ldx;
 			const float *dt = da + (size_t)tg * (size_t)nbk * 16;
 			for (int g = 0; g < ng; g++) {
 				int left = nrows - 16 * g;
 				__mmask16 mk = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
 				pass(pk, ng, g, mk, (int)nbk, xa, ldx, dt, dt + n, y + (int64_t)tg * 16 * ldy +
-				    r + 16 * g, ldy);
+				    r + 16 * g, ldy, last ? tail : 16);
 			}
 		}
 	}
 	_tile_release();
 	free(da);
 	free(pk);
-	return ntg * 16;
+	free(pad);
+	return m;
 }
 
 #else

@@ -230,15 +230,11 @@ kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const vo
 	int64_t nbk = k / 32;
 	if (gemv_vnni_run(type, w, k, r0, r1, xq, m, y, ldy))
 		return;
-	/* prefill: whole groups of 16 tokens on AMX tiles where they run (kern_amx_on), the rest
-	 * here. Not Q6_K: its 16-element scale groups halve each tile product's work, and
-	 * measured slower there than these tiles (0.9x at m = 512). */
-	if (m >= 16 && qt.sub == 1 && kern_amx_on()) {
-		int done = kern_q_amx(type, w, k, r0, r1, xq, m, y, ldy);
-		xq = (const uint8_t *)xq + (size_t)done * ldx;
-		y += (int64_t)done * ldy;
-		m -= done;
-	}
+	/* prefill of 16 tokens or more on AMX tiles where they run (kern_amx_on), else here.
+	 * Not Q6_K: its 16-element scale groups halve each tile product's work, and it measured
+	 * slower there than on these tiles (0.9x at m = 512). */
+	if (m >= 16 && qt.sub == 1 && kern_amx_on() && kern_q_amx(type, w, k, r0, r1, xq, m, y, ldy))
+		return;
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
 		int nrows = r1 - r < QP_ROWS ? (int)(r1 - r) : QP_ROWS, ng = (nrows + 15) / 16;
 		for (int64_t b0 = 0; b0 < nbk; b0 += QP_NB) {
