@@ -217,8 +217,8 @@ static int amx_detect(void) { return 0; }
 static int has_amx;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
-/* GUARD_AMX=0: no tiles (no probe either); GUARD_AMX=1: the quantized kernels use them too
- * (BF16 weights use them unless GUARD_AMX=0) */
+/* GUARD_AMX=0: no tiles (no probe either); otherwise BF16 and quantized weights use them
+ * where the probe proves they run */
 static int
 amx_env(void)
 {
@@ -254,9 +254,9 @@ kern_bf16_amx_on(void)
 int
 kern_amx_on(void)
 {
-	/* measured slower than the VNNI tiles on this Sapphire Rapids (3.0x vs 3.4x the BF16
-	 * kernel at m = 512): opt-in until the per-block float steps stop dominating */
-	return amx_env() == 1 && kern_cpu_amx();
+	/* on by default where the tiles run (GUARD_AMX=0 turns them off): the tile product of a
+	 * scale group overlaps the vector unit's float steps of the one before (kern_q_amx.c) */
+	return amx_env() != 0 && kern_set() >= KERN_AVX512 && kern_cpu_amx();
 }
 
 const char *

@@ -33,8 +33,8 @@ int kern_cpu_vnni(void);
  * child)? Needs a cap allowing AVX-512; GUARD_AMX=0 says no. Decided once; forks on first
  * call. */
 int kern_cpu_amx(void);
-/* Do the quantized kernels use AMX tiles: GUARD_AMX=1 and kern_cpu_amx(). Off by default:
- * slower than the VNNI tiles here. Calls kern_cpu_amx (so forks) only under GUARD_AMX=1. */
+/* Do the quantized kernels' prefills use AMX tiles: kern_cpu_amx() and GUARD_AMX is not 0.
+ * On by default. Forks on first call (the probe). */
 int kern_amx_on(void);
 /* Do AMX-BF16 tiles run here (kern_cpu_amx's probe, a tdpbf16ps in the same child)? */
 int kern_cpu_amx_bf16(void);
@@ -87,8 +87,8 @@ void kern_q_vnni(int type, const void *w, int64_t k, int64_t r0, int64_t r1, con
     int m, float *y, int64_t ldy);
 void kern_q_avx2(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy);
-/* AMX tiles for tokens [0, m / 16 * 16) of kern_q_vnni's product (types with one scale
- * group per block; only where kern_cpu_amx()): returns the tokens it did, 0 if none. */
+/* kern_q_vnni's product on AMX tiles, m >= 16 (only where kern_cpu_amx()): returns m, or
+ * 0 if it did nothing. Same bits as the VNNI tiles. */
 int kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy);
 void kern_qact_avx512(const float *x, int64_t k, void *row);

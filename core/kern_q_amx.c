@@ -1,11 +1,21 @@
 /* kern_q_amx.c - prefill of quantized weights on AMX int8 tiles, used by kern_q_vnni for
- * whole groups of 16 tokens where kern_cpu_amx() proved the tiles run (cpu.c).
+ * batches of 16 tokens or more where kern_amx_on() (cpu.c: the tiles proved to run).
  *
- * One tdpbusd multiplies 16 weight rows x 32 bytes (tile A: one block of each row, values
- * unsigned as kern_q_int.h stores them) by 16 tokens' same block (tile B, the tokens' dwords
- * interleaved as the instruction wants), giving each (row, token) its exact int32 block dot.
- * The float steps after it are kern_q_int.h's, element by element, so every output has the
- * same bits as in the VNNI tiles and the decode path. Types with one scale group per block. */
+ * One tdpbssd multiplies 16 tokens' activation values of one scale group (tile A, loaded
+ * straight from the quantized activation rows; a last group of fewer tokens from a
+ * zero-padded copy) by 16 weight rows' values of that group (tile B: the repacked tile of
+ * kern_q_int.h, values as signed bytes, which is already the 4-bytes-per-row layout the
+ * instruction wants), giving each (token, row) its exact int32 group dot D_g. The C tile
+ * goes to memory, and the vector unit adds each D_g into the output's float accumulator
+ * exactly as kern_q_int.h defines (fma(D_g, ds_g * da_b, acc), then the minimum term): the
+ * accumulators of 16 tokens x 16 rows live in 16 zmm registers over the whole k, and one
+ * lane is one row, as in the VNNI tiles. So every output has the same bits as in the VNNI
+ * tiles and the decode path, whatever the batch.
+ *
+ * Cost, measured on this Sapphire Rapids: per C tile the tile side (loads, product, store)
+ * and the vector epilogue (3 operations per output and group) take about as long each, and
+ * they barely overlap, whatever the order (two or three C tiles in flight, the store before
+ * or after the other epilogue, the epilogue split around the product: within 5 %). */
 #include "core/kern.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11
@@ -14,6 +24,7 @@
 #include <string.h>
 
 #include "core/kern_q_int.h"
+#include "core/kern_q_x86.h"
 #include "core/quant.h"
 
 #define T_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,amx-tile,amx-int8")))
@@ -25,178 +36,195 @@ struct tilecfg {
 	uint8_t rows[16];
 };
 
-/* the activation side of a call, built once: per group of 16 tokens and block, tile B
- * (8 rows: dword kk of the 16 tokens), the tokens' scales, offset terms and da * sa */
-struct aside {
-	uint8_t *b;
-	float *da, *das;
-	int32_t *corr;
-};
-
-T_AMX static int
-aside_build(const struct qp_type *qt, const uint8_t *xq, size_t ldx, int64_t k, int ntg,
-    struct aside *s)
+/* tiles 0, 1: C (16 tokens x 16 rows, int32); 2, 3: A (16 tokens x one group's bytes);
+ * 4, 5: B (the group's 4-byte steps x 16 rows). gb: bytes of a scale group (32 or 16). */
+T_AMX static void
+configure(int gb)
 {
-	int64_t nbk = k / 32;
-	size_t n = (size_t)ntg * (size_t)nbk;
+	_Alignas(64) struct tilecfg cfg;
 
-	s->b = aligned_alloc(64, n * 512);
-	s->da = aligned_alloc(64, n * 64);
-	s->das = aligned_alloc(64, n * 64);
-	s->corr = aligned_alloc(64, n * 64);
-	if (s->b == NULL || s->da == NULL || s->das == NULL || s->corr == NULL)
-		return -1;
-	__m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-	    12, 13, 14, 15), _mm512_set1_epi32((int)ldx));
-	for (int tg = 0; tg < ntg; tg++) {
-		const uint8_t *x0 = xq + (size_t)tg * 16 * ldx;
-		for (int64_t b = 0; b < nbk; b++) {
-			size_t i = (size_t)tg * (size_t)nbk + (size_t)b;
-			for (int kk = 0; kk < 8; kk++)
-				_mm512_store_si512(s->b + i * 512 + kk * 64,
-				    _mm512_i32gather_epi32(idx, x0 + b * 32 + 4 * kk, 1));
-			__m512 da = _mm512_i32gather_ps(idx, qact_d(x0, k) + b, 1);
-			/* 4 bytes ending with each token's sum (the row may end right after it) */
-			__m512i sa = _mm512_srai_epi32(_mm512_i32gather_epi32(idx, qact_s(x0, k) + b - 1, 1), 16);
-			_mm512_store_ps(s->da + i * 16, da);
-			_mm512_store_ps(s->das + i * 16, _mm512_mul_ps(da, _mm512_cvtepi32_ps(sa)));
-			_mm512_store_si512(s->corr + i * 16, _mm512_mullo_epi32(sa, _mm512_set1_epi32(-qt->off)));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.palette = 1;
+	for (int t = 0; t < 6; t++) {
+		cfg.rows[t] = (uint8_t)(t < 4 ? 16 : gb / 4);
+		cfg.colsb[t] = (uint16_t)(t == 2 || t == 3 ? gb : 64);
+	}
+	_tile_loadconfig(&cfg);
+}
+
+/* One group's D (c: 16 tokens x 16 rows) into the accumulators: acc[t] (16 rows of token t)
+ * += D * (ds * da[t]) */
+T_AMX static inline __attribute__((always_inline)) void
+epilogue(__m512 acc[16], const int32_t *c, __m512 dsv, const float *da)
+{
+#pragma GCC unroll 16
+	for (int t = 0; t < 16; t++)
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t)),
+		    _mm512_mul_ps(dsv, _mm512_set1_ps(da[t])), acc[t]);
+}
+
+/* the minimum term of a block: acc[t] += dm * das[t] */
+T_AMX static inline __attribute__((always_inline)) void
+epilogue_min(__m512 acc[16], __m512 dmv, const float *das)
+{
+#pragma GCC unroll 16
+	for (int t = 0; t < 16; t++)
+		acc[t] = _mm512_fmadd_ps(dmv, _mm512_set1_ps(das[t]), acc[t]);
+}
+
+/* Group u of the chunk (block u / sub, half u % sub) in slot C (tiles C, A, B: the tile
+ * numbers must be literals) = A . B, stored to c[C] */
+#define ISSUE(C, A, B, u) do {									\
+	int b_ = (u) / sub, h_ = (u) % sub;							\
+	_tile_loadd(A, xa + b_ * 32 + h_ * gb, (long)ldx);					\
+	_tile_loadd(B, pk[b_ / QP_NB].q + (((b_ % QP_NB) * 8 + h_ * (8 / sub)) * ng + g) * 64,	\
+	    (long)ng * 64);									\
+	_tile_zero(C);										\
+	_tile_dpbssd(C, A, B);									\
+} while (0)
+/* ... and its store: issued after the epilogue before it, whose loads would otherwise wait
+ * for this store (and so for its product) */
+#define STORE(C) _tile_stored(C, c[C], 64)
+
+/* The epilogue of group u from slot S (and the block's minimum term after its last group) */
+#define FINISH(S, u) do {									\
+	int b_ = (u) / sub, h_ = (u) % sub;							\
+	const struct qpack *p_ = pk + b_ / QP_NB;						\
+	epilogue(acc, c[S], _mm512_load_ps(p_->ds + ((b_ % QP_NB) * 2 + h_) * QP_ROWS + 16 * g),	\
+	    da + (size_t)b_ * 16);								\
+	if (hasmin && h_ == sub - 1)								\
+		epilogue_min(acc, _mm512_load_ps(p_->dm + (b_ % QP_NB) * QP_ROWS + 16 * g),	\
+		    das + (size_t)b_ * 16);							\
+} while (0)
+
+/* Token group xa (16 activation rows ldx bytes apart) x row group g of the packed rows (nb
+ * blocks, the whole k, in chunks of QP_NB blocks): the 16 x 16 accumulators stay in
+ * registers from 0 to the end, then go to y (mk: the rows that exist; mt: the tokens). */
+T_AMX static inline __attribute__((always_inline)) void
+group_pass(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, int sub, int hasmin,
+    const uint8_t *xa, size_t ldx, const float *da, const float *das, float *y, int64_t ldy,
+    int mt)
+{
+	_Alignas(64) int32_t c[2][256];
+	__m512 acc[16];
+	int gb = 32 / sub, nu = nb * sub;
+
+#pragma GCC unroll 16
+	for (int t = 0; t < 16; t++)
+		acc[t] = _mm512_setzero_ps();
+	ISSUE(0, 2, 4, 0);
+	STORE(0);
+	for (int u = 0; u < nu; u += 2) {
+		if (u + 1 < nu)
+			ISSUE(1, 3, 5, u + 1);
+		FINISH(0, u);
+		if (u + 1 < nu) {
+			STORE(1);
+			if (u + 2 < nu)
+				ISSUE(0, 2, 4, u + 2);
+			FINISH(1, u + 1);
+			if (u + 2 < nu)
+				STORE(0);
 		}
 	}
-	return 0;
+#pragma GCC unroll 16
+	for (int t = 0; t < 16; t++)
+		if (t < mt)
+			_mm512_mask_storeu_ps(y + t * ldy, mk, acc[t]);
 }
 
-static void
-aside_free(struct aside *s)
+/* the two type shapes get their own copies (constant sub and hasmin) */
+T_AMX static void
+pass_one(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
 {
-	free(s->b);
-	free(s->da);
-	free(s->das);
-	free(s->corr);
+	group_pass(pk, ng, g, mk, nb, 1, 0, xa, ldx, da, das, y, ldy, mt);
 }
 
-/* C tile g of (b, tg): the float steps for its 16 rows x 16 tokens into acc[row][token] */
-T_AMX static inline __attribute__((always_inline)) void
-epilogue(const int32_t *c, const float *ds, const float *dm, const float *da, const float *das,
-    const int32_t *corr, int hasmin, int off, float *acc)
+T_AMX static void
+pass_min(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
 {
-	__m512 vda = _mm512_load_ps(da), vdas = _mm512_load_ps(das);
-	__m512i vc = _mm512_load_si512(corr);
-
-	for (int i = 0; i < 16; i++) {
-		__m512i d = _mm512_load_si512(c + 16 * i);
-		if (off)
-			d = _mm512_add_epi32(d, vc);
-		__m512 a = _mm512_load_ps(acc + 16 * i);
-		a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(_mm512_set1_ps(ds[i]), vda), a);
-		if (hasmin)
-			a = _mm512_fmadd_ps(_mm512_set1_ps(dm[i]), vdas, a);
-		_mm512_store_ps(acc + 16 * i, a);
-	}
+	group_pass(pk, ng, g, mk, nb, 1, 1, xa, ldx, da, das, y, ldy, mt);
 }
 
-/* Tokens [0, m / 16 * 16) of the product; returns how many it did (0: not here). */
+T_AMX static void
+pass_half(const struct qpack *pk, int ng, int g, __mmask16 mk, int nb, const uint8_t *xa,
+    size_t ldx, const float *da, const float *das, float *y, int64_t ldy, int mt)
+{
+	group_pass(pk, ng, g, mk, nb, 2, 0, xa, ldx, da, das, y, ldy, mt);
+}
+
+/* The whole product (m >= 16; returns m), or 0 if not done here (then nothing is written). */
 T_AMX int
 kern_q_amx(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq, int m,
     float *y, int64_t ldy)
 {
 	struct qp_type qt;
-	struct aside as;
-	int ntg = m / 16;
+	int ntg = (m + 15) / 16, tail = m % 16;
 	int64_t nbk = k / 32;
 	size_t ldx = qact_row_bytes(k), rb = qp_row_bytes(type, k);
 
-	if (ntg == 0 || !qp_type_get(type, 1, &qt) || qt.sub != 1)
+	if (m < 16 || !qp_type_get(type, 1, &qt))
 		return 0;
-	if (aside_build(&qt, xq, ldx, k, ntg, &as) != 0) {
-		aside_free(&as);
+	/* per token group and block, the 16 tokens' da (and da * sa for the minimum term); a
+	 * last group of fewer than 16 tokens is copied to a zero-padded group (its padding
+	 * tokens fill C rows of their own, never stored) */
+	size_t n = (size_t)ntg * (size_t)nbk * 16;
+	float *da = aligned_alloc(64, n * sizeof(float) * 2);
+	int nch = (int)((nbk + QP_NB - 1) / QP_NB);
+	struct qpack *pk = aligned_alloc(64, sizeof(*pk) * (size_t)nch);
+	uint8_t *pad = tail ? aligned_alloc(64, 16 * ldx) : NULL;
+	if (da == NULL || pk == NULL || (tail && pad == NULL)) {
+		free(da);
+		free(pk);
+		free(pad);
 		return 0;
 	}
-	float *acc = aligned_alloc(64, (size_t)ntg * QP_ROWS * 16 * sizeof(float));
-	uint8_t *a = aligned_alloc(64, (size_t)QP_NB * QP_ROWS * 32);
-	float *ds = aligned_alloc(64, QP_NB * QP_ROWS * sizeof(float));
-	float *dm = aligned_alloc(64, QP_NB * QP_ROWS * sizeof(float));
-	if (acc == NULL || a == NULL || ds == NULL || dm == NULL) {
-		free(acc), free(a), free(ds), free(dm);
-		aside_free(&as);
-		return 0;
+	memset(da, 0, n * sizeof(float) * 2);
+	for (int t = 0; t < m; t++) {
+		const uint8_t *row = (const uint8_t *)xq + (size_t)t * ldx;
+		const float *d = qact_d(row, k);
+		const int16_t *s = qact_s(row, k);
+		float *o = da + (size_t)(t / 16) * (size_t)nbk * 16 + t % 16;
+		for (int64_t b = 0; b < nbk; b++) {
+			o[b * 16] = d[b];
+			o[n + (size_t)b * 16] = d[b] * (float)s[b];
+		}
 	}
-	/* two token groups per step (4 C tiles), C tiles stored to alternating buffers so the
-	 * tiles of one step run while the vector unit finishes the step before */
-	_Alignas(64) int32_t c[2][4][256];
-	_Alignas(64) struct tilecfg cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.palette = 1;
-	for (int t = 0; t < 4; t++) {	/* C tiles 0-3: 16 rows x 16 int32 */
-		cfg.rows[t] = 16;
-		cfg.colsb[t] = 64;
+	if (tail) {
+		memcpy(pad, (const uint8_t *)xq + (size_t)(m - tail) * ldx, (size_t)tail * ldx);
+		memset(pad + (size_t)tail * ldx, 0, (size_t)(16 - tail) * ldx);
 	}
-	for (int t = 4; t < 6; t++) {	/* A tiles 4, 5: 16 rows x 32 bytes */
-		cfg.rows[t] = 16;
-		cfg.colsb[t] = 32;
-	}
-	for (int t = 6; t < 8; t++) {	/* B tiles 6, 7: 8 rows x 64 bytes */
-		cfg.rows[t] = 8;
-		cfg.colsb[t] = 64;
-	}
-	_tile_loadconfig(&cfg);
+	void (*pass)(const struct qpack *, int, int, __mmask16, int, const uint8_t *, size_t,
+	    const float *, const float *, float *, int64_t, int) =
+	    qt.sub == 2 ? pass_half : qt.hasmin ? pass_min : pass_one;
+	configure(32 / qt.sub);
 	for (int64_t r = r0; r < r1; r += QP_ROWS) {
 		int nrows = r1 - r < QP_ROWS ? (int)(r1 - r) : QP_ROWS, ng = (nrows + 15) / 16;
-		memset(acc, 0, (size_t)ntg * QP_ROWS * 16 * sizeof(float));
-		for (int64_t b0 = 0; b0 < nbk; b0 += QP_NB) {
+		/* the panel's rows over the whole k, so that each output is written once */
+		for (int c = 0; c < nch; c++) {
+			int64_t b0 = (int64_t)c * QP_NB;
 			int nb = nbk - b0 < QP_NB ? (int)(nbk - b0) : QP_NB;
-			qp_pack_rows(type, 1, (const uint8_t *)w + (size_t)r * rb, rb, nrows, b0, nb, a, ds, dm);
-			int step = 0;
-			for (int tg = 0; tg < ntg; tg += 2) {
-				int two = tg + 1 < ntg;
-				for (int bb = 0; bb < nb; bb++, step ^= 1) {
-					size_t i0 = (size_t)tg * (size_t)nbk + (size_t)(b0 + bb);
-					size_t i1 = i0 + (size_t)nbk;
-					const uint8_t *a0 = a + (size_t)bb * QP_ROWS * 32;
-					int32_t (*cs)[256] = c[step];
-					_tile_loadd(4, a0, 32);
-					_tile_loadd(6, as.b + i0 * 512, 64);
-					_tile_zero(0);
-					_tile_dpbusd(0, 4, 6);
-					_tile_stored(0, cs[0], 64);
-					if (ng > 1) {
-						_tile_loadd(5, a0 + 16 * 32, 32);
-						_tile_zero(1);
-						_tile_dpbusd(1, 5, 6);
-						_tile_stored(1, cs[1], 64);
-					}
-					if (two) {
-						_tile_loadd(7, as.b + i1 * 512, 64);
-						_tile_zero(2);
-						_tile_dpbusd(2, 4, 7);
-						_tile_stored(2, cs[2], 64);
-						if (ng > 1) {
-							_tile_zero(3);
-							_tile_dpbusd(3, 5, 7);
-							_tile_stored(3, cs[3], 64);
-						}
-					}
-					for (int u = 0; u <= two; u++) {
-						size_t i = u ? i1 : i0;
-						for (int g = 0; g < ng; g++)
-							epilogue(cs[2 * u + g], ds + bb * QP_ROWS + 16 * g,
-							    dm + bb * QP_ROWS + 16 * g, as.da + i * 16, as.das + i * 16,
-							    as.corr + i * 16, qt.hasmin, qt.off,
-							    acc + ((size_t)(tg + u) * QP_ROWS + 16 * g) * 16);
-					}
-				}
+			pack_vnni(type, 1, (const uint8_t *)w + (size_t)r * rb, rb, nrows, b0, nb, pk + c);
+		}
+		for (int tg = 0; tg < ntg; tg++) {
+			int last = tail && tg == ntg - 1;
+			const uint8_t *xa = last ? pad : (const uint8_t *)xq + (size_t)tg * 16 * ldx;
+			const float *dt = da + (size_t)tg * (size_t)nbk * 16;
+			for (int g = 0; g < ng; g++) {
+				int left = nrows - 16 * g;
+				__mmask16 mk = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+				pass(pk, ng, g, mk, (int)nbk, xa, ldx, dt, dt + n, y + (int64_t)tg * 16 * ldy +
+				    r + 16 * g, ldy, last ? tail : 16);
 			}
 		}
-		for (int tg = 0; tg < ntg; tg++)
-			for (int row = 0; row < nrows; row++)
-				for (int n = 0; n < 16; n++)
-					y[(int64_t)(tg * 16 + n) * ldy + r + row] =
-					    acc[((size_t)tg * QP_ROWS + row) * 16 + n];
 	}
 	_tile_release();
-	free(acc), free(a), free(ds), free(dm);
-	aside_free(&as);
-	return ntg * 16;
+	free(da);
+	free(pk);
+	free(pad);
+	return m;
 }
 
 #else

@@ -173,6 +173,11 @@ unpack16_q8_0(const uint8_t *w, size_t rb, int n, __m512i idx, int64_t b, __m512
 void prep_vnni(const struct qp_type *qt, const uint8_t *xq, size_t ldx, int64_t k, int mt,
     int64_t b0, int nb, struct qprep *tp);
 
+/* Repacks rows [0, nrows) of blocks [b0, b0 + nb) into p (qp_pack's layout, values unsigned
+ * as qp_type_get(type, 1) says); sgn: minus the type's offset instead, as signed bytes */
+void pack_vnni(int type, int sgn, const uint8_t *w, size_t rb, int nrows, int64_t b0, int nb,
+    struct qpack *p);
+
 /* The decode product (m <= 4) for the types it has a path for; 0: not done, use the tiles */
 int gemv_vnni_run(int type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
     int m, float *y, int64_t ldy);

@@ -5,7 +5,9 @@
  * machine's speed drifts); best time of each, pool threads. Ratios are BF16 time / ours.
  * Usage: bench_kq [threads (2)] [type name ...]     e.g. bench_kq 2 Q8_0 Q4_K
  * KQ_DECODE_ROWS=256 makes the decode matrix small enough for the caches; KQ_CPUTIME=1 times
- * with process CPU time instead of wall time. */
+ * with process CPU time instead of wall time; KQ_M=96 sets the prefill's tokens; KQ_DECODE=0
+ * skips decode; KQ_AMX_AB=1 times the prefill with and without AMX int8 tiles alternately
+ * (GUARD_AMX=1 and 0) instead of against BF16. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,10 +170,20 @@ pair(struct pool *p, int type, struct shape sh, int reps, double *tq, double *tb
 		b.y = q.y;
 	}
 	*tq = *tb = 1e30;
+	/* KQ_AMX_AB: the "BF16" column is this kernel without AMX tiles (kern_amx_on reads
+	 * GUARD_AMX on every call) */
+	const char *ab = getenv("KQ_AMX_AB");
+	int amx_ab = ab != NULL && atoi(ab) > 0 && sh.m >= 16;
 	for (int round = 0; round < 3; round++) {
+		if (amx_ab)
+			setenv("GUARD_AMX", "1", 1);
 		double t = timeit(p, &q, reps);
 		*tq = t < *tq ? t : *tq;
-		if (bf) {
+		if (amx_ab) {
+			setenv("GUARD_AMX", "0", 1);
+			t = timeit(p, &q, reps);
+			*tb = t < *tb ? t : *tb;
+		} else if (bf) {
 			t = timeit(p, &b, reps);
 			*tb = t < *tb ? t : *tb;
 		}
@@ -188,25 +200,31 @@ bench(struct pool *p, int type)
 {
 	const char *name = ggml_type_name((uint32_t)type);
 	size_t size;
-	double tq, tb, ops = 2.0 * 8192 * 2048 * 512;
+	const char *em = getenv("KQ_M"), *ed = getenv("KQ_DECODE");
+	int m = em != NULL && atoi(em) > 0 ? atoi(em) : 512;
+	double tq, tb, ops = 2.0 * 8192 * 2048 * m;
 	double bsize = 16384.0 * 4096 * 2;
+	const char *other = getenv("KQ_AMX_AB") != NULL && atoi(getenv("KQ_AMX_AB")) > 0 ?
+	    "no AMX" : "BF16";
 
 	if (kern_q_pick(type) == NULL) {
 		printf("%-5s no SIMD kernel here\n", name);
 		return;
 	}
-	pair(p, type, (struct shape){ 8192, 2048, 512 }, 2, &tq, &tb, &size);
-	printf("%-5s prefill m=512 (8192x2048): %6.1f GOP/s   BF16 %6.1f GFLOP/s   ratio %.2f\n",
-	    name, ops / tq / 1e9, ops / tb / 1e9, tb / tq);
+	pair(p, type, (struct shape){ 8192, 2048, m }, 2, &tq, &tb, &size);
+	printf("%-5s prefill m=%d (8192x2048): %6.1f GOP/s   %s %6.1f G(FL)OP/s   ratio %.2f\n",
+	    name, m, ops / tq / 1e9, other, ops / tb / 1e9, tb / tq);
+	if (ed != NULL && atoi(ed) == 0)
+		return;
 	/* KQ_DECODE_ROWS: fewer rows, e.g. 256 to stay in the caches and see the kernel's own
 	 * speed rather than the memory's */
 	const char *dr = getenv("KQ_DECODE_ROWS");
 	int64_t rows = dr != NULL && atoi(dr) > 0 ? atoi(dr) : 16384;
 	bsize = (double)rows * 4096 * 2;
-	for (int m = 1; m <= 4; m += 3) {
-		pair(p, type, (struct shape){ rows, 4096, m }, rows < 16384 ? 200 : 5, &tq, &tb, &size);
+	for (int md = 1; md <= 4; md += 3) {
+		pair(p, type, (struct shape){ rows, 4096, md }, rows < 16384 ? 200 : 5, &tq, &tb, &size);
 		printf("%-5s decode m=%d (%lldx4096, %.1f MB): %5.1f GB/s   BF16 %5.1f GB/s   "
-		    "time ratio %.2f\n", name, m, (long long)rows, (double)size / 1e6,
+		    "time ratio %.2f\n", name, md, (long long)rows, (double)size / 1e6,
 		    (double)size / tq / 1e9, bsize / tb / 1e9, tb / tq);
 	}
 	fflush(stdout);

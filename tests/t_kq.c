@@ -4,12 +4,13 @@
  *     canonical per-row sum (kern_q_int.h) computed here in scalar C straight from the
  *     GGUF block definitions, and agree with a float64 product of the dequantized values;
  *   - every token row is bit-identical for batches of 1..40 tokens at any offset and for
- *     different row ranges [r0, r1) (16 tokens and more: AMX tiles under GUARD_AMX=1);
+ *     different row ranges [r0, r1) (16 tokens and more: AMX tiles where they run, not
+ *     under GUARD_AMX=0);
  *   - they agree with quant_matmul_generic (core/quant.c, another float order) to 1e-5;
  *   - the SIMD activation quantizers write qact_quantize_row's bytes, ties rounding to
  *     even, NaN and infinity included;
  *   - kern_q_pick / kern_qact_pick choose the family GUARD_KERNELS and the CPU allow.
- * Usage: t_kq (GUARD_KERNELS caps what the pick may choose; GUARD_AMX=1 adds AMX tiles) */
+ * Usage: t_kq (GUARD_KERNELS caps what the pick may choose; GUARD_AMX=0 takes AMX tiles away) */
 #include <cpuid.h>
 #include <math.h>
 
