@@ -9,6 +9,7 @@
 #include "classifier/classifier.h"
 #include "util/buf.h"
 
+struct conv_image;
 struct convcache;
 struct ctx;
 struct tok;
@@ -78,6 +79,11 @@ double classifier_now_ms(void);
  * image prompt for the role, seq is cleared and gets the image attached. Not cached. */
 int classifier_image_prompt(struct classifier *c, const struct policy *pol, enum role role,
     int seq, const struct conv *conv, struct tokvec *body, struct err *e);
+/* The image form of the policy prefix of (pol, role) (prompt_prefix_image: its positions
+ * after <|image|> depend on the image) in seq, cleared first, with the image ci attached and
+ * the prefix evaluated: pre gets its ids. On failure seq is left empty. */
+int classifier_image_prefix(struct classifier *c, const struct policy *pol, enum role role,
+    int seq, const struct conv_image *ci, struct tokvec *pre, struct err *e);
 /* A verdict ready for a check under pol: no answer yet, the structure-spoof reasons of
  * conv. */
 void classifier_verdict_init(struct verdict *v, const struct policy *pol, const struct conv *conv);

@@ -62,6 +62,29 @@ attach(struct classifier *c, int seq, const struct conv_image *ci, struct err *e
 }
 
 int
+classifier_image_prefix(struct classifier *c, const struct policy *pol, enum role role,
+    int seq, const struct conv_image *ci, struct tokvec *pre, struct err *e)
+{
+	struct buf text = { 0 };
+
+	pre->n = 0;
+	int rc = prompt_prefix_image(pol, role, c->tok, &text, pre, e);
+	buf_free(&text);
+	if (rc == -1)
+		return -1;
+	if (pre->n + MAX_ANSWER + 4 > (size_t)c->p.n_ctx)
+		return err_set(e, "the policy prefix with the image is %zu tokens; the context holds "
+		    "%d", pre->n, c->p.n_ctx);
+	ctx_seq_clear(c->work, seq);
+	if (attach(c, seq, ci, e) == -1 ||
+	    ctx_eval(c->work, seq, pre->v, (int)pre->n, e) == -1) {
+		ctx_seq_clear(c->work, seq);
+		return -1;
+	}
+	return 0;
+}
+
+int
 classifier_image_prompt(struct classifier *c, const struct policy *pol, enum role role,
     int seq, const struct conv *conv, struct tokvec *body, struct err *e)
 {
