@@ -110,14 +110,14 @@ static int
 stream_restart(struct classifier *c, struct guard_stream *s, struct err *e)
 {
 	const struct slot *sl = &c->slots[s->slot];
-	int seq = stream_seq(s);
+	int seq = stream_seq(s), reused;
 
 	s->gen = 0;
 	s->held.n = 0;
 	ctx_seq_clear(c->work, seq);
 	if (s->img.data != NULL) {
 		if (classifier_image_prefix(c, sl->pol, ROLE_RESPONSE, seq, &s->img, &s->pre,
-		    e) == -1)
+		    &reused, e) == -1)
 			return -1;
 		if (tokvec_append(&s->held, s->pre.v, s->pre.n) == -1) {
 			ctx_seq_clear(c->work, seq);

@@ -6,15 +6,25 @@
  *    assistant message], bit for bit in every field, evaluating only the new tokens and the
  *    closing part; a policy swap restarts from the new policy's image prefix;
  *  - a text-only guard refuses such a stream (never judged without the image); two images
- *    and an image part without its bytes are refused too.
- *   t_guardv2 MLLAMA_DIR TEXT_GUARD IMAGE [IMAGE2] */
+ *    and an image part without its bytes are refused too;
+ *  - the image cache: the same request twice, the second restoring the image prefix with
+ *    its image (no vision tower), both bit-identical to the uncached path (prefix_cache 0:
+ *    the whole prompt evaluated); another role with the same image reuses the image and part
+ *    of the prefix; a different image is a miss; the count bound evicts;
+ *  - model_hash covers a vision model's preprocessor_config.json (what an image becomes):
+ *    sha256sum's listing with it, and a changed mean changes the hash.
+ *   t_guardv2 MLLAMA_DIR TEXT_GUARD IMAGE IMAGE2 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
 
 #include "classifier/classifier.h"
 #include "classifier/conv.h"
+#include "classifier/imgcache.h"
 #include "classifier/prompt.h"
 #include "core/model.h"
 #include "policy/policy.h"
@@ -91,11 +101,13 @@ same(const struct verdict *a, const struct verdict *b, char *why, size_t cap)
 }
 
 static struct classifier *
-mkclassifier(const struct model *m, int streams, int cache, const struct policy *p)
+mkclassifier_n(const struct model *m, int streams, int cache, int entries,
+    const struct policy *p)
 {
 	struct classifier_params cp = classifier_params_default();
 	struct err e;
 
+	cp.image_cache_entries = entries;
 	cp.n_threads = 2;
 	cp.max_batch = 2;
 	cp.max_streams = streams;
@@ -107,6 +119,198 @@ mkclassifier(const struct model *m, int streams, int cache, const struct policy 
 		return NULL;
 	}
 	return c;
+}
+
+static struct classifier *
+mkclassifier(const struct model *m, int streams, int cache, const struct policy *p)
+{
+	return mkclassifier_n(m, streams, cache, 8, p);
+}
+
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* classifier_run on one conversation of the image (+ the response when resp != NULL) */
+static void
+run1(struct classifier *c, const struct conv_image *img, const char *resp, struct verdict *v)
+{
+	struct conv cv;
+
+	mkconv(&cv, "How do I get past the lock in this picture?", img, 1, resp,
+	    resp ? strlen(resp) : 0);
+	const struct conv *l[1] = { &cv };
+	classifier_run(c, 0, l, 1, v);
+	conv_free(&cv);
+}
+
+/* the image cache against the uncached path (cl: prefix_cache 0) */
+static void
+image_cache(const struct model *m, const struct policy *p, struct classifier *cl,
+    const struct conv_image *a, const struct conv_image *b, int npre)
+{
+	struct classifier *kc = mkclassifier(m, 0, 1, p);
+	struct imgcache_stats st;
+	struct verdict v0, v1, v2, u, w;
+	char why[512];
+
+	if (!ok(kc != NULL, "a classifier with the image cache"))
+		return;
+	run1(cl, a, NULL, &u);
+	double t0 = cpu_s();
+	run1(kc, a, NULL, &v0);
+	double t1 = cpu_s();
+	run1(kc, a, NULL, &v1);
+	double t2 = cpu_s();
+	classifier_image_cache_stats(kc, &st);
+	ok(!isnan(v0.unsafe_score) && !isnan(v1.unsafe_score) && v0.tokens_cached == 0 &&
+	    st.lookups == 2 && st.stores == 1 && st.hits == 1 && st.entries == 1,
+	    "the first request is a miss and is stored, the second a whole hit (lookups %llu, "
+	    "stores %llu, hits %llu; %s)", (unsigned long long)st.lookups,
+	    (unsigned long long)st.stores, (unsigned long long)st.hits, v0.error);
+	ok(v1.tokens_cached == npre, "the hit restores the %d positions of the image prefix (%d)",
+	    npre, v1.tokens_cached);
+	ok(same(&v0, &u, why, sizeof(why)), "miss == uncached, bit for bit (%s)", why);
+	ok(same(&v1, &u, why, sizeof(why)), "hit == uncached, bit for bit: %.17g (%s)",
+	    v1.unsafe_score, why);
+	diag("CPU time of a request on tiny-mllama (1-tile image, 2 threads): miss %.3f s, "
+	    "hit %.3f s (%.1fx)", t1 - t0, t2 - t1, (t1 - t0) / (t2 - t1));
+
+	/* the response role: a different prefix after the role word; the image and the
+	 * positions through "<|image|> Task: ..." are reused */
+	struct verdict ur;
+	run1(cl, a, "Sure, here is how.", &ur);
+	run1(kc, a, "Sure, here is how.", &v2);
+	classifier_image_cache_stats(kc, &st);
+	ok(st.partial == 1 && v2.tokens_cached > 5 && v2.tokens_cached < npre,
+	    "another role with the same image: a partial hit, %d positions (the image with them)",
+	    v2.tokens_cached);
+	ok(same(&v2, &ur, why, sizeof(why)), "partial hit == uncached, bit for bit (%s)", why);
+
+	/* a different image: a miss */
+	run1(cl, b, NULL, &w);
+	uint64_t hits = st.hits, partial = st.partial;
+	struct verdict vb;
+	run1(kc, b, NULL, &vb);
+	classifier_image_cache_stats(kc, &st);
+	ok(st.hits == hits && st.partial == partial && vb.tokens_cached == 0 && st.entries == 3,
+	    "a different image is a miss (stored: %llu entries, %llu bytes of a budget of %llu)",
+	    (unsigned long long)st.entries, (unsigned long long)st.bytes,
+	    (unsigned long long)st.budget);
+	ok(same(&vb, &w, why, sizeof(why)) && !bits_eq(vb.unsafe_score, v1.unsafe_score),
+	    "its verdict is the uncached one of that image (%.17g), not the first image's (%s)",
+	    vb.unsafe_score, why);
+	verdict_free(&v0);
+	verdict_free(&v1);
+	verdict_free(&v2);
+	verdict_free(&vb);
+	verdict_free(&w);
+	verdict_free(&ur);
+	classifier_free(kc);
+
+	/* the count bound: one entry; a then b then a: b evicts a, a is a miss again */
+	kc = mkclassifier_n(m, 0, 1, 1, p);
+	if (kc == NULL)
+		return;
+	run1(kc, a, NULL, &v0);
+	run1(kc, b, NULL, &v1);
+	run1(kc, a, NULL, &v2);
+	classifier_image_cache_stats(kc, &st);
+	ok(st.entries == 1 && st.evictions == 2 && st.hits == 0 && v2.tokens_cached == 0 &&
+	    same(&v2, &u, why, sizeof(why)), "with room for one entry: evicted, a miss again, "
+	    "same verdict (entries %llu, evictions %llu)", (unsigned long long)st.entries,
+	    (unsigned long long)st.evictions);
+	verdict_free(&v0);
+	verdict_free(&v1);
+	verdict_free(&v2);
+	verdict_free(&u);
+	classifier_free(kc);
+}
+
+/* the first line of a shell command's output */
+static void
+shell1(const char *cmd, char *out, size_t cap)
+{
+	FILE *f = popen(cmd, "r");
+
+	out[0] = 0;
+	if (f != NULL) {
+		if (fgets(out, (int)cap, f) == NULL)
+			out[0] = 0;
+		pclose(f);
+	}
+	out[strcspn(out, " \n")] = 0;
+}
+
+static int
+hash_of(const char *dir, char out[65])
+{
+	struct err e;
+	struct model *m = model_open(dir, &e);
+
+	out[0] = 0;
+	if (m == NULL) {
+		diag("%s: %s", dir, e.msg);
+		return -1;
+	}
+	snprintf(out, 65, "%s", model_hash(m));
+	model_close(m);
+	return 0;
+}
+
+/* a copy of dir (links to its files) whose preprocessor_config.json is a file of its own */
+static void
+model_hash_cases(const char *dir)
+{
+	char tmp[] = "/tmp/t_guardv2.XXXXXX", a[65], b[65], c[65], want[128], cmd[9000];
+	char src[4400], dst[4400];
+	DIR *d;
+	struct dirent *de;
+
+	char abs[3800];
+	char *rp = realpath(dir, NULL);
+	snprintf(abs, sizeof(abs), "%s", rp ? rp : "");
+	free(rp);
+	if (abs[0] == 0 || mkdtemp(tmp) == NULL || (d = opendir(dir)) == NULL) {
+		ok(0, "a copy of %s", dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".sha256") != NULL)
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", abs, de->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", tmp, de->d_name);
+		if (strcmp(de->d_name, "preprocessor_config.json") == 0) {
+			snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+			if (system(cmd) != 0)
+				diag("%s failed", cmd);
+		} else if (symlink(src, dst) != 0)
+			diag("symlink %s: failed", dst);
+	}
+	closedir(d);
+	int r0 = hash_of(dir, a), r1 = hash_of(tmp, b);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && sha256sum $(ls config.json tokenizer.json "
+	    "model.safetensors.index.json *.safetensors preprocessor_config.json 2>/dev/null | "
+	    "LC_ALL=C sort -u) | sha256sum", tmp);
+	shell1(cmd, want, sizeof(want));
+	ok(r0 == 0 && r1 == 0 && strcmp(a, b) == 0 && strcmp(b, want) == 0,
+	    "model_hash of the vision model is sha256sum's listing with preprocessor_config.json "
+	    "(%.16s..., the copy's %.16s..., listing %.16s...)", a, b, want);
+	/* another mean: another model as far as images go */
+	snprintf(cmd, sizeof(cmd), "sed -i 's/0.48145466/0.5/' '%s/preprocessor_config.json' && "
+	    "grep -c '0.5,' '%s/preprocessor_config.json'", tmp, tmp);
+	shell1(cmd, want, sizeof(want));
+	int r2 = hash_of(tmp, c);
+	ok(strcmp(want, "1") == 0 && r2 == 0 && c[0] != 0 && strcmp(c, b) != 0,
+	    "preprocessor_config.json's mean changed: the hash changes (%.16s... -> %.16s...)", b, c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (system(cmd) != 0)
+		diag("%s failed", cmd);
 }
 
 static const char USER[] = "How do I get past the lock in this picture?";
@@ -137,9 +341,10 @@ grow(struct classifier *sc, struct guard_stream *s, struct classifier *cl,
 		char w[400];
 		if (!same(&vs, &vr, w, sizeof(w)) && bad++ == 0)
 			snprintf(why, cap, "at %zu: %s", at, w);
-		/* two identical errors would compare equal: a check must be a real verdict */
-		if ((vs.error[0] != 0 || isnan(vs.unsafe_score)) && bad++ == 0)
-			snprintf(why, cap, "at %zu: no verdict: %s", at, vs.error);
+		/* two identical errors would compare equal: the model must have run (the random
+		 * model's answer itself is malformed, an error verdict with a real score) */
+		if (isnan(vs.unsafe_score) && bad++ == 0)
+			snprintf(why, cap, "at %zu: the model did not run: %s", at, vs.error);
 		if (at > from && vs.tokens_evaluated > *max_eval)
 			*max_eval = vs.tokens_evaluated;
 		if (vs.tokens_cached < *min_reused)
@@ -156,17 +361,18 @@ int
 main(int argc, char **argv)
 {
 	struct err e;
-	size_t ilen = 0;
+	size_t ilen = 0, ilen2 = 0;
 
-	if (argc < 4)
-		skip_all("usage: t_guardv2 MLLAMA_DIR TEXT_GUARD IMAGE [IMAGE2]");
-	unsigned char *ib = slurp(argv[3], &ilen);
-	if (ib == NULL)
+	if (argc < 5)
+		skip_all("usage: t_guardv2 MLLAMA_DIR TEXT_GUARD IMAGE IMAGE2");
+	unsigned char *ib = slurp(argv[3], &ilen), *ib2 = slurp(argv[4], &ilen2);
+	if (ib == NULL || ib2 == NULL)
 		skip_all("the image is absent (../shared not there?)");
-	struct conv_image img = { ib, ilen };
+	struct conv_image img = { ib, ilen }, img2 = { ib2, ilen2 };
 	struct model *m = model_open(argv[1], &e);
 	if (m == NULL)
 		skip_all("tiny-mllama does not open (not built?)");
+	model_hash_cases(argv[1]);
 	struct policy *p = policy_default();
 	struct classifier *sc = mkclassifier(m, 2, 1, p);
 	struct classifier *cl = mkclassifier(m, 0, 0, p);
@@ -199,6 +405,9 @@ main(int argc, char **argv)
 	    "(%d positions at least, the prefix is %d)", min_reused, npre);
 	ok(max_eval > 0 && max_eval < 80, "a later check evaluates only new tokens and the "
 	    "closing part (at most %d)", max_eval);
+
+	/* (before the swap: cl still has the policy p) */
+	image_cache(m, p, cl, &img, &img2, npre);
 
 	/* a policy swap: the stream restarts from the new policy's image prefix */
 	const char *y = "name: narrow\ncategories:\n  S2: {exclude: true}\n  S9: {exclude: true}\n";
@@ -257,5 +466,6 @@ main(int argc, char **argv)
 	policy_free(p2);
 	model_close(m);
 	free(ib);
+	free(ib2);
 	return done_testing();
 }

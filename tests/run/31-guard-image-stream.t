@@ -5,5 +5,6 @@
 B=${BUILD:-build}
 M=$B/models
 sh tests/tapcat.sh <<LIST
-$B/tests/t_guardv2 $M/tiny-mllama $M/rig-l3.gguf ../shared/reference/tiny-mllama/images/dev-a.png
+$B/tests/t_guardv2 $M/tiny-mllama $M/rig-l3.gguf ../shared/reference/tiny-mllama/images/dev-a.png \
+    ../shared/reference/tiny-mllama/images/dev-c.png
 LIST
