@@ -12,8 +12,10 @@
 
 #include "classifier/conv.h"
 #include "classifier/convcache.h"
+#include "classifier/imgcache.h"
 #include "util/buf.h"
 #include "core/ctx.h"
+#include "core/mllama.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "classifier/prompt.h"
@@ -25,7 +27,8 @@ struct classifier_params
 classifier_params_default(void)
 {
 	return (struct classifier_params){ .n_threads = 0, .max_batch = 4, .n_ctx = 2048,
-		.prefix_cache = 1, .max_streams = 0, .pool = NULL, .conv_cache_bytes = 0 };
+		.prefix_cache = 1, .max_streams = 0, .pool = NULL, .conv_cache_bytes = 0,
+		.image_cache_bytes = (size_t)1 << 30, .image_cache_entries = 8 };
 }
 
 double
@@ -167,6 +170,11 @@ classifier_new(const struct model *m, const struct classifier_params *params, st
 	if (c->p.conv_cache_bytes > 0 && c->p.prefix_cache &&
 	    (c->cc = convcache_new(c->p.conv_cache_bytes, e)) == NULL)
 		goto fail;
+	/* image prefixes, like the text ones, only with the prefix cache (--no-cache: none) */
+	if (c->p.prefix_cache && model_image_token(m) >= 0 && c->p.image_cache_bytes > 0 &&
+	    c->p.image_cache_entries > 0 && (c->ic = imgcache_new(c->p.image_cache_bytes,
+	    c->p.image_cache_entries, e)) == NULL)
+		goto fail;
 	c->body = calloc((size_t)c->p.max_batch, sizeof(*c->body));
 	c->btok = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
 	c->bseq = malloc((size_t)ctx_params(c->work)->n_batch * sizeof(int32_t));
@@ -188,6 +196,8 @@ classifier_free(struct classifier *c)
 		return;
 	classifier_streams_free(c);
 	convcache_free(c->cc);
+	imgcache_free(c->ic);
+	tokvec_free(&c->ipre);
 	for (int r = 0; r < 2; r++)
 		tokvec_free(&c->cc_close[r]);
 	ctx_free(c->work);
@@ -253,6 +263,12 @@ classifier_cache_stats(const struct classifier *c, struct convcache_stats *out)
 }
 
 void
+classifier_image_cache_stats(const struct classifier *c, struct imgcache_stats *out)
+{
+	imgcache_stats(c->ic, out);
+}
+
+void
 classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg)
 {
 	c->cancel = cb;
@@ -300,7 +316,7 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			verdict_fail(v, sl->pol, "%s", e.msg);
 			continue;
 		}
-		if (conv_n_images(conv[i]) > 0) {	/* whole, uncached: vision.c */
+		if (conv_n_images(conv[i]) > 0 && c->ic == NULL) {	/* whole: vision.c */
 			if (classifier_image_prompt(c, sl->pol, v->role, it[i].seq, conv[i],
 			    &c->body[i], &e) == -1) {
 				verdict_fail(v, sl->pol, "%s", e.msg);
@@ -311,6 +327,32 @@ classifier_run(struct classifier *c, int slot, const struct conv *const *conv, s
 			it[i].active = 1;
 			image[i] = 1;
 			v->tokens_evaluated = (int)it[i].n_feed;
+			v->ms_prompt = classifier_now_ms() - t0;
+			continue;
+		}
+		if (conv_n_images(conv[i]) > 0) {
+			/* the image prefix restored from the image cache or computed (and kept),
+			 * then the body */
+			int reused = 0;
+			if (classifier_image_check(c, conv[i], &e) == -1 ||
+			    classifier_image_prefix(c, sl->pol, v->role, it[i].seq, &conv[i]->img[0],
+			    &c->ipre, &reused, &e) == -1) {
+				verdict_fail(v, sl->pol, "%s", e.msg);
+				continue;
+			}
+			if (c->ipre.n + c->body[i].n + MAX_ANSWER + 4 > (size_t)c->p.n_ctx) {
+				ctx_seq_clear(c->work, it[i].seq);
+				verdict_fail(v, sl->pol, "the conversation needs %zu tokens with the "
+				    "policy; the context holds %d", c->ipre.n + c->body[i].n +
+				    MAX_ANSWER + 4, c->p.n_ctx);
+				continue;
+			}
+			it[i].feed = c->body[i].v;
+			it[i].n_feed = c->body[i].n;
+			it[i].active = 1;
+			image[i] = 1;
+			v->tokens_cached = reused;
+			v->tokens_evaluated = (int)(c->ipre.n - (size_t)reused + c->body[i].n);
 			v->ms_prompt = classifier_now_ms() - t0;
 			continue;
 		}

@@ -25,6 +25,10 @@ struct classifier_params {
 	size_t conv_cache_bytes;	/* keys and values of recent conversations kept for re-checks
 					   (classifier/convcache.h); 0: none (the default); needs
 					   prefix_cache */
+	size_t image_cache_bytes;	/* image prompts' prefixes with their images, for a vision
+					   guard (classifier/imgcache.h): at most this many bytes
+					   (default 1 GiB) ... */
+	int image_cache_entries;	/* ... and entries (default 8); 0 or no prefix_cache: none */
 };
 
 struct classifier_params classifier_params_default(void);
@@ -56,6 +60,9 @@ void classifier_run(struct classifier *c, int slot, const struct conv *const *co
  * the classifier's own thread works. */
 struct convcache_stats;
 void classifier_cache_stats(const struct classifier *c, struct convcache_stats *out);
+/* The image cache's counters (all zero without one), from any thread. */
+struct imgcache_stats;
+void classifier_image_cache_stats(const struct classifier *c, struct imgcache_stats *out);
 /* Called between layers; non-zero stops the batch (its verdicts become errors). */
 void classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg);
 
@@ -70,7 +77,10 @@ void classifier_set_cancel(struct classifier *c, int (*cb)(void *), void *arg);
 
 /* Opens a stream for the response to conv (its last message is the user's; borrowed only
  * during the call) under the slot's policy. NULL when every stream is in use, the slot does
- * not exist, or the conversation does not fit (e says why). */
+ * not exist, or the conversation does not fit (e says why). A conversation with an image
+ * part (its bytes in conv->img) needs a vision guard (Llama Guard 3 11B-Vision): the image is
+ * attached and the image form of the prefix evaluated here, once (or restored from the image
+ * cache); a text-only guard fails the open rather than judge without the image. */
 struct guard_stream *classifier_stream_open(struct classifier *c, int slot,
     const struct conv *conv, struct err *e);
 /* Checks n streams together (one prefill for all), each with its response text so far

@@ -9,7 +9,9 @@
 #include "classifier/classifier.h"
 #include "util/buf.h"
 
+struct conv_image;
 struct convcache;
+struct imgcache;
 struct ctx;
 struct tok;
 
@@ -47,6 +49,9 @@ struct classifier {
 	 * stored) */
 	struct convcache *cc;
 	struct tokvec cc_close[2];
+	/* image prompts' prefixes with their images (imgcache.h; NULL: none) */
+	struct imgcache *ic;
+	struct tokvec ipre;	/* scratch: an image prefix's ids */
 	/* batch scratch */
 	struct tokvec *body;
 	int32_t *btok, *bseq;
@@ -78,6 +83,15 @@ double classifier_now_ms(void);
  * image prompt for the role, seq is cleared and gets the image attached. Not cached. */
 int classifier_image_prompt(struct classifier *c, const struct policy *pol, enum role role,
     int seq, const struct conv *conv, struct tokvec *body, struct err *e);
+/* The image form of the policy prefix of (pol, role) (prompt_prefix_image: its positions
+ * after <|image|> depend on the image) in seq, cleared first, with the image ci attached and
+ * the prefix evaluated: pre gets its ids. With the image cache (imgcache.h) the positions
+ * (and the image) are restored when cached, *reused says how many, and what was computed is
+ * stored. On failure seq is left empty. */
+int classifier_image_prefix(struct classifier *c, const struct policy *pol, enum role role,
+    int seq, const struct conv_image *ci, struct tokvec *pre, int *reused, struct err *e);
+/* A conversation the vision guard can judge: one image part, with its bytes. */
+int classifier_image_check(const struct classifier *c, const struct conv *conv, struct err *e);
 /* A verdict ready for a check under pol: no answer yet, the structure-spoof reasons of
  * conv. */
 void classifier_verdict_init(struct verdict *v, const struct policy *pol, const struct conv *conv);

@@ -8,7 +8,12 @@
  * classifier_run uses (answer.c). Every position is computed from the same tokens at the same
  * place as in classifier_run, and the kernels compute a row the same way whatever the batch
  * around it, so the verdict is bit-identical to classifier_run on the conversation plus an
- * assistant message holding that text. */
+ * assistant message holding that text.
+ * A conversation with an image (Llama Guard 3 11B-Vision) starts the sequence from the image
+ * form of the prefix instead (prompt_prefix_image: "<|image|> " after the first header): the
+ * image is attached to the sequence (its cross-attention keys and values computed once) and
+ * that prefix evaluated once, at open and after a policy swap; checks then append to it as
+ * for text. A text-only guard cannot open such a stream: the image is never dropped. */
 #include "classifier/classifier_int.h"
 
 #include <math.h>
@@ -19,6 +24,7 @@
 #include "classifier/conv.h"
 #include "classifier/prompt.h"
 #include "core/ctx.h"
+#include "core/mllama.h"
 #include "core/tok.h"
 
 struct guard_stream {
@@ -27,6 +33,8 @@ struct guard_stream {
 	int slot;
 	unsigned gen;		/* the slot's build the sequence was started from (0: none) */
 	struct conv conv;	/* a copy of the conversation, ending with the user's message */
+	struct conv_image img;	/* a copy of its image's bytes (data NULL: text only) */
+	struct tokvec pre;	/* with an image: the image form of the policy prefix */
 	struct conv_msg *view;	/* its messages, then the response's (the text of a check) */
 	char *resp;		/* borrowed for one check */
 	size_t resp_len;
@@ -57,6 +65,8 @@ stream_free(struct guard_stream *s)
 	if (s == NULL)
 		return;
 	conv_free(&s->conv);
+	free(s->img.data);
+	tokvec_free(&s->pre);
 	free(s->view);
 	tokvec_free(&s->held);
 	tokvec_free(&s->target);
@@ -82,21 +92,38 @@ stream_seq(const struct guard_stream *s)
 static struct conv
 stream_conv(struct guard_stream *s)
 {
-	return (struct conv){ .msg = s->view, .n = s->conv.n + 1 };
+	return (struct conv){ .msg = s->view, .n = s->conv.n + 1, .img = s->conv.img,
+		.n_img = s->conv.n_img };
+}
+
+/* the ids the sequence starts with: the slot's response prefix, or its image form */
+static const struct tokvec *
+stream_prefix(const struct classifier *c, const struct guard_stream *s)
+{
+	return s->img.data != NULL ? &s->pre : &c->slots[s->slot].prefix[ROLE_RESPONSE];
 }
 
 /* (Re)starts the sequence from the slot's current policy: its response prefix restored from
- * the snapshot, or nothing without the prefix cache (the first check evaluates it). */
+ * the snapshot, or nothing without the prefix cache (the first check evaluates it); with an
+ * image, the image attached and the image form of the prefix evaluated (vision.c). */
 static int
 stream_restart(struct classifier *c, struct guard_stream *s, struct err *e)
 {
 	const struct slot *sl = &c->slots[s->slot];
-	int seq = stream_seq(s);
+	int seq = stream_seq(s), reused;
 
 	s->gen = 0;
 	s->held.n = 0;
 	ctx_seq_clear(c->work, seq);
-	if (c->p.prefix_cache) {
+	if (s->img.data != NULL) {
+		if (classifier_image_prefix(c, sl->pol, ROLE_RESPONSE, seq, &s->img, &s->pre,
+		    &reused, e) == -1)
+			return -1;
+		if (tokvec_append(&s->held, s->pre.v, s->pre.n) == -1) {
+			ctx_seq_clear(c->work, seq);
+			return err_set(e, "out of memory");
+		}
+	} else if (c->p.prefix_cache) {
 		const struct tokvec *pre = &sl->prefix[ROLE_RESPONSE];
 		if (ctx_snapshot_restore(c->work, seq, sl->snap[ROLE_RESPONSE], e) == -1)
 			return -1;
@@ -117,6 +144,7 @@ copy_conv(struct conv *dst, const struct conv *src, struct err *e)
 		if (conv_add_msg(dst, e) == -1)
 			return -1;
 		dst->msg[i].assistant = src->msg[i].assistant;
+		dst->msg[i].n_images = src->msg[i].n_images;
 		for (size_t k = 0; k < src->msg[i].n_parts; k++)
 			if (conv_add_part(dst, src->msg[i].parts[k], src->msg[i].part_len[k], e) == -1)
 				return -1;
@@ -151,6 +179,25 @@ classifier_stream_open(struct classifier *c, int slot, const struct conv *conv, 
 	}
 	if (conv_check(conv, e) == -1)
 		return NULL;
+	size_t ni = conv_n_images(conv);
+	if (ni > 0 && model_image_token(c->m) < 0) {
+		/* judging the text alone would drop the image: refused, the caller applies its
+		 * on_error */
+		err_set(e, "messages: %zu image part(s), but this guard reads text only: it cannot "
+		    "judge a response to a conversation with an image (that needs Llama Guard 3 "
+		    "11B-Vision)", ni);
+		return NULL;
+	}
+	if (ni > 1) {
+		err_set(e, "messages: %zu image parts: Llama Guard 3 11B-Vision judges one image per "
+		    "conversation", ni);
+		return NULL;
+	}
+	if (ni == 1 && (conv->n_img != 1 || conv->img == NULL || conv->img[0].data == NULL ||
+	    conv->img[0].len == 0)) {
+		err_set(e, "messages: an image part without its bytes");
+		return NULL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		err_set(e, "out of memory");
 		return NULL;
@@ -160,6 +207,22 @@ classifier_stream_open(struct classifier *c, int slot, const struct conv *conv, 
 	s->slot = slot;
 	if (copy_conv(&s->conv, conv, e) == -1)
 		goto fail;
+	if (ni == 1) {
+		if ((s->img.data = malloc(conv->img[0].len)) == NULL) {
+			err_set(e, "out of memory (the image: %zu bytes)", conv->img[0].len);
+			goto fail;
+		}
+		memcpy(s->img.data, conv->img[0].data, conv->img[0].len);
+		s->img.len = conv->img[0].len;
+		s->conv.img = &s->img;
+		s->conv.n_img = 1;
+		struct buf text = { 0 };
+		int rc = prompt_prefix_image(c->slots[slot].pol, ROLE_RESPONSE, c->tok, &text,
+		    &s->pre, e);
+		buf_free(&text);
+		if (rc == -1)
+			goto fail;
+	}
 	if ((s->view = calloc(conv->n + 1, sizeof(*s->view))) == NULL) {
 		err_set(e, "out of memory");
 		goto fail;
@@ -171,7 +234,7 @@ classifier_stream_open(struct classifier *c, int slot, const struct conv *conv, 
 	struct conv v = stream_conv(s);
 	if (classifier_body(c, &v, &s->body, &r, e) == -1)
 		goto fail;
-	size_t total = c->slots[slot].prefix[ROLE_RESPONSE].n + s->body.n + MAX_ANSWER + 4;
+	size_t total = stream_prefix(c, s)->n + s->body.n + MAX_ANSWER + 4;
 	if (total > (size_t)c->p.n_ctx) {
 		err_set(e, "the conversation needs %zu tokens with the policy; the context holds %d",
 		    total, c->p.n_ctx);
@@ -258,7 +321,7 @@ stream_prepare(struct classifier *c, struct guard_stream *s, const char *text, s
 		verdict_fail(v, sl->pol, "%s", e.msg);
 		return -1;
 	}
-	const struct tokvec *pre = &sl->prefix[ROLE_RESPONSE];
+	const struct tokvec *pre = stream_prefix(c, s);
 	size_t total = pre->n + s->body.n + MAX_ANSWER + 4;
 	if (total > (size_t)c->p.n_ctx) {
 		verdict_fail(v, sl->pol, "the conversation needs %zu tokens with the policy; "

@@ -272,11 +272,6 @@ cmd_classify(int argc, char **argv)
 	}
 	struct conv_image img = { 0 };
 	if (o.image != NULL) {	/* an image part of the conversation's first message */
-		if (o.socket != NULL) {
-			warnx_("--image: not with --socket yet (send the image in a request)");
-			conv_free(&cv);
-			return ST_ERROR;
-		}
 		if (read_image(o.image, &img) == -1) {
 			conv_free(&cv);
 			return ST_ERROR;
@@ -285,9 +280,10 @@ cmd_classify(int argc, char **argv)
 		cv.img = &img;
 		cv.n_img = 1;
 	}
-	if (o.socket) {
+	if (o.socket) {	/* the image goes as a binary part of the request */
 		int st = client_classify(o.socket, o.policy, &cv, o.json);
 		conv_free(&cv);
+		free(img.data);
 		return st;
 	}
 	struct classifier *c = open_classifier(&o, &m, &p);

@@ -182,6 +182,7 @@ pack_request(msgpack_sbuffer *sb, long id, const char *op, const char *policy, c
 		pack_str(&pk, policy, strlen(policy));
 	}
 	if (cv) {
+		size_t img = 0;	/* the conversation's image bytes go to its image parts in order */
 		pack_str(&pk, "messages", 8);
 		msgpack_pack_array(&pk, cv->n);
 		for (size_t i = 0; i < cv->n; i++) {
@@ -190,16 +191,28 @@ pack_request(msgpack_sbuffer *sb, long id, const char *op, const char *policy, c
 			pack_str(&pk, "role", 4);
 			pack_str(&pk, m->assistant ? "assistant" : "user", m->assistant ? 9 : 4);
 			pack_str(&pk, "content", 7);
-			if (m->n_parts == 1)
+			if (m->n_parts == 1 && m->n_images == 0)
 				pack_str(&pk, m->parts[0], m->part_len[0]);
 			else {
-				msgpack_pack_array(&pk, m->n_parts);
+				msgpack_pack_array(&pk, m->n_parts + m->n_images);
 				for (size_t k = 0; k < m->n_parts; k++) {
 					msgpack_pack_map(&pk, 2);
 					pack_str(&pk, "type", 4);
 					pack_str(&pk, "text", 4);
 					pack_str(&pk, "text", 4);
 					pack_str(&pk, m->parts[k], m->part_len[k]);
+				}
+				/* images as binary parts {type: image, data: <bin>}, after the text
+				 * (where they stand does not change Llama Guard's prompt) */
+				for (size_t k = 0; k < m->n_images; k++, img++) {
+					msgpack_pack_map(&pk, 2);
+					pack_str(&pk, "type", 4);
+					pack_str(&pk, "image", 5);
+					pack_str(&pk, "data", 4);
+					const struct conv_image *ci = img < cv->n_img ? &cv->img[img] : NULL;
+					msgpack_pack_bin(&pk, ci ? ci->len : 0);
+					msgpack_pack_bin_body(&pk, ci ? (const char *)ci->data : "",
+					    ci ? ci->len : 0);
 				}
 			}
 		}

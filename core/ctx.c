@@ -243,6 +243,7 @@ struct kv_snapshot {
 	int n, kv_dim;		/* positions held: from .. from+n-1 */
 	float *k;		/* [layer][kv_dim][n]: keys transposed, like the cache */
 	float *v;		/* [layer][n][kv_dim] */
+	struct mllama_snap *img;	/* the images the positions see (ctx_snapshot_save_images) */
 };
 
 struct kv_snapshot *
@@ -251,8 +252,8 @@ ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e)
 	return ctx_snapshot_save_range(c, seq, 0, n, e);
 }
 
-struct kv_snapshot *
-ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct err *e)
+static struct kv_snapshot *
+save(const struct ctx *c, int seq, int from, int to, int images, struct err *e)
 {
 	struct kv_snapshot *s;
 	int nl = c->m->hp.n_layer;
@@ -266,7 +267,7 @@ ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct e
 		    c->len[seq]);
 		return NULL;
 	}
-	if (mllama_seq_sees_image(c, seq, from, to)) {
+	if (!images && mllama_seq_sees_image(c, seq, from, to)) {
 		err_set(e, "snapshot: positions %d to %d of sequence %d attend to an image (a "
 		    "snapshot holds text-only positions)", from, to, seq);
 		return NULL;
@@ -293,7 +294,23 @@ ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct e
 		memcpy(s->v + (size_t)l * n * c->kv_dim, v_at(c, l, seq, from),
 		    (size_t)n * c->kv_dim * sizeof(float));
 	}
+	if (images && mllama_snap_save(c, seq, n, &s->img, e) == -1) {
+		kv_snapshot_free(s);
+		return NULL;
+	}
 	return s;
+}
+
+struct kv_snapshot *
+ctx_snapshot_save_range(const struct ctx *c, int seq, int from, int to, struct err *e)
+{
+	return save(c, seq, from, to, 0, e);
+}
+
+struct kv_snapshot *
+ctx_snapshot_save_images(const struct ctx *c, int seq, int n, struct err *e)
+{
+	return save(c, seq, 0, n, 1, e);
 }
 
 int
@@ -305,6 +322,9 @@ ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to,
 		return err_set(e, "snapshot append: the snapshot is of another model");
 	if (seq < 0 || seq >= c->p.n_seq)
 		return err_set(e, "snapshot append: no sequence %d", seq);
+	if (s->img != NULL)
+		return err_set(e, "snapshot append: a snapshot with images is restored whole "
+		    "(ctx_snapshot_restore)");
 	if (c->len[seq] != at)
 		return err_set(e, "snapshot append: the snapshot starts at position %d, sequence %d "
 		    "has %d", at, seq, c->len[seq]);
@@ -338,6 +358,10 @@ ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct
 		return err_set(e, "snapshot restore: no sequence %d", seq);
 	if (n > c->p.n_ctx)
 		return err_set(e, "snapshot restore: %d positions, the context holds %d", n, c->p.n_ctx);
+	if (s->img != NULL && mllama_snap_restore(c, seq, s->img, e) == -1) {
+		ctx_seq_clear(c, seq);
+		return -1;
+	}
 	for (int l = 0; l < nl; l++) {
 		const float *k = s->k + (size_t)l * c->kv_dim * n;
 		for (int i = 0; i < c->kv_dim; i++)
@@ -347,7 +371,8 @@ ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct
 		    (size_t)n * c->kv_dim * sizeof(float));
 	}
 	c->len[seq] = n;
-	mllama_seq_mark_plain(c, seq, 0, n);
+	if (s->img == NULL)
+		mllama_seq_mark_plain(c, seq, 0, n);
 	return 0;
 }
 
@@ -356,7 +381,8 @@ int kv_snapshot_len(const struct kv_snapshot *s) { return s->n; }
 size_t
 kv_snapshot_bytes(const struct kv_snapshot *s)
 {
-	return 2 * (size_t)s->m->hp.n_layer * (size_t)s->kv_dim * (size_t)s->n * sizeof(float);
+	return 2 * (size_t)s->m->hp.n_layer * (size_t)s->kv_dim * (size_t)s->n * sizeof(float) +
+	    mllama_snap_bytes(s->img);
 }
 
 void
@@ -366,6 +392,7 @@ kv_snapshot_free(struct kv_snapshot *s)
 		return;
 	free(s->k);
 	free(s->v);
+	mllama_snap_free(s->img);
 	free(s);
 }
 

@@ -62,6 +62,12 @@ struct kv_snapshot;
 struct kv_snapshot *ctx_snapshot_save(const struct ctx *c, int seq, int n, struct err *e);
 /* Makes seq a copy of the snapshot; its length becomes the snapshot's. */
 int ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct err *e);
+/* The same for positions that may attend to images (Llama 3.2-Vision): the images their
+ * <|image|> tokens took are saved too (their cross-attention keys and values), and
+ * ctx_snapshot_restore brings them back with the positions, bit for bit as evaluating them
+ * again with the images attached. ctx_snapshot_save refuses such positions. */
+struct kv_snapshot *ctx_snapshot_save_images(const struct ctx *c, int seq, int n,
+    struct err *e);
 /* A snapshot of positions [from, to) of seq only (the part of a conversation after its
  * policy prefix), and its restore: appended to a sequence that holds exactly `from`
  * positions (the same ones, or the keys would belong to another text), up to position `to`

@@ -84,8 +84,8 @@ mllama_ctx_free(struct ctx *c)
 }
 
 /* room for one more image of rows key rows in S, and the score scratch */
-static int
-xseq_grow(struct ctx *c, struct xseq *S, size_t rows, struct err *e)
+int
+mllama_xseq_grow(struct ctx *c, struct xseq *S, size_t rows, struct err *e)
 {
 	struct xstate *X = c->xs;
 	int nx = c->m->mm->n_cross;
@@ -149,7 +149,7 @@ ctx_seq_add_image(struct ctx *c, int seq, const struct mllama_image *im, struct 
 		return err_set(e, "image: sequence %d has %d of %d positions left and %d image(s) "
 		    "waiting for their <|image|> token: no room for another", seq,
 		    c->p.n_ctx - c->len[seq], c->p.n_ctx, pending);
-	if (xseq_grow(c, S, (size_t)rows, e) == -1)
+	if (mllama_xseq_grow(c, S, (size_t)rows, e) == -1)
 		return -1;
 	void *mm = malloc(matmul_scratch_size(rows, hp->n_embd));
 	if (mm == NULL)
@@ -371,7 +371,7 @@ mllama_seq_copy(struct ctx *b, int dst, const struct ctx *a, int src, int n, str
 	B->n_img = 0;
 	for (int i = 0; i < keep; i++) {
 		size_t rows = (size_t)(A->off[i + 1] - A->off[i]);
-		if (xseq_grow(b, B, rows, e) == -1)
+		if (mllama_xseq_grow(b, B, rows, e) == -1)
 			return -1;
 		size_t o = (size_t)A->off[i] * (size_t)a->kv_dim, bytes = rows * (size_t)a->kv_dim *
 		    sizeof(float);

@@ -92,5 +92,18 @@ int mllama_seq_copy(struct ctx *b, int dst, const struct ctx *a, int src, int n,
 int mllama_seq_sees_image(const struct ctx *c, int seq, int from, int to);
 /* Marks positions [from, to) of seq as image-free (restored from a snapshot). */
 void mllama_seq_mark_plain(struct ctx *c, int seq, int from, int to);
+/* Room in S for one more image of rows key rows (and the score scratch). */
+int mllama_xseq_grow(struct ctx *c, struct xseq *S, size_t rows, struct err *e);
+
+/* The image side of a KV snapshot (mllama_snap.c): the images the first n positions of a
+ * sequence took, their cross-attention keys and values, and each position's image range.
+ * *out is NULL when those positions see no image. */
+struct mllama_snap;
+int mllama_snap_save(const struct ctx *c, int seq, int n, struct mllama_snap **out,
+    struct err *e);
+/* Makes seq's images and positions 0..n-1's image ranges the snapshot's (n: its positions). */
+int mllama_snap_restore(struct ctx *c, int seq, const struct mllama_snap *s, struct err *e);
+size_t mllama_snap_bytes(const struct mllama_snap *s);
+void mllama_snap_free(struct mllama_snap *s);
 
 #endif

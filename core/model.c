@@ -74,7 +74,9 @@ model_finish(struct model *m, const float *rope_freqs, struct err *e)
 /* The model hash (model.h): a GGUF file's SHA-256; for a Hugging Face directory, the SHA-256
  * of the text `sha256sum` prints for the files the loader reads (config.json, tokenizer.json
  * when present, else tokenizer.model when present, model.safetensors or
- * model.safetensors.index.json and its shards), sorted by name in byte order:
+ * model.safetensors.index.json and its shards, and for a vision model
+ * preprocessor_config.json when present: its tiling, mean and std change what an image
+ * becomes), sorted by name in byte order:
  * "<hex>  <name>\n" per file. Each file's digest is cached in a sidecar
  * beside it (util/filehash.h). */
 struct named {
@@ -92,7 +94,7 @@ static int
 hash_hf(struct model *m, struct err *e)
 {
 	static const char *const small[] = { "config.json", "tokenizer.json", "tokenizer.model",
-		"model.safetensors.index.json" };
+		"model.safetensors.index.json", "preprocessor_config.json" };
 	enum { N_SMALL = sizeof(small) / sizeof(small[0]) };
 	size_t nf = st_n_files(m->st), n = 0;
 	struct named *f = calloc(nf + N_SMALL, sizeof(*f));
@@ -109,6 +111,8 @@ hash_hf(struct model *m, struct err *e)
 			continue;	/* optional ones; config.json was read, so it is there */
 		if (i == 2 && have_json)
 			continue;	/* the loader read tokenizer.json, not tokenizer.model */
+		if (i == 4 && m->mm == NULL)
+			continue;	/* only a vision model's images are preprocessed by it */
 		if (mapfile_open(&mf, path, i == 0 ? e : &ig) == -1) {
 			if (i > 0)
 				continue;

@@ -43,7 +43,8 @@ const char *model_format(const struct model *m);
  *   cd DIR && sha256sum config.json model.safetensors tokenizer.json | sha256sum
  * (with model.safetensors.index.json and the shards instead of model.safetensors when
  * sharded; tokenizer.json only when present; without it, tokenizer.model when present, the
- * SentencePiece model the loader then reads). Computed at model_open; each file's digest is
+ * SentencePiece model the loader then reads; for Llama 3.2-Vision, preprocessor_config.json
+ * too when present, which decides what an image becomes). Computed at model_open; each file's digest is
  * cached in "<file>.sha256" beside it, keyed by size, mtime, ctime, inode and device. */
 const char *model_hash(const struct model *m);
 /* The output head's row count: n_vocab for a full head, fewer for a pruned one. *ids (when
