@@ -14,6 +14,7 @@
 #include "classifier/convcache.h"
 #include "util/buf.h"
 #include "core/ctx.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "classifier/prompt.h"
@@ -188,6 +189,7 @@ classifier_free(struct classifier *c)
 		return;
 	classifier_streams_free(c);
 	convcache_free(c->cc);
+	mllama_cache_free(c->imc);
 	for (int r = 0; r < 2; r++)
 		tokvec_free(&c->cc_close[r]);
 	ctx_free(c->work);

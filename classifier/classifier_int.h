@@ -47,6 +47,7 @@ struct classifier {
 	 * stored) */
 	struct convcache *cc;
 	struct tokvec cc_close[2];
+	struct mllama_cache *imc;	/* images encoded lately (vision.c; NULL until one) */
 	/* batch scratch */
 	struct tokvec *body;
 	int32_t *btok, *bseq;
