@@ -82,6 +82,7 @@ struct mllama_cache {
 	struct mllama_cache_entry *e;
 	int n;
 	uint64_t clock;
+	long hits;
 };
 
 struct mllama_cache *
@@ -125,6 +126,7 @@ mllama_attach_cached(struct mllama_cache *mc, struct ctx *c, int seq, const void
 		struct mllama_cache_entry *x = &mc->e[i];
 		if (x->m == c->m && memcmp(x->hash, d, sizeof(d)) == 0) {
 			x->used = ++mc->clock;
+			mc->hits++;
 			return ctx_seq_add_image(c, seq, x->im, e);
 		}
 		if (x->used < mc->e[victim].used)
@@ -138,4 +140,10 @@ mllama_attach_cached(struct mllama_cache *mc, struct ctx *c, int seq, const void
 	*x = (struct mllama_cache_entry){ c->m, { 0 }, im, ++mc->clock };
 	memcpy(x->hash, d, sizeof(d));
 	return ctx_seq_add_image(c, seq, im, e);
+}
+
+long
+mllama_cache_hits(const struct mllama_cache *mc)
+{
+	return mc != NULL ? mc->hits : 0;
 }

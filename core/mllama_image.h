@@ -32,5 +32,7 @@ void mllama_cache_free(struct mllama_cache *mc);
 /* mllama_attach_bytes through mc (NULL: no cache). */
 int mllama_attach_cached(struct mllama_cache *mc, struct ctx *c, int seq, const void *data,
     size_t len, struct err *e);
+/* How many attaches found their image in mc (tests, statistics). */
+long mllama_cache_hits(const struct mllama_cache *mc);
 
 #endif

@@ -4,13 +4,17 @@
  * the same ids (the core's own path), different from the same chat without the image and
  * from another image; the same ids with a 3-token prefill chunk and batched next to a text
  * answer; a slot reused after an image answer carries no image; and the errors (counts,
- * a text-only model, a truncated image), after which the generator still serves.
+ * a text-only model, a truncated image), after which the generator still serves; the cache
+ * of encoded images (core/mllama_image.h): a hit gives the logits of encoding again, bit
+ * for bit.
  * Usage: t_genv GUARD_BIN MLLAMA_DIR TEXT_ONLY_MODEL IMAGE OTHER_IMAGE */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "core/ctx.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "generator/chat.h"
@@ -149,6 +153,58 @@ cli_ids(const char *guard, const char *model, const struct tokvec *prompt, const
 	return rc == 0 ? 0 : -1;
 }
 
+/* the last logits of ids on seq with the image attached through mc, into out */
+static int
+cached_logits(struct ctx *c, struct mllama_cache *mc, int seq, const struct tokvec *ids,
+    const struct gen_image *img, float *out, struct err *e)
+{
+	ctx_seq_clear(c, seq);
+	if (mllama_attach_cached(mc, c, seq, img->data, img->len, e) == -1 ||
+	    ctx_eval(c, seq, ids->v, (int)ids->n, e) == -1)
+		return -1;
+	memcpy(out, ctx_logits(c, 0), (size_t)ctx_n_vocab(c) * sizeof(float));
+	return 0;
+}
+
+/* red (encoded), blue (encoded), red again (from the cache): the same logits as the first */
+static void
+test_cache(const struct tokvec *ids, const struct gen_image *img)
+{
+	struct ctx_params cp = ctx_params_default();
+	struct err e;
+
+	cp.n_ctx = (int)ids->n + 8;
+	cp.n_seq = 2;
+	cp.n_threads = 1;
+	struct ctx *c = ctx_new(M, &cp, &e);
+	struct mllama_cache *mc = mllama_cache_new(2);
+	if (c == NULL || mc == NULL) {
+		ok(0, "the cache's context: %s", c == NULL ? e.msg : "out of memory");
+		ctx_free(c);
+		mllama_cache_free(mc);
+		return;
+	}
+	size_t nv = (size_t)ctx_n_vocab(c);
+	float *a = malloc(nv * sizeof(float)), *b = malloc(nv * sizeof(float));
+	float *a2 = malloc(nv * sizeof(float));
+	int rc = cached_logits(c, mc, 0, ids, &img[0], a, &e);
+	if (rc == 0)
+		rc = cached_logits(c, mc, 1, ids, &img[1], b, &e);
+	long before = mllama_cache_hits(mc);
+	if (rc == 0)
+		rc = cached_logits(c, mc, 1, ids, &img[0], a2, &e);
+	ok(rc == 0 && before == 0 && mllama_cache_hits(mc) == 1, "the cache: two images encoded, "
+	    "the first again found (hits %ld then %ld)%s%s", before, mllama_cache_hits(mc),
+	    rc ? ": " : "", rc ? e.msg : "");
+	ok(rc == 0 && memcmp(a, a2, nv * sizeof(float)) == 0 && memcmp(a, b, nv * sizeof(float)),
+	    "its logits are the first encoding's bit for bit (and another image's differ)");
+	free(a);
+	free(b);
+	free(a2);
+	mllama_cache_free(mc);
+	ctx_free(c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -236,6 +292,7 @@ main(int argc, char **argv)
 	    "then the same answer as before: nothing of the failed start stayed");
 	generator_free(g);
 
+	test_cache(&with, img);
 	if ((text_only = model_open(argv[3], &e)) == NULL)
 		ok(0, "%s: %s", argv[3], e.msg);
 	else {
