@@ -13,8 +13,9 @@ def png(path, w, h, f):
     def chunk(t, d):
         return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
     with open(path, 'wb') as out:
-        out.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) +
-                  chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+        ihdr = struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)
+        out.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(raw)) +
+                  chunk(b'IEND', b''))
 
 
 png(sys.argv[1] + '/red.png', 48, 40, lambda x, y: (200 + x % 50, 30 + y, 40))
