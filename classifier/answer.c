@@ -52,6 +52,17 @@ step(struct classifier *c, struct item *it, size_t n, const int32_t *const *toks
 	return ctx_decode(c->work, &b, e);
 }
 
+/* the width of a logits row: the tokenizer's vocabulary, but never past the model's
+ * (Llama 3.2-Vision's tokenizer has <|image|> 128256, which the model never predicts: its
+ * rows are 128256 wide, and reading one more would read the next row, or past the end) */
+static int
+n_logits(const struct classifier *c)
+{
+	int nt = tok_n_vocab(c->tok), nm = ctx_n_vocab(c->work);
+
+	return nt < nm ? nt : nm;
+}
+
 /* row of logits for item i in the last step (active items in order) */
 static const float *
 logits_of(struct classifier *c, struct item *it, size_t i)
@@ -89,7 +100,7 @@ argmax(const float *l, int n)
 static void
 cat_scores(struct classifier *c, const struct item *it, struct verdict *v, const float *l)
 {
-	int nv = tok_n_vocab(c->tok);
+	int nv = n_logits(c);
 
 	if (v->cat_scores == NULL)
 		return;
@@ -134,7 +145,7 @@ static int
 decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t n,
     struct err *e)
 {
-	int nv = tok_n_vocab(c->tok);
+	int nv = n_logits(c);
 	const int32_t *one[MAX_ITEMS];
 	int cnt[MAX_ITEMS];
 
@@ -217,7 +228,7 @@ classifier_body(struct classifier *c, const struct conv *conv, struct tokvec *bo
 static int
 prefill(struct classifier *c, struct item *it, size_t n, struct verdict *out, struct err *e)
 {
-	int nb = ctx_params(c->work)->n_batch, nv = tok_n_vocab(c->tok);
+	int nb = ctx_params(c->work)->n_batch, nv = n_logits(c);
 	size_t off[MAX_ITEMS] = { 0 };
 
 	for (;;) {
@@ -267,7 +278,7 @@ classifier_answer(struct classifier *c, struct item *it, size_t n, struct verdic
 	const int32_t *runs[MAX_ITEMS];
 	int cnt[MAX_ITEMS];
 	struct err e;
-	int nv = tok_n_vocab(c->tok);
+	int nv = n_logits(c);
 
 	double t1 = classifier_now_ms();
 	for (size_t i = 0; i < n; i++)

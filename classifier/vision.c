@@ -18,51 +18,20 @@
 #include "classifier/imgcache.h"
 #include "classifier/prompt.h"
 #include "core/ctx.h"
-#include "core/image.h"
-#include "core/imgprep.h"
 #include "core/mllama.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "util/sha256.h"
 
 /* the image's bytes -> decoded, preprocessed for the model's tile geometry, encoded by the
- * vision tower, attached to seq */
+ * vision tower, attached to seq (core/mllama_image.c: the generator's path too) */
 static int
 attach(struct classifier *c, int seq, const struct conv_image *ci, struct err *e)
 {
-	struct image img = { 0 };
-	struct imgprep_config cfg;
-	struct imgprep_out px;
 	struct err ie;
-	int max_tiles;
 
-	if (image_decode(&img, ci->data, ci->len, NULL, &ie) == -1)
+	if (mllama_attach_bytes(c->work, seq, ci->data, ci->len, &ie) == -1)
 		return err_set(e, "messages: the image: %s", ie.msg);
-	/* the checkpoint's preprocessor_config.json when it has one, else Meta's values for the
-	 * model's tile geometry */
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/preprocessor_config.json", model_path(c->m));
-	imgprep_config_default(&cfg);
-	if (access(path, R_OK) == 0) {
-		if (imgprep_config_load(&cfg, path, &ie) == -1) {
-			image_free(&img);
-			return err_set(e, "%s", ie.msg);
-		}
-	} else {
-		cfg.tile = (uint32_t)model_image_size(c->m, &max_tiles);
-		cfg.max_tiles = (uint32_t)max_tiles;
-	}
-	int rc = imgprep_run(&cfg, &img, &px, &ie);
-	image_free(&img);
-	if (rc == -1)
-		return err_set(e, "messages: the image: %s", ie.msg);
-	struct mllama_image *im = mllama_encode(c->work, px.pixels, px.aspect_ratio_id,
-	    (int)px.num_tiles, NULL, NULL, &ie);
-	imgprep_out_free(&px);
-	if (im == NULL || ctx_seq_add_image(c->work, seq, im, &ie) == -1) {
-		mllama_image_free(im);
-		return err_set(e, "messages: the image: %s", ie.msg);
-	}
-	mllama_image_free(im);
 	return 0;
 }
 

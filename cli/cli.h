@@ -11,6 +11,7 @@
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
 struct model;
+struct conv_image;
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -38,6 +39,9 @@ char *read_stdin(size_t *len);
 int parse_ids(const char *s, struct tokvec *out);
 /* Parses a non-negative integer option; -1 with a message. */
 int parse_int(const char *opt, const char *s, long min, long max, long *out);
+/* A whole --image file into img (up to 64 MiB; the decoder checks what it holds); -1 with
+ * a message naming the file. Free img->data. */
+int cli_read_image(const char *path, struct conv_image *img);
 /* Opens a model, printing the error. */
 struct model *open_model(const char *path);
 double now_s(void);

@@ -29,8 +29,9 @@ static const struct {
 	{ "stats", "guard stats --socket path [--json]" },
 	{ "reload", "guard reload --socket path [--json]" },
 	{ "chat", "guard chat -m generator --guard model | --socket path [--policy file|name] "
-	    "[--system text] [--format llama3|llama2] [--date d] [-n max] [--temp t] [--top-k k] "
-	    "[--top-p p] [--min-p p] [--repeat-penalty r] [--seed s] [--stop str]... "
+	    "[--system text] [--image file]... [--format llama3|llama2|llama3v] [--date d] [-n max] "
+	    "[--temp t] [--top-k k] [--top-p p] [--min-p p] [--repeat-penalty r] [--seed s] "
+	    "[--stop str]... "
 	    "[--check-every n] [--ctx n] [-t threads] [--json] [text]" },
 };
 

@@ -17,18 +17,20 @@
 #include "classifier/verdict.h"
 #include "cli/cli.h"
 #include "cli/guard_chat.h"
+#include "core/mllama.h"
 #include "core/model.h"
 #include "core/pool.h"
 #include "generator/chat.h"
 #include "generator/gen.h"
 #include "policy/policy.h"
+#include "proto/proto.h"
 #include "util/err.h"
 
 /* --- options ---------------------------------------------------------------------------- */
 
 enum {
 	O_GUARD = 256, O_POLICY, O_DATE, O_FORMAT, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_REPEAT,
-	O_SEED, O_STOP, O_CHECK, O_SYSTEM, O_JSON, O_SOCKET, O_CTX
+	O_SEED, O_STOP, O_CHECK, O_SYSTEM, O_JSON, O_SOCKET, O_CTX, O_IMAGE
 };
 
 static int
@@ -43,6 +45,19 @@ parse_num(const char *opt, const char *s, double min, double max, double *out)
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/* a sampling option in [min, max], and that it was given */
+static int
+set_float(const char *opt, const char *s, double min, double max, float *out, int *given)
+{
+	double d;
+
+	if (parse_num(opt, s, min, max, &d))
+		return -1;
+	*out = (float)d;
+	*given = 1;
 	return 0;
 }
 
@@ -63,10 +78,10 @@ parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 		{ "system", required_argument, NULL, O_SYSTEM }, { "json", no_argument, NULL, O_JSON },
 		{ "threads", required_argument, NULL, 't' }, { "socket", required_argument, NULL, O_SOCKET },
 		{ "ctx", required_argument, NULL, O_CTX }, { "help", no_argument, NULL, 'h' },
+		{ "image", required_argument, NULL, O_IMAGE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *local_only = NULL;
-	double d;
 	long v;
 	int c;
 
@@ -91,7 +106,7 @@ parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 			break;
 		case O_FORMAT:
 			if (chat_format_parse(optarg, &o->fmt) == -1) {
-				warnx_("--format: '%s' is not llama3, llama2 or auto", optarg);
+				warnx_("--format: '%s' is not llama3, llama3v, llama2 or auto", optarg);
 				return -1;
 			}
 			local_only = "--format";
@@ -102,10 +117,8 @@ parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 			o->set_max = 1;
 			break;
 		case O_TEMP:
-			if (parse_num("--temp", optarg, 0, 100, &d))
+			if (set_float("--temp", optarg, 0, 100, &o->sp.temperature, &o->set_temp))
 				return -1;
-			o->sp.temperature = (float)d;
-			o->set_temp = 1;
 			break;
 		case O_TOPK:
 			if (parse_int("--top-k", optarg, 0, 1 << 20, &v))
@@ -114,22 +127,17 @@ parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 			o->set_top_k = 1;
 			break;
 		case O_TOPP:
-			if (parse_num("--top-p", optarg, 0, 1, &d))
+			if (set_float("--top-p", optarg, 0, 1, &o->sp.top_p, &o->set_top_p))
 				return -1;
-			o->sp.top_p = (float)d;
-			o->set_top_p = 1;
 			break;
 		case O_MINP:
-			if (parse_num("--min-p", optarg, 0, 1, &d))
+			if (set_float("--min-p", optarg, 0, 1, &o->sp.min_p, &o->set_min_p))
 				return -1;
-			o->sp.min_p = (float)d;
-			o->set_min_p = 1;
 			break;
 		case O_REPEAT:
-			if (parse_num("--repeat-penalty", optarg, 0, 100, &d))
+			if (set_float("--repeat-penalty", optarg, 0, 100, &o->sp.repeat_penalty,
+			    &o->set_repeat))
 				return -1;
-			o->sp.repeat_penalty = (float)d;
-			o->set_repeat = 1;
 			break;
 		case O_SEED:
 			if (parse_int("--seed", optarg, 0, INT32_MAX, &v))
@@ -154,6 +162,13 @@ parse_chat_opts(int argc, char **argv, struct chat_cli_opts *o)
 			local_only = "--check-every";
 			break;
 		case O_SYSTEM: o->system = optarg; break;
+		case O_IMAGE:
+			if (o->n_image == CHAT_MAX_IMAGES) {
+				warnx_("--image: at most %d images", CHAT_MAX_IMAGES);
+				return -1;
+			}
+			o->image[o->n_image++] = optarg;
+			break;
 		case O_JSON: o->json = 1; break;
 		case 't':
 			if (parse_int("-t", optarg, 0, 1024, &o->threads))
@@ -275,25 +290,25 @@ struct local {
 	int n_end;
 };
 
-/* The guard's view of the chat: its user and assistant turns. A system message is the
- * operator's instruction to the generator, not something a user said, so the guard does not
- * judge it (and Llama Guard's template has no place for it). */
+/* The guard's view of the chat (proto_chat_conv: its user and assistant turns; a system
+ * message is the operator's instruction to the generator, not something a user said), with
+ * the --image bytes for its image parts, and the answer so far as the assistant's message
+ * unless answer is NULL. */
 static int
-guard_conv(const struct chat *ch, struct conv *cv, struct err *e)
+guard_conv(const struct local *l, const struct chat *ch, const char *answer, size_t len,
+    struct conv *cv, struct err *e)
 {
-	memset(cv, 0, sizeof(*cv));
-	for (size_t i = 0; i < ch->n; i++) {
-		if (ch->msg[i].role == CHAT_SYSTEM)
-			continue;
-		if (conv_add_msg(cv, e) == -1)
-			goto fail;
-		cv->msg[cv->n - 1].assistant = ch->msg[i].role == CHAT_ASSISTANT;
-		if (conv_add_part(cv, ch->msg[i].text, ch->msg[i].len, e) == -1)
-			goto fail;
-	}
-	if (conv_check(cv, e) == 0)
+	if (proto_chat_conv(ch, cv, e) == -1)
+		return -1;
+	cv->img = l->o->img;
+	cv->n_img = chat_n_images(ch);
+	if (answer == NULL)
 		return 0;
-fail:
+	if (conv_add_msg(cv, e) == 0) {
+		cv->msg[cv->n - 1].assistant = 1;
+		if (conv_add_part(cv, answer, len, e) == 0)
+			return 0;
+	}
 	conv_free(cv);
 	return -1;
 }
@@ -307,6 +322,43 @@ blocks(const struct verdict *v, const char *what)
 		warnx_("the guard's check of the %s failed: %s (on_error: %s)", what, v->error,
 		    v->flagged ? "block" : "let it through");
 	return v->decision == DECISION_BLOCK || (v->decision == DECISION_ERROR && v->flagged);
+}
+
+/* the generation, with the --image bytes for the prompt's <|image|> tokens */
+static int
+start(struct local *l, const struct tokvec *ids, size_t n_img, const struct gen_params *gp,
+    struct err *e)
+{
+	struct gen_image img[CHAT_MAX_IMAGES];
+
+	for (size_t i = 0; i < n_img && i < CHAT_MAX_IMAGES; i++)
+		img[i] = (struct gen_image){ l->o->img[i].data, l->o->img[i].len };
+	return generator_start_images(l->g, ids->v, ids->n, img,
+	    n_img < CHAT_MAX_IMAGES ? n_img : CHAT_MAX_IMAGES, gp, e);
+}
+
+/* A check of the answer so far: on the stream, or whole with the images */
+static int
+check(struct local *l, const struct chat *ch, struct guard_stream *gs, const char *t,
+    size_t len, struct verdict *v)
+{
+	struct conv cv;
+	struct err e;
+
+	if (gs != NULL) {
+		const char *resp[1] = { t };
+		size_t rlen[1] = { len };
+		classifier_stream_check(l->c, &gs, resp, rlen, 1, v);
+		return 0;
+	}
+	if (guard_conv(l, ch, t, len, &cv, &e) == -1) {
+		warnx_("%s", e.msg);
+		return -1;
+	}
+	const struct conv *list[1] = { &cv };
+	classifier_run(l->c, 0, list, 1, v);
+	conv_free(&cv);
+	return 0;
 }
 
 static int
@@ -323,7 +375,7 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 	memset(r, 0, sizeof(*r));
 	r->finish = "stop";
 	if (chat_render(ch, l->fmt, l->o->date, model_tok(l->gm), NULL, &ids, &e) == -1 ||
-	    guard_conv(ch, &cv, &e) == -1) {
+	    guard_conv(l, ch, NULL, 0, &cv, &e) == -1) {
 		warnx_("%s", e.msg);
 		goto out;
 	}
@@ -343,8 +395,19 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 		.sp = l->o->sp, .max_tokens = (int)l->o->max_tokens, .stop = l->o->stop,
 		.n_stop = l->o->n_stop, .end = l->end, .n_end = l->n_end,
 	};
-	if ((gs = classifier_stream_open(l->c, 0, &cv, &e)) == NULL ||
-	    (slot = generator_start(l->g, ids.v, ids.n, &gp, &e)) == -1) {
+	if (cv.n_img > 0 && model_image_token(l->lg) < 0) {
+		/* fail closed: the answer to an image cannot be judged without it */
+		warnx_("%s reads text only: an answer about an image cannot be checked (an image "
+		    "needs Llama Guard 3 11B-Vision)", l->o->guard);
+		r->finish = "content_filter";
+		r->refusal = strdup(policy_refusal(l->p));
+		st = CHAT_BLOCKED;
+		goto out;
+	}
+	/* an image chat is checked whole each time (its positions after <|image|> depend on
+	 * the image), a text one on a stream that re-evaluates only what is new */
+	if ((cv.n_img == 0 && (gs = classifier_stream_open(l->c, 0, &cv, &e)) == NULL) ||
+	    (slot = start(l, &ids, cv.n_img, &gp, &e)) == -1) {
 		warnx_("%s", e.msg);
 		goto out;
 	}
@@ -368,9 +431,8 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 		size_t len;
 		const char *t = generator_text(l->g, slot, &len);
 		if (len > released) {	/* new text: the guard judges all of it so far */
-			const char *resp[1] = { t };
-			size_t rlen[1] = { len };
-			classifier_stream_check(l->c, &gs, resp, rlen, 1, &v);
+			if (check(l, ch, gs, t, len, &v) == -1)
+				goto out;
 			r->checks++;
 			json_decref(r->response_verdict);
 			r->response_verdict = verdict_to_json(&v, l->p, model_hash(l->lg));
@@ -478,8 +540,48 @@ fail:
 /* --- the command ------------------------------------------------------------------------ */
 
 /* The message from the command line, or all of stdin; -1 after a message. */
+int
+chat_add_cli_images(struct chat *ch, const struct chat_cli_opts *o)
+{
+	struct err e;
+
+	if (chat_n_images(ch) > 0)
+		return 0;
+	for (size_t i = 0; i < o->n_image; i++)
+		if (chat_add_image(ch, 0, &e) == -1) {
+			warnx_("--image: %s", e.msg);
+			return -1;
+		}
+	return 0;
+}
+
+/* --image files, read once: the bytes go to the guard, the generator or guardd as they are */
 static int
-one_message(struct chat *ch, int argc, char **argv)
+read_images(struct chat_cli_opts *o)
+{
+	if (o->n_image == 0)
+		return 0;
+	if ((o->img = calloc(o->n_image, sizeof(*o->img))) == NULL) {
+		warnx_("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < o->n_image; i++)
+		if (cli_read_image(o->image[i], &o->img[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static void
+free_images(struct chat_cli_opts *o)
+{
+	for (size_t i = 0; o->img != NULL && i < o->n_image; i++)
+		free(o->img[i].data);
+	free(o->img);
+	o->img = NULL;
+}
+
+static int
+one_message(struct chat *ch, const struct chat_cli_opts *o, int argc, char **argv)
 {
 	struct err e;
 	size_t len;
@@ -499,7 +601,7 @@ one_message(struct chat *ch, int argc, char **argv)
 	if (rc == -1)
 		warnx_("%s", e.msg);
 	free(text);
-	return rc;
+	return rc == 0 ? chat_add_cli_images(ch, o) : -1;
 }
 
 int
@@ -520,7 +622,7 @@ cmd_chat(int argc, char **argv)
 		warnx_("--system: %s", e.msg);
 		return CHAT_ERROR;
 	}
-	if (!interactive && one_message(&ch, argc, argv) == -1)
+	if (read_images(&o) == -1 || (!interactive && one_message(&ch, &o, argc, argv) == -1))
 		goto out;
 	struct chat_backend *b = o.socket ? chat_sock_new(&o) : chat_local_new(&o);
 	if (b == NULL)
@@ -543,6 +645,7 @@ cmd_chat(int argc, char **argv)
 	}
 	b->free(b);
 out:
+	free_images(&o);
 	chat_free(&ch);
 	return st;
 }

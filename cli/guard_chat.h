@@ -18,6 +18,9 @@ enum { CHAT_ANSWERED = 0, CHAT_BLOCKED = 1, CHAT_ERROR = 2 };
 
 #define CHAT_MAX_STOP 4		/* as the chat op: at most 4 stop strings of 64 bytes */
 #define CHAT_MAX_STOP_LEN 64
+#define CHAT_MAX_IMAGES 4	/* as guardd's default limits.max_images */
+
+struct conv_image;
 
 struct chat_cli_opts {
 	const char *model, *guard, *policy, *date, *socket, *system;
@@ -28,6 +31,9 @@ struct chat_cli_opts {
 	size_t n_stop;
 	long check_every, threads, n_ctx;
 	int json;
+	const char *image[CHAT_MAX_IMAGES];	/* --image files: parts of the first user message */
+	size_t n_image;
+	struct conv_image *img;		/* their bytes, read once by cmd_chat */
 	/* which sampling options were given (the socket sends only those, so guardd's
 	 * configured defaults apply to the rest) */
 	int set_temp, set_top_k, set_top_p, set_min_p, set_repeat, set_seed, set_max;
@@ -63,6 +69,11 @@ json_t *chat_result_json(const struct chat_result *r);
 void chat_print_end(const struct chat_result *r, int status, FILE *out);
 /* "[request allow 0.02 | response allow 0.01 | 34 tokens, 3 checks]" on stderr. */
 void chat_print_summary(const struct chat_result *r);
+
+/* Puts the --image parts before the text of the chat's last message (the first user
+ * message: Llama 3.2 Vision's single-turn image), unless the chat has them already; -1
+ * after a message. */
+int chat_add_cli_images(struct chat *ch, const struct chat_cli_opts *o);
 
 /* The interactive session (guard_chat_tty.c): exit status. */
 int chat_tty(struct chat_backend *b, const struct chat_cli_opts *o);

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/guard_chat.h"
+#include "classifier/conv.h"
 #include "proto/frame.h"
 #include "proto/mpjson.h"
 #include "proto/proto.h"
@@ -94,23 +95,91 @@ next_frame(struct sock *s)
 	}
 }
 
+static void
+pack_s(msgpack_packer *pk, const char *s, size_t n)
+{
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+/* a message's content: its text as a string, or with images its parts in order, each image
+ * a msgpack bin (guardd-protocol(7)) and the text between them; *next counts the images
+ * used */
+static void
+pack_content(msgpack_packer *pk, const struct chat_msg *m, const struct conv_image *img,
+    size_t *next)
+{
+	size_t n = 0, at = 0;
+
+	if (m->n_images == 0) {
+		pack_s(pk, m->text, m->len);
+		return;
+	}
+	for (size_t k = 0; k < m->n_images; k++)
+		n += 1 + (m->image_at[k] > (k ? m->image_at[k - 1] : 0));
+	n += m->len > m->image_at[m->n_images - 1];
+	msgpack_pack_array(pk, n);
+	for (size_t k = 0; k <= m->n_images; k++) {
+		size_t to = k < m->n_images ? m->image_at[k] : m->len;
+		if (to > at) {
+			msgpack_pack_map(pk, 2);
+			pack_s(pk, "type", 4);
+			pack_s(pk, "text", 4);
+			pack_s(pk, "text", 4);
+			pack_s(pk, m->text + at, to - at);
+			at = to;
+		}
+		if (k == m->n_images)
+			break;
+		const struct conv_image *im = &img[(*next)++];
+		msgpack_pack_map(pk, 2);
+		pack_s(pk, "type", 4);
+		pack_s(pk, "image", 5);
+		pack_s(pk, "data", 4);
+		msgpack_pack_bin(pk, im->len);
+		msgpack_pack_bin_body(pk, im->data, im->len);
+	}
+}
+
+/* the request: the options as JSON packed by proto_pack_json, the messages packed here
+ * (an image's bytes are a msgpack bin, which JSON has no way to say) */
+static void
+pack_request(msgpack_sbuffer *sb, const json_t *q, const struct chat *ch,
+    const struct conv_image *img)
+{
+	msgpack_packer pk;
+	const char *k;
+	json_t *v;
+	size_t next = 0;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, json_object_size(q) + 1);
+	json_object_foreach((json_t *)q, k, v) {
+		pack_s(&pk, k, strlen(k));
+		proto_pack_json(sb, v);
+	}
+	pack_s(&pk, "messages", 8);
+	msgpack_pack_array(&pk, ch->n);
+	for (size_t i = 0; i < ch->n; i++) {
+		const char *role = chat_role_name(ch->msg[i].role);
+		msgpack_pack_map(&pk, 2);
+		pack_s(&pk, "role", 4);
+		pack_s(&pk, role, strlen(role));
+		pack_s(&pk, "content", 7);
+		pack_content(&pk, &ch->msg[i], img, &next);
+	}
+}
+
 static int
 send_request(struct sock *s, const struct chat *ch, int stream)
 {
 	const struct chat_cli_opts *o = s->o;
-	json_t *q = json_object(), *msgs = json_array();
+	json_t *q = json_object();
 	msgpack_sbuffer sb;
 	int rc = 0;
 
 	json_object_set_new(q, "id", json_integer(++s->id));
 	json_object_set_new(q, "op", json_string("chat"));
-	for (size_t i = 0; i < ch->n; i++) {
-		json_t *m = json_object(), *t = json_stringn(ch->msg[i].text, ch->msg[i].len);
-		json_object_set_new(m, "role", json_string(chat_role_name(ch->msg[i].role)));
-		json_object_set_new(m, "content", t ? t : json_string(""));
-		json_array_append_new(msgs, m);
-	}
-	json_object_set_new(q, "messages", msgs);
 	json_object_set_new(q, "stream", json_boolean(stream));
 	if (o->policy)
 		json_object_set_new(q, "policy", json_string(o->policy));
@@ -135,7 +204,7 @@ send_request(struct sock *s, const struct chat *ch, int stream)
 		json_object_set_new(q, "stop", a);
 	}
 	msgpack_sbuffer_init(&sb);
-	proto_pack_json(&sb, q);
+	pack_request(&sb, q, ch, o->img);
 	for (size_t off = 0; off < sb.size;) {
 		ssize_t w = send(s->fd, sb.data + off, sb.size - off, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)

@@ -3,7 +3,8 @@
  * on stderr. The conversation carries the turns that were answered: a turn whose request or
  * answer was blocked (or that failed) is dropped whole, so the model never sees a refused
  * question nor a cut-off answer, and the next turn starts from the last good state. The
- * lines typed stay in the editing history. */
+ * lines typed stay in the editing history. --image parts go with the first user message
+ * that stays in the conversation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ chat_pop(struct chat *ch)
 	if (ch->n > 0) {
 		ch->n--;
 		free(ch->msg[ch->n].text);
+		free(ch->msg[ch->n].image_at);	/* --image parts go with the first message */
 	}
 }
 
@@ -51,6 +53,10 @@ chat_tty(struct chat_backend *b, const struct chat_cli_opts *o)
 			continue;
 		}
 		free(line);
+		if (chat_add_cli_images(&ch, o) == -1) {
+			chat_pop(&ch);
+			continue;
+		}
 		struct chat_result r;
 		int st = b->turn(b, &ch, o->json ? NULL : stdout, &r);
 		if (st != CHAT_ERROR) {

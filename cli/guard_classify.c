@@ -213,9 +213,8 @@ verdict_print(const json_t *v, int as_json)
 		printf("error: %s\n", json_string_value(json_object_get(v, "error")));
 }
 
-/* a whole file into img (the classifier's decoder checks what it holds) */
-static int
-read_image(const char *path, struct conv_image *img)
+int
+cli_read_image(const char *path, struct conv_image *img)
 {
 	FILE *f = fopen(path, "rb");
 	long n;
@@ -272,7 +271,7 @@ cmd_classify(int argc, char **argv)
 	}
 	struct conv_image img = { 0 };
 	if (o.image != NULL) {	/* an image part of the conversation's first message */
-		if (read_image(o.image, &img) == -1) {
+		if (cli_read_image(o.image, &img) == -1) {
 			conv_free(&cv);
 			return ST_ERROR;
 		}

@@ -2,9 +2,14 @@
  * classify batch it arrived in), then generated together with every other running chat
  * (one forward pass per step for all), and its response is checked by the guard every
  * stream.check_every tokens and at the end. Text reaches the loop thread (and the client)
- * only after a check allowed it: held-back text of a blocked check is never sent. */
+ * only after a check allowed it: held-back text of a blocked check is never sent.
+ * A chat with images (a Llama 3.2-Vision generator) attaches them to its sequence when it
+ * starts; its checks are whole evaluations of the conversation with the image by a vision
+ * guard (no incremental stream: every position after <|image|> depends on the image), and
+ * with a guard that cannot see images its answer is refused: fail closed. */
 #include "daemon/server.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +17,8 @@
 #include <unistd.h>
 
 #include "classifier/classifier.h"
+#include "classifier/conv.h"
+#include "core/mllama.h"
 #include "core/model.h"
 #include "daemon/log.h"
 #include "daemon/sigbus.h"
@@ -133,6 +140,46 @@ gen_params_of(struct server *s, const struct job *j, struct gen_params *gp,
 	gp->end = end;
 }
 
+/* The response verdict of an image chat whose guard reads text only: it cannot judge the
+ * answer without the image, so the answer is refused whatever on_error says. */
+static void
+refuse_unseen(struct server *s, struct job *j)
+{
+	struct verdict *v = &j->rv;
+
+	memset(v, 0, sizeof(*v));
+	v->role = ROLE_RESPONSE;
+	v->unsafe_score = NAN;
+	verdict_fail(v, classifier_policy(s->cls, j->pol), "messages: %zu image part(s), but "
+	    "this guard reads text only: the answer cannot be checked (an image needs Llama Guard "
+	    "3 11B-Vision)", j->req.n_img);
+	v->flagged = 1;
+	j->have_rverdict = 1;
+	set_refusal(s, j);
+}
+
+/* Starts the generation: with the chat's images attached when it has some. */
+static int
+start(struct server *s, struct job *j, const struct gen_params *gp, struct err *e)
+{
+	size_t n = j->req.n_img;
+	struct gen_image *img;
+	struct err ge;
+
+	if (n == 0)
+		return generator_start(s->gen, j->run->prompt.v, j->run->prompt.n, gp, e);
+	if ((img = calloc(n, sizeof(*img))) == NULL)
+		return err_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		img[i] = (struct gen_image){ j->req.img[i].data, j->req.img[i].len };
+	int slot = generator_start_images(s->gen, j->run->prompt.v, j->run->prompt.n, img, n, gp,
+	    &ge);
+	free(img);
+	if (slot < 0)
+		err_set(e, "messages: %s", ge.msg);
+	return slot;
+}
+
 int
 chat_admit(struct server *s, struct job *j)
 {
@@ -147,13 +194,18 @@ chat_admit(struct server *s, struct job *j)
 		set_refusal(s, j);
 		return 0;
 	}
+	if (j->req.n_img > 0 && model_image_token(s->model) < 0) {
+		refuse_unseen(s, j);
+		return 0;
+	}
 	gen_params_of(s, j, &gp, stops, end);
-	if ((j->run->gs = classifier_stream_open(s->cls, j->pol, &j->req.conv, &e)) == NULL) {
+	/* an image chat is checked whole each time (check_whole), not on a stream */
+	if (j->req.n_img == 0 &&
+	    (j->run->gs = classifier_stream_open(s->cls, j->pol, &j->req.conv, &e)) == NULL) {
 		fail(j, PROTO_INTERNAL, e.msg);
 		return 0;
 	}
-	if ((j->run->slot = generator_start(s->gen, j->run->prompt.v, j->run->prompt.n, &gp,
-	    &e)) < 0) {
+	if ((j->run->slot = start(s, j, &gp, &e)) < 0) {
 		classifier_stream_close(s->cls, j->run->gs);
 		j->run->gs = NULL;
 		fail(j, PROTO_BAD_REQUEST, e.msg);
@@ -162,6 +214,42 @@ chat_admit(struct server *s, struct job *j)
 	TAILQ_INSERT_TAIL(&s->chats, j, link);
 	atomic_fetch_add(&s->chats_active, 1);
 	return 1;
+}
+
+/* A check of an image chat's answer: classifier_run on the conversation (its images
+ * included) plus the answer so far, evaluated whole by the vision guard. */
+static void
+check_whole(struct server *s, struct job *j, const char *text, size_t len, struct verdict *v)
+{
+	const struct conv *c = &j->req.conv;
+	struct conv cv = { 0 };
+	struct err e;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n && rc == 0; i++) {
+		if ((rc = conv_add_msg(&cv, &e)) == -1)
+			break;
+		cv.msg[i].assistant = c->msg[i].assistant;
+		cv.msg[i].n_images = c->msg[i].n_images;
+		for (size_t k = 0; rc == 0 && k < c->msg[i].n_parts; k++)
+			rc = conv_add_part(&cv, c->msg[i].parts[k], c->msg[i].part_len[k], &e);
+	}
+	if (rc == 0 && (rc = conv_add_msg(&cv, &e)) == 0) {
+		cv.msg[cv.n - 1].assistant = 1;
+		rc = conv_add_part(&cv, text, len, &e);
+	}
+	cv.img = c->img;
+	cv.n_img = c->n_img;
+	if (rc == 0) {
+		const struct conv *list[1] = { &cv };
+		classifier_run(s->cls, j->pol, list, 1, v);
+	} else {
+		memset(v, 0, sizeof(*v));
+		v->role = ROLE_RESPONSE;
+		v->unsafe_score = NAN;
+		verdict_fail(v, classifier_policy(s->cls, j->pol), "%s", e.msg);
+	}
+	conv_free(&cv);
 }
 
 /* Ends a running chat: frees its sequence and stream, hands it to the loop thread. */
@@ -308,8 +396,25 @@ chat_step(struct server *s)
 	}
 	if (n == 0)
 		return;
+	/* text chats' streams in one guard batch; image chats' checks one by one, whole */
 	double t0 = now_ms();
-	classifier_stream_check(s->cls, gs, texts, lens, (size_t)n, vs);
+	struct guard_stream *sgs[64];
+	const char *stexts[64];
+	size_t slens[64];
+	struct verdict sv[64];
+	int ns = 0, order[64];
+	for (int i = 0; i < n; i++)
+		if (due[i]->run->gs != NULL) {
+			sgs[ns] = gs[i];
+			stexts[ns] = texts[i];
+			slens[ns] = lens[i];
+			order[ns++] = i;
+		} else
+			check_whole(s, due[i], texts[i], lens[i], &vs[i]);
+	if (ns > 0)
+		classifier_stream_check(s->cls, sgs, stexts, slens, (size_t)ns, sv);
+	for (int k = 0; k < ns; k++)
+		vs[order[k]] = sv[k];
 	double ms = now_ms() - t0;
 	for (int i = 0; i < n; i++) {
 		j = due[i];

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "core/model.h"
 #include "daemon/http.h"
+#include "daemon/http_id.h"
 #include "proto/oai.h"
 
 struct hchat {
@@ -25,22 +25,6 @@ struct hchat {
 	int started;		/* the SSE stream's headers (and the role chunk) are out */
 	int ended;
 };
-
-static void
-chat_id(char *out, size_t n)
-{
-	unsigned char b[12];
-	size_t k = (size_t)snprintf(out, n, "chatcmpl-");
-
-	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
-		static unsigned long long seq;
-		unsigned long long v = ++seq ^ (unsigned long long)(now_ms() * 1e3);
-		memcpy(b, &v, sizeof(v));
-		memset(b + sizeof(v), 0, sizeof(b) - sizeof(v));
-	}
-	for (size_t i = 0; i < sizeof(b) && k + 2 < n; i++)
-		k += (size_t)snprintf(out + k, n - k, "%02x", b[i]);
-}
 
 /* the stream's first event: the assistant's role, as OpenAI opens a stream */
 static void
@@ -174,7 +158,7 @@ http_route_chat(struct hreq *h)
 		free(c);
 		goto out;
 	}
-	chat_id(c->id, sizeof(c->id));
+	http_random_id(c->id, sizeof(c->id), "chatcmpl-");
 	c->ids.id = c->id;
 	c->ids.model = c->model;
 	c->ids.created = (long long)time(NULL);

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/model.h"
 #include "daemon/http.h"
+#include "daemon/http_id.h"
 #include "policy/policy.h"
 #include "proto/oai.h"
 
@@ -24,23 +24,6 @@ struct mod {
 	char policy[64];
 	char model[128];
 };
-
-/* "modr-" and 24 hex digits, as OpenAI's ids look */
-static void
-mod_id(char *out, size_t n)
-{
-	unsigned char b[12];
-	size_t k = (size_t)snprintf(out, n, "modr-");
-
-	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
-		static unsigned long long seq;
-		unsigned long long v = ++seq ^ (unsigned long long)(now_ms() * 1e3);
-		memcpy(b, &v, sizeof(v));
-		memset(b + sizeof(v), 0, sizeof(b) - sizeof(v));
-	}
-	for (size_t i = 0; i < sizeof(b) && k + 2 < n; i++)
-		k += (size_t)snprintf(out + k, n - k, "%02x", b[i]);
-}
 
 /* Every answer is in: the results in input order, or the first error. */
 static void
@@ -76,7 +59,7 @@ mod_reply(struct hreq *h, struct mod *m)
 				json_array_append_new(v, json_string("image"));
 		json_array_append_new(res, r);
 	}
-	mod_id(id, sizeof(id));
+	http_random_id(id, sizeof(id), "modr-");
 	json_t *o = oai_mod_response(id, m->model, res);
 	hreq_reply_json(h, 200, o);
 	json_decref(o);

@@ -7,17 +7,21 @@
  * the end (the conversation cache makes each re-check evaluate only the new tokens), and
  * only text a check passed is released: as SSE chunks when the client streams, as one
  * chat.completion at the end when it does not. A blocked response closes the upstream
- * connection at once and ends with content_filter and the policy's refusal. Upstream
+ * connection at once and ends with content_filter and the policy's refusal. Image parts
+ * are forwarded as received when the guard is a vision guard, which judges them with every
+ * check (each check evaluated whole); a text-only guard cannot, so they are refused. Upstream
  * failures are OpenAI-shaped 502/504 errors (or an error event once streaming began). */
 #include "daemon/http.h"
+#include "daemon/http_id.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "classifier/conv.h"
+#include "core/mllama.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "daemon/server.h"
@@ -33,6 +37,8 @@ struct proxy {
 	struct server *s;
 	json_t *body;			/* the client's request */
 	struct chat chat;		/* its messages (for the checks' conversations) */
+	struct conv_image *img;		/* their image parts' bytes (a vision guard judges them) */
+	size_t n_img;
 	char policy[64];
 	int pol;			/* the policy's index, for its refusal */
 	int stream;			/* the client asked for SSE */
@@ -198,6 +204,25 @@ fail(struct proxy *p, int status, const char *type, const char *code, const char
 
 /* --- the guard's checks ------------------------------------------------------------------ */
 
+/* the request's own copy of the images (it frees them; the proxy keeps its own for the
+ * next checks), and its conversation's view of them */
+static int
+copy_images(struct request *r, const struct conv_image *img, size_t n, struct err *e)
+{
+	if ((r->img = calloc(n, sizeof(*r->img))) == NULL)
+		return err_set(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if ((r->img[i].data = malloc(img[i].len ? img[i].len : 1)) == NULL)
+			return err_set(e, "out of memory");
+		memcpy(r->img[i].data, img[i].data, img[i].len);
+		r->img[i].len = img[i].len;
+		r->n_img = i + 1;
+	}
+	r->conv.img = r->img;
+	r->conv.n_img = r->n_img;
+	return 0;
+}
+
 /* OP_CLASSIFY of the chat's conversation, plus the assistant's text so far when with_text */
 static void
 check(struct proxy *p, int with_text)
@@ -210,6 +235,8 @@ check(struct proxy *p, int with_text)
 	memcpy(r.policy, p->policy, sizeof(r.policy));
 	set_id(&r, (unsigned)p->n_checks);
 	int rc = proto_chat_conv(&p->chat, &r.conv, &e);
+	if (rc == 0 && p->n_img > 0)
+		rc = copy_images(&r, p->img, p->n_img, &e);
 	if (rc == 0 && with_text && (rc = conv_add_msg(&r.conv, &e)) == 0) {
 		r.conv.msg[r.conv.n - 1].assistant = 1;	/* checked as the response */
 		rc = conv_add_part(&r.conv, p->text.p ? p->text.p : "", p->text.n, &e);
@@ -325,6 +352,9 @@ on_free(struct hreq *h)
 	close_upstream(p);
 	json_decref(p->body);
 	chat_free(&p->chat);
+	for (size_t i = 0; i < p->n_img; i++)
+		free(p->img[i].data);
+	free(p->img);
 	sse_free(p->sse);
 	buf_free(&p->raw);
 	buf_free(&p->text);
@@ -562,7 +592,6 @@ http_route_proxy(struct hreq *h)
 	struct request r;
 	struct err e;
 	char msg[256];
-	unsigned char rnd[12];
 
 	if (body == NULL)
 		return;	/* answered */
@@ -629,21 +658,25 @@ http_route_proxy(struct hreq *h)
 		hreq_error_status(h, st, e.msg);
 		return;
 	}
-	if (r.n_img > 0) {	/* the guard would judge the text without the image */
+	if (r.n_img > 0 && model_image_token(s->model) < 0) {
+		/* the guard would judge the text without the image */
 		proto_request_free(&r);
 		hreq_error_status(h, PROTO_BAD_REQUEST, "messages: image parts are not forwarded: "
-		    "the guard of this guardd cannot judge images yet");
+		    "the guard of this guardd reads text only (an image needs Llama Guard 3 "
+		    "11B-Vision)");
 		return;
 	}
 	p->chat = r.chat;	/* kept for the checks; the rest goes */
 	memset(&r.chat, 0, sizeof(r.chat));
+	p->img = r.img;		/* the bytes too, judged by every check */
+	p->n_img = r.n_img;
+	r.img = NULL;
+	r.n_img = 0;
+	r.conv.img = NULL;
+	r.conv.n_img = 0;
 	proto_request_free(&r);
 	p->pol = p->policy[0] ? config_policy(s->cfg, p->policy) : 0;
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
-		memset(rnd, 0, sizeof(rnd));
-	int n = snprintf(p->id, sizeof(p->id), "chatcmpl-");
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		n += snprintf(p->id + n, sizeof(p->id) - (size_t)n, "%02x", rnd[i]);
+	http_random_id(p->id, sizeof(p->id), "chatcmpl-");
 	p->created = (long)time(NULL);
 	check(p, 0);	/* the request first; its verdict starts the upstream */
 }

@@ -31,12 +31,6 @@ classify(struct conn *c, struct request *r)
 		proto_request_free(r);
 		return;
 	}
-	if (r->op == OP_CHAT && r->n_img > 0) {	/* never answer without seeing the image */
-		conn_send_error(c, r, PROTO_BAD_REQUEST, "messages: image parts in chat are not "
-		    "supported by this guardd yet (no vision generator)");
-		proto_request_free(r);
-		return;
-	}
 
 	if (k < 0) {
 		snprintf(msg, sizeof(msg), "no policy named '%s'", r->policy);

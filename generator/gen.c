@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/mllama.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "core/tok.h"
 #include "generator/stop.h"
@@ -148,11 +150,45 @@ generator_free(struct generator *g)
 int generator_n_seq(const struct generator *g) { return g->p.n_seq; }
 int generator_n_ctx(const struct generator *g) { return g->p.n_ctx; }
 
+/* The prompt's ids are in the vocabulary, or <|image|> with an image for each. */
+static int
+check_prompt(const struct generator *g, const int32_t *prompt, size_t n, size_t n_img,
+    struct err *e)
+{
+	int img = model_image_token(g->m);
+	size_t n_tok = 0;
+
+	if (n_img > 0 && img < 0)
+		return err_set(e, "%s: a text-only model takes no image (%zu given)",
+		    model_path(g->m), n_img);
+	for (size_t i = 0; i < n; i++) {
+		if (img >= 0 && prompt[i] == img) {
+			n_tok++;
+			continue;
+		}
+		if (prompt[i] < 0 || prompt[i] >= g->n_vocab)
+			return err_set(e, "prompt token %zu: id %d is outside the vocabulary (0..%d)", i,
+			    prompt[i], g->n_vocab - 1);
+	}
+	if (n_tok != n_img)
+		return err_set(e, "%zu image(s) for %zu <|image|> token(s) in the prompt", n_img,
+		    n_tok);
+	return 0;
+}
+
 int
 generator_start(struct generator *g, const int32_t *prompt, size_t n, const struct gen_params *p,
     struct err *e)
 {
+	return generator_start_images(g, prompt, n, NULL, 0, p, e);
+}
+
+int
+generator_start_images(struct generator *g, const int32_t *prompt, size_t n,
+    const struct gen_image *img, size_t n_img, const struct gen_params *p, struct err *e)
+{
 	struct slot *s = NULL;
+	struct err ie;
 	int slot = -1;
 
 	for (int i = 0; i < g->p.n_seq && slot < 0; i++)
@@ -164,10 +200,8 @@ generator_start(struct generator *g, const int32_t *prompt, size_t n, const stru
 		return err_set(e, "the prompt is empty");
 	if (n >= (size_t)g->p.n_ctx)
 		return err_set(e, "the prompt is %zu tokens; the context holds %d", n, g->p.n_ctx);
-	for (size_t i = 0; i < n; i++)
-		if (prompt[i] < 0 || prompt[i] >= g->n_vocab)
-			return err_set(e, "prompt token %zu: id %d is outside the vocabulary (0..%d)", i,
-			    prompt[i], g->n_vocab - 1);
+	if (check_prompt(g, prompt, n, n_img, e) == -1)
+		return -1;
 	if (p->n_end < 0 || p->n_end > 1024 || (p->n_end > 0 && p->end == NULL))
 		return err_set(e, "%d end tokens (0..1024)", p->n_end);
 	s = &g->s[slot];
@@ -180,6 +214,15 @@ generator_start(struct generator *g, const int32_t *prompt, size_t n, const stru
 		err_set(e, "out of memory");
 		goto fail;
 	}
+	/* the previous sequence's keys, values and images go; this one's images come before
+	 * any of its tokens is decoded */
+	ctx_seq_clear(g->c, slot);
+	for (size_t k = 0; k < n_img; k++)
+		if (mllama_attach_bytes(g->c, slot, img[k].data, img[k].len, &ie) == -1) {
+			err_set(e, "image %zu: %s", k + 1, ie.msg);
+			ctx_seq_clear(g->c, slot);
+			goto fail;
+		}
 	memcpy(s->prompt, prompt, n * sizeof(*s->prompt));
 	if (p->n_end > 0)
 		memcpy(s->end, p->end, (size_t)p->n_end * sizeof(*s->end));
@@ -189,7 +232,6 @@ generator_start(struct generator *g, const int32_t *prompt, size_t n, const stru
 	s->order = g->next_order++;
 	s->fin = GEN_RUNNING;
 	s->state = SLOT_PREFILL;
-	ctx_seq_clear(g->c, slot);
 	return slot;
 fail:
 	slot_release(s);

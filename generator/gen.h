@@ -31,6 +31,13 @@ struct gen_params {
 	int n_end;
 };
 
+/* An image for a sequence of a Llama 3.2-Vision model: its PNG or JPEG bytes (borrowed for
+ * the call). */
+struct gen_image {
+	const void *data;
+	size_t len;
+};
+
 enum gen_finish { GEN_RUNNING, GEN_STOP, GEN_LENGTH, GEN_ERROR };
 
 struct generator *generator_new(const struct model *m, const struct generator_params *p,
@@ -44,6 +51,13 @@ int generator_n_ctx(const struct generator *g);
  * tokens; the context holds M"). Nothing runs until generator_step. */
 int generator_start(struct generator *g, const int32_t *prompt, size_t n,
     const struct gen_params *p, struct err *e);
+/* generator_start with images for the prompt's <|image|> tokens, in order (as many images as
+ * tokens, else an error counting both; a text-only model takes none). Each image is decoded,
+ * preprocessed and encoded by the vision tower here, before the call returns (the costly
+ * part: its tiles through the tower), and attached to the sequence, so every prefill chunk
+ * finds it; errors name the image ("image 2: ..."). The slot's images go with it. */
+int generator_start_images(struct generator *g, const int32_t *prompt, size_t n,
+    const struct gen_image *img, size_t n_img, const struct gen_params *p, struct err *e);
 /* One forward pass for every running sequence (prefill chunks of new ones and one token for
  * each decoding one), then samples. Returns how many sequences are still running, or -1 on
  * an engine error (then every running sequence finishes with GEN_ERROR and e says why). */

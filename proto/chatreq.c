@@ -85,11 +85,17 @@ proto_chat_conv(const struct chat *ch, struct conv *out, struct err *e)
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < ch->n; i++) {
 		const struct chat_msg *m = &ch->msg[i];
-		if (m->role == CHAT_SYSTEM)
+		if (m->role == CHAT_SYSTEM) {
+			if (m->n_images > 0) {	/* the guard would never see it */
+				err_set(e, "messages[%zu]: an image part in a system message", i);
+				goto fail;
+			}
 			continue;
+		}
 		if (conv_add_msg(out, e) == -1)
 			goto fail;
 		out->msg[out->n - 1].assistant = m->role == CHAT_ASSISTANT;
+		out->msg[out->n - 1].n_images = m->n_images;	/* judged with their bytes */
 		if (conv_add_part(out, m->text, m->len, e) == -1)
 			goto fail;
 	}
@@ -150,5 +156,7 @@ chatreq_parse(const json_t *o, const struct proto_limits *l, struct request *r,
 		return PROTO_BAD_REQUEST;
 	if (proto_chat_conv(&r->chat, &r->conv, e) == -1)
 		return PROTO_BAD_REQUEST;
+	r->conv.img = r->img;
+	r->conv.n_img = r->n_img;
 	return PROTO_OK;
 }

@@ -61,7 +61,7 @@ like "$(cat $T/b)" "input[2].image_url.url: more than 2 images" "the third part 
 # --- /v1/chat/completions -------------------------------------------------------------
 st=$(c http://g/v1/chat/completions -d '{"messages":[{"role":"user","content":[{"type":"text","text":"describe"},'$p']}]}')
 is "$st" 400 "chat with an image (no vision generator): 400"
-like "$(cat $T/b)" "image parts in chat are not supported" "saying why"
+like "$(cat $T/b)" "messages[0]: an image part, but the llama3 chat format (a text-only model) takes no images" "naming the part"
 
 # --- msgpack: a binary image part -----------------------------------------------------
 python3 - "$S" > $T/mp <<'PY'

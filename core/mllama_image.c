@@ -1,0 +1,149 @@
+/* mllama_image.c - one image's bytes to its projected tokens (decode, MllamaImageProcessor's
+ * preprocessing, vision tower, projector) and onto a sequence, and a small cache of the
+ * tokens of the images encoded last. The guard and the generator both come through here,
+ * so an image is seen the same way by both. */
+#include "core/mllama_image.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ctx_int.h"
+#include "core/image.h"
+#include "core/imgprep.h"
+#include "core/mllama.h"
+#include "core/model.h"
+#include "util/sha256.h"
+
+/* the checkpoint's preprocessor_config.json when it has one, else Meta's values for the
+ * model's tile geometry (a GGUF file or a directory without one) */
+static int
+prep_config(const struct model *m, struct imgprep_config *cfg, struct err *e)
+{
+	char path[4200];
+	int max_tiles;
+
+	imgprep_config_default(cfg);
+	snprintf(path, sizeof(path), "%s/preprocessor_config.json", model_path(m));
+	if (access(path, R_OK) == 0)
+		return imgprep_config_load(cfg, path, e);
+	cfg->tile = (uint32_t)model_image_size(m, &max_tiles);
+	cfg->max_tiles = (uint32_t)max_tiles;
+	return 0;
+}
+
+struct mllama_image *
+mllama_encode_bytes(struct ctx *c, const void *data, size_t len, struct err *e)
+{
+	struct image img = { 0 };
+	struct imgprep_config cfg;
+	struct imgprep_out px;
+
+	if (model_image_token(c->m) < 0) {
+		err_set(e, "%s: a text-only model takes no image", model_path(c->m));
+		return NULL;
+	}
+	if (prep_config(c->m, &cfg, e) == -1)
+		return NULL;
+	if (image_decode(&img, data, len, NULL, e) == -1)
+		return NULL;
+	int rc = imgprep_run(&cfg, &img, &px, e);
+	image_free(&img);
+	if (rc == -1)
+		return NULL;
+	struct mllama_image *im = mllama_encode(c, px.pixels, px.aspect_ratio_id,
+	    (int)px.num_tiles, NULL, NULL, e);
+	imgprep_out_free(&px);
+	return im;
+}
+
+int
+mllama_attach_bytes(struct ctx *c, int seq, const void *data, size_t len, struct err *e)
+{
+	struct mllama_image *im = mllama_encode_bytes(c, data, len, e);
+
+	if (im == NULL)
+		return -1;
+	int rc = ctx_seq_add_image(c, seq, im, e);
+	mllama_image_free(im);
+	return rc;
+}
+
+struct mllama_cache_entry {
+	const struct model *m;		/* NULL: empty */
+	unsigned char hash[32];		/* sha256 of the bytes */
+	struct mllama_image *im;
+	uint64_t used;			/* when last taken: the oldest goes first */
+};
+
+struct mllama_cache {
+	struct mllama_cache_entry *e;
+	int n;
+	uint64_t clock;
+	long hits;
+};
+
+struct mllama_cache *
+mllama_cache_new(int n)
+{
+	struct mllama_cache *mc = calloc(1, sizeof(*mc));
+
+	if (mc == NULL || n < 1 || (mc->e = calloc((size_t)n, sizeof(*mc->e))) == NULL) {
+		free(mc);
+		return NULL;
+	}
+	mc->n = n;
+	return mc;
+}
+
+void
+mllama_cache_free(struct mllama_cache *mc)
+{
+	if (mc == NULL)
+		return;
+	for (int i = 0; i < mc->n; i++)
+		mllama_image_free(mc->e[i].im);
+	free(mc->e);
+	free(mc);
+}
+
+int
+mllama_attach_cached(struct mllama_cache *mc, struct ctx *c, int seq, const void *data,
+    size_t len, struct err *e)
+{
+	struct sha256 h;
+	unsigned char d[32];
+	int victim = 0;
+
+	if (mc == NULL)
+		return mllama_attach_bytes(c, seq, data, len, e);
+	sha256_init(&h);
+	sha256_update(&h, data, len);
+	sha256_final(&h, d);
+	for (int i = 0; i < mc->n; i++) {
+		struct mllama_cache_entry *x = &mc->e[i];
+		if (x->m == c->m && memcmp(x->hash, d, sizeof(d)) == 0) {
+			x->used = ++mc->clock;
+			mc->hits++;
+			return ctx_seq_add_image(c, seq, x->im, e);
+		}
+		if (x->used < mc->e[victim].used)
+			victim = i;
+	}
+	struct mllama_image *im = mllama_encode_bytes(c, data, len, e);
+	if (im == NULL)
+		return -1;
+	struct mllama_cache_entry *x = &mc->e[victim];
+	mllama_image_free(x->im);
+	*x = (struct mllama_cache_entry){ c->m, { 0 }, im, ++mc->clock };
+	memcpy(x->hash, d, sizeof(d));
+	return ctx_seq_add_image(c, seq, im, e);
+}
+
+long
+mllama_cache_hits(const struct mllama_cache *mc)
+{
+	return mc != NULL ? mc->hits : 0;
+}
