@@ -167,12 +167,11 @@ tens(struct ld *L, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t
 
 /* vectors, gates and the patch embedding are read as floats: never a quantized type */
 static int
-is_float(struct ld *L, const struct st_tensor *t, struct err *e)
+is_float(const struct st_tensor *t, struct err *e)
 {
 	if (t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16)
 		return 1;
 	err_set(e, "%s: tensor '%s': type %s, expected F32, F16 or BF16", t->file, t->name, t->dtype);
-	(void)L;
 	return 0;
 }
 
@@ -182,7 +181,7 @@ wget_f(struct ld *L, struct weight *w, int64_t rows, int64_t cols, struct err *e
 {
 	const struct st_tensor *t = tens(L, name, rows, cols, 0, 0, e);
 
-	if (t == NULL || !is_float(L, t, e))
+	if (t == NULL || !is_float(t, e))
 		return -1;
 	*w = (struct weight){ t->data, t->type, rows, cols };
 	return 0;
@@ -222,7 +221,7 @@ fget(struct ld *L, int64_t n, int64_t d1, struct err *e, const char *fmt, ...)
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
 	const struct st_tensor *t = tens(L, name, d1 ? n / d1 : n, d1, 0, 0, e);
-	if (t == NULL || !is_float(L, t, e))
+	if (t == NULL || !is_float(t, e))
 		return NULL;
 	if ((v = vec_to_f32(t->data, t->type, n)) == NULL)
 		err_set(e, "out of memory");
@@ -388,7 +387,7 @@ vision_weights(struct ld *L, struct err *e)
 	/* Conv2d(3, dim, kernel = stride = patch, no bias) is a matmul over flattened patches
 	 * (c, ky, kx); the row is padded to a multiple of 8 for the kernels */
 	if ((t = tens(L, "vision_model.patch_embedding.weight", d, 3, M->patch, M->patch, e)) == NULL ||
-	    !is_float(L, t, e))
+	    !is_float(t, e))
 		return -1;
 	float *raw = vec_to_f32(t->data, t->type, d * k);
 	if (raw == NULL || (M->patch_f32 = calloc((size_t)(d * M->pk), sizeof(float))) == NULL) {

@@ -204,6 +204,46 @@ check_types(const char *path, const char *what, uint32_t stored, const uint32_t 
 	gguf_close(g);
 }
 
+/* The KV cache holds the self-attention layers only (2 of tiny-mllama's 4; the
+ * cross-attention layers attend to their images' keys): a snapshot of n text positions is
+ * 2 x 2 layers x kv_dim x n floats, and restored into another sequence it continues to the
+ * same logits bit for bit. */
+static void
+kv_layers(struct model *m, json_t *c)
+{
+	json_t *ids = json_object_get(c, "ids");
+	int n = (int)json_array_size(ids), nv = model_hparams(m)->n_vocab;
+	const struct hparams *h = model_hparams(m);
+	struct ctx_params p = ctx_params_default();
+	struct err e;
+
+	p.n_ctx = n + 1;
+	p.n_seq = 2;
+	p.n_batch = n;
+	struct ctx *cx = ctx_new(m, &p, &e);
+	int32_t *tok = malloc((size_t)n * sizeof(int32_t));
+	for (int i = 0; i < n; i++)
+		tok[i] = (int32_t)json_integer_value(json_array_get(ids, (size_t)i));
+	int run = cx != NULL && ctx_eval(cx, 0, tok, n - 1, &e) == 0;
+	struct kv_snapshot *s = run ? ctx_snapshot_save(cx, 0, n - 1, &e) : NULL;
+	size_t want = 2 * 2 * (size_t)h->n_head_kv * (size_t)h->head_dim * (size_t)(n - 1) * sizeof(float);
+	ok(s != NULL && kv_snapshot_bytes(s) == want, "KV cache: a snapshot of %d positions is %zu "
+	    "bytes, 2 of the 4 layers (none for the cross-attention layers)", n - 1,
+	    s ? kv_snapshot_bytes(s) : 0);
+	float *a = malloc((size_t)nv * sizeof(float));
+	int same = run && ctx_eval(cx, 0, tok + n - 1, 1, &e) == 0;
+	if (same)
+		memcpy(a, ctx_logits(cx, 0), (size_t)nv * sizeof(float));
+	same = same && s != NULL && ctx_snapshot_restore(cx, 1, s, &e) == 0 &&
+	    ctx_eval(cx, 1, tok + n - 1, 1, &e) == 0 &&
+	    memcmp(a, ctx_logits(cx, 0), (size_t)nv * sizeof(float)) == 0;
+	ok(same, "and restored into another sequence it continues to the same logits bit for bit");
+	free(a);
+	free(tok);
+	kv_snapshot_free(s);
+	ctx_free(cx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -241,6 +281,8 @@ main(int argc, char **argv)
 	}
 	ok(gf != NULL && strcmp(model_format(gf), "gguf") == 0 && model_image_token(gf) == 128256,
 	    "the GGUF is an mllama model (image token %d)", gf ? model_image_token(gf) : -1);
+	if (hf != NULL)
+		kv_layers(hf, json_array_get(cases, 0));
 	const char *qname[2] = { "Q8_0", "Q4_K_M" };
 	double bound[2] = { BOUND_Q8_0, BOUND_Q4_K_M }, worst[2] = { 0, 0 };
 	for (size_t ci = 0; ci < json_array_size(cases); ci++) {
