@@ -4,7 +4,8 @@
 # made from it by guard quantize (text stack quantized, vision tower BF16 as stored), and for
 # each: load, one 1-tile image encoded (wall and CPU), a 32-token prefill (<|begin_of_text|>,
 # <|image|>, 30 text ids) and 8 decoded tokens at n_ctx 512 (tests/mllama_bench.c), peak RSS
-# against file size + KV + 10 %. Needs about 21 + 11 + 6 GB of disk under $BIG.
+# against file size + KV + 10 %. Needs 21 GB of disk under $BIG plus the largest GGUF (about
+# 12 GB for Q8_0): each GGUF is removed after its run, the BF16 directory at the end (KEEP=1: kept).
 #   BIG=DIR (default $BUILD/big)  TYPES="bf16 q4_k_m q8_0"  KEEP=1: keep the files
 #   IMAGE=PNG (default the reference's 560x560 dev-a; "none": text only)  THREADS=n
 set -eu
