@@ -44,7 +44,7 @@ CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 # daemon objects a test or fuzz target may link (everything but main)
 D_LIB_OBJ = $(filter-out $(BUILD)/daemon/guardd.o,$(D_SRC:%.c=$(BUILD)/%.o))
 TEST_BIN = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/t_*.c)) $(BUILD)/tests/loadgen $(BUILD)/tests/chatgen \
-	$(BUILD)/tests/mkmodel
+	$(BUILD)/tests/mkmodel $(BUILD)/tests/mkmllama
 
 all: guard guardd
 

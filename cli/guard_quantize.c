@@ -1,7 +1,9 @@
 /* guard_quantize.c - guard quantize IN OUT TYPE: an F32/F16/BF16 GGUF or Hugging Face
  * directory into a quantized GGUF that llama.cpp loads, with llama-quantize's per-tensor type
  * choices (llama_tensor_get_type in src/llama-quant.cpp at upstream 34af94cd, for a Llama
- * without an importance matrix) and its reference quantizers (core/quant_make.c). */
+ * without an importance matrix) and its reference quantizers (core/quant_make.c). A Llama
+ * 3.2-Vision directory becomes one mllama GGUF (core/mllama_gguf.c) whose text stack is
+ * quantized with the same choices and whose vision tower and projector stay as stored. */
 #include <ctype.h>
 #include <getopt.h>
 #include <math.h>
@@ -31,6 +33,7 @@ static const struct qtype {
 	{ "Q4_1", 3, GGML_TYPE_Q4_1, 0 }, { "Q5_0", 8, GGML_TYPE_Q5_0, 0 },
 	{ "Q5_1", 9, GGML_TYPE_Q5_1, 0 }, { "Q4_K_M", 15, GGML_TYPE_Q4_K, 1 },
 	{ "Q5_K_M", 17, GGML_TYPE_Q5_K, 1 }, { "Q6_K", 18, GGML_TYPE_Q6_K, 0 },
+	{ "F16", 1, GGML_TYPE_F16, 0 },
 };
 #define N_QTYPES (sizeof(qtypes) / sizeof(qtypes[0]))
 #define QUANT_VERSION 2		/* GGML_QNT_VERSION */
@@ -104,9 +107,16 @@ plan_types(const struct xtensors *x, const struct qtype *q, int n_layer, uint32_
 		enum cat c = category(t->name);
 		uint32_t nt = q->type;
 
+		/* Llama 3.2-Vision: the vision tower ("v.") and the projector ("mm.") stay as
+		 * stored; only the text stack is quantized */
 		if (t->n_dims < 2 || !ends_with(t->name, "weight") ||
-		    strstr(t->name, "_norm.weight") != NULL) {
+		    strstr(t->name, "_norm.weight") != NULL || strncmp(t->name, "v.", 2) == 0 ||
+		    strncmp(t->name, "mm.", 3) == 0) {
 			types[i] = t->out_type;
+			continue;
+		}
+		if (nt == GGML_TYPE_F16) {	/* F16: every matrix, no mix */
+			types[i] = nt;
 			continue;
 		}
 		if (c == C_OUTPUT || (tied && c == C_TOKEN_EMBD)) {
@@ -392,6 +402,6 @@ cmd_quantize(int argc, char **argv)
 			return quantize(argv[optind], argv[optind + 1], &qtypes[i],
 			    !quiet && isatty(STDERR_FILENO), threads);
 	warnx_("quantize: unknown TYPE '%s' (one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_M, Q5_K_M, "
-	    "Q6_K)", ty);
+	    "Q6_K, F16)", ty);
 	return EXIT_USAGE;
 }

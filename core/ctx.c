@@ -60,7 +60,9 @@ plan(const struct model *m, const struct ctx_params *p, struct sizes *z, struct 
 
 	z->q_dim = mul((size_t)h->n_head, (size_t)h->head_dim);
 	z->kv_dim = mul((size_t)h->n_head_kv, (size_t)h->head_dim);
-	z->cache = mul(mul(mul((size_t)h->n_layer, (size_t)p->n_seq), (size_t)p->n_ctx), z->kv_dim);
+	/* no rows for mllama's cross-attention layers (they never read this cache) */
+	size_t nkvl = (size_t)h->n_layer - (m->mm != NULL ? (size_t)m->mm->n_cross : 0);
+	z->cache = mul(mul(mul(nkvl, (size_t)p->n_seq), (size_t)p->n_ctx), z->kv_dim);
 	z->x = mul(nb, (size_t)h->n_embd);
 	z->xn = mul(nb, z->q_dim > (size_t)h->n_embd ? z->q_dim : (size_t)h->n_embd);
 	z->q = mul(nb, z->q_dim);
@@ -125,6 +127,13 @@ ctx_new(const struct model *m, const struct ctx_params *p, struct err *e)
 	c->p = cp;
 	c->q_dim = (int)z.q_dim;
 	c->kv_dim = (int)z.kv_dim;
+	c->n_kvl = m->hp.n_layer;
+	if (m->mm != NULL && (c->kvl = calloc((size_t)m->hp.n_layer, sizeof(int))) != NULL) {
+		c->n_kvl = 0;
+		for (int l = 0; l < m->hp.n_layer; l++)
+			c->kvl[l] = m->layers[l].xa != NULL ? -1 : c->n_kvl++;
+	} else if (m->mm != NULL)
+		fail = 1;
 	size_t nb = (size_t)c->p.n_batch;
 	c->k = alloc_f(z.cache, &fail);
 	c->v = alloc_f(z.cache, &fail);
@@ -167,7 +176,7 @@ ctx_free(struct ctx *c)
 	mllama_ctx_free(c);
 	if (c->own_pool)
 		pool_free(c->pool);
-	free(c->k); free(c->v); free(c->len);
+	free(c->k); free(c->v); free(c->len); free(c->kvl);
 	free(c->x); free(c->xn); free(c->q); free(c->kb); free(c->vb); free(c->att);
 	free(c->g); free(c->u); free(c->s); free(c->rope); free(c->runs); free(c->mm);
 	free(c->xo); free(c->logits); free(c->head);
@@ -220,7 +229,7 @@ ctx_seq_copy_from(struct ctx *b, int dst, const struct ctx *a, int src, int n, s
 		b->len[dst] = n;
 		return 0;
 	}
-	for (int l = 0; l < a->m->hp.n_layer; l++) {
+	for (int l = 0; l < a->n_kvl; l++) {
 		/* keys are stored transposed: one run of n positions per (head, dimension) */
 		for (int i = 0; i < a->kv_dim; i++)
 			memcpy(kt_at(b, l, dst, 0) + (size_t)i * b->p.n_ctx,
@@ -241,6 +250,7 @@ struct kv_snapshot {
 	const struct model *m;
 	int from;		/* the first position held (0 but for ctx_snapshot_save_range) */
 	int n, kv_dim;		/* positions held: from .. from+n-1 */
+	int nl;			/* the cache's layers (ctx n_kvl) */
 	float *k;		/* [layer][kv_dim][n]: keys transposed, like the cache */
 	float *v;		/* [layer][n][kv_dim] */
 	struct mllama_snap *img;	/* the images the positions see (ctx_snapshot_save_images) */
@@ -256,7 +266,7 @@ static struct kv_snapshot *
 save(const struct ctx *c, int seq, int from, int to, int images, struct err *e)
 {
 	struct kv_snapshot *s;
-	int nl = c->m->hp.n_layer;
+	int nl = c->n_kvl;
 
 	if (seq < 0 || seq >= c->p.n_seq) {
 		err_set(e, "snapshot: no sequence %d", seq);
@@ -286,6 +296,7 @@ save(const struct ctx *c, int seq, int from, int to, int images, struct err *e)
 	s->from = from;
 	s->n = n;
 	s->kv_dim = c->kv_dim;
+	s->nl = nl;
 	for (int l = 0; l < nl; l++) {
 		float *k = s->k + (size_t)l * c->kv_dim * n;
 		for (int i = 0; i < c->kv_dim; i++)
@@ -316,7 +327,7 @@ ctx_snapshot_save_images(const struct ctx *c, int seq, int n, struct err *e)
 int
 ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to, struct err *e)
 {
-	int nl = c->m->hp.n_layer, n = s->n, at = s->from;
+	int nl = c->n_kvl, n = s->n, at = s->from;
 
 	if (s->m != c->m || s->kv_dim != c->kv_dim)
 		return err_set(e, "snapshot append: the snapshot is of another model");
@@ -347,7 +358,7 @@ ctx_snapshot_append(struct ctx *c, int seq, const struct kv_snapshot *s, int to,
 int
 ctx_snapshot_restore(struct ctx *c, int seq, const struct kv_snapshot *s, struct err *e)
 {
-	int nl = c->m->hp.n_layer, n = s->n;
+	int nl = c->n_kvl, n = s->n;
 
 	if (s->m != c->m || s->kv_dim != c->kv_dim)
 		return err_set(e, "snapshot restore: the snapshot is of another model");
@@ -381,7 +392,7 @@ int kv_snapshot_len(const struct kv_snapshot *s) { return s->n; }
 size_t
 kv_snapshot_bytes(const struct kv_snapshot *s)
 {
-	return 2 * (size_t)s->m->hp.n_layer * (size_t)s->kv_dim * (size_t)s->n * sizeof(float) +
+	return 2 * (size_t)s->nl * (size_t)s->kv_dim * (size_t)s->n * sizeof(float) +
 	    mllama_snap_bytes(s->img);
 }
 

@@ -19,8 +19,12 @@ struct ctx {
 	struct pool *pool;
 	int own_pool;		/* started by ctx_new (else borrowed from ctx_params) */
 	int q_dim, kv_dim;
-	float *k;		/* [layer][seq][kv_head][head_dim][pos]: keys transposed */
-	float *v;		/* [layer][seq][pos][kv_dim] */
+	/* the cache's layers: every layer but mllama's cross-attention ones, which attend to
+	 * their image's keys (core/mllama_ctx.c) and never to this cache */
+	int n_kvl;
+	int *kvl;		/* per layer: its index in the cache (-1: none); NULL: the layer's own */
+	float *k;		/* [kv layer][seq][kv_head][head_dim][pos]: keys transposed */
+	float *v;		/* [kv layer][seq][pos][kv_dim] */
 	int *len;		/* per sequence */
 	/* scratch, sized for n_batch tokens */
 	float *x, *xn, *q, *kb, *vb, *att, *g, *u, *s;
@@ -39,7 +43,7 @@ struct ctx {
 	void *probe_arg;	/* mllama: images per sequence (core/mllama_int.h), else NULL */
 };
 
-/* value row of a position */
+/* value row of a position (layer: the index in the cache, c->kvl) */
 static inline float *
 v_at(const struct ctx *c, int layer, int seq, int pos)
 {

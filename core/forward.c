@@ -256,7 +256,7 @@ ctx_decode(struct ctx *c, const struct batch *b, struct err *e)
 				c->probe(c->probe_arg, l + 1, c->x, n);
 			continue;
 		}
-		f.layer = l;
+		f.layer = c->kvl != NULL ? c->kvl[l] : l;	/* its place in the KV cache */
 		f.L = L;
 		f.rows = n;
 		/* attention block */

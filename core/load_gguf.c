@@ -1,6 +1,7 @@
 /* load_gguf.c - a llama.cpp-convention GGUF: llama.* keys, blk.N.* tensors, q/k rows in the
  * interleaved rotary layout, llama3 scaling as rope_freqs.weight. */
 #include "core/model_int.h"
+#include "core/mllama_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +138,8 @@ tally_add(struct tally *t, const struct weight *w)
 	t->count[j]++;
 }
 
-static void
-describe_types(struct model *m)
+void
+gguf_describe_types(struct model *m)
 {
 	const struct hparams *h = &m->hp;
 	struct tally t = { .n = 0 };
@@ -284,8 +285,10 @@ load_gguf(struct model *m, const char *path, struct err *e)
 		return -1;
 	if (gguf_get_str(m->gguf, "general.architecture", &arch, e) == -1)
 		return -1;
+	if (arch.n == 6 && memcmp(arch.p, "mllama", 6) == 0)
+		return load_mllama_file(m, e);	/* Llama 3.2-Vision: core/mllama_gguf.c */
 	if (arch.n != 5 || memcmp(arch.p, "llama", 5) != 0)
-		return err_set(e, "%s: general.architecture '%.*s' is not supported (llama)", path,
+		return err_set(e, "%s: general.architecture '%.*s' is not supported (llama, mllama)", path,
 		    (int)(arch.n > 32 ? 32 : arch.n), arch.p);
 	if (get_int(m, "llama.embedding_length", &h->n_embd, e) ||
 	    get_int(m, "llama.block_count", &h->n_layer, e) ||
@@ -373,7 +376,7 @@ load_gguf(struct model *m, const char *path, struct err *e)
 			return err_set(e, "%s: tensor '%s' is not part of a Llama model this loader "
 			    "computes (it would be ignored)", path, nm);
 	}
-	describe_types(m);
+	gguf_describe_types(m);
 	m->rope_halves = 0;
 	if (gguf_tensor_find(m->gguf, "rope_freqs.weight") != NULL) {
 		if ((freqs = get_vec(m, "rope_freqs.weight", h->head_dim / 2, e)) == NULL)

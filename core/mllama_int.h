@@ -74,6 +74,25 @@ struct xstate {
 };
 
 int load_mllama(struct model *m, const char *dir, struct err *e);
+
+/* The GGUF form (core/mllama_gguf.c, man guard(1) "MLLAMA GGUF FILES"): general.architecture
+ * "mllama", tensors under Ollama's names (mllama_gguf_name), config.json and
+ * preprocessor_config.json verbatim under these keys. */
+#define MLLAMA_GGUF_CONFIG "guardd.mllama.config_json"
+#define MLLAMA_GGUF_PREPROC "guardd.mllama.preprocessor_json"
+/* The GGUF name of a Hub tensor name ("language_model.model.layers.3.cross_attn.q_proj.weight"
+ * -> "blk.3.cross_attn_q_proj.weight"); -1 when it does not fit in n bytes. */
+int mllama_gguf_name(const char *hf, char *out, size_t n);
+/* An opened mllama GGUF (m->gguf): its tokenizer, config and weights. */
+int load_mllama_file(struct model *m, struct err *e);
+/* The weights with the config text of the file (mllama_load.c). */
+int load_mllama_gguf(struct model *m, const char *config, size_t n, struct err *e);
+struct xtensors;
+struct gguf_writer;
+/* model_export.h for an mllama Hugging Face directory: every tensor under its GGUF name, as
+ * stored (1-D ones as F32), q/k rows not permuted; the metadata above. */
+int mllama_export_tensors(const struct model *m, struct xtensors *x, struct err *e);
+int mllama_export_meta(const struct model *m, struct gguf_writer *w, struct err *e);
 /* Does config.json in dir say model_type "mllama"? */
 int mllama_config_is(const char *dir);
 void mllama_free(struct model *m);

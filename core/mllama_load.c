@@ -19,7 +19,38 @@ struct ld {
 	struct model *m;
 	size_t used;		/* distinct tensors read (each name is read once) */
 	const char *cfg;	/* config.json's path, for messages */
+	struct st_tensor cur;	/* a GGUF tensor seen as a safetensors one (row-major shape) */
+	char gname[96];
+	unsigned char *seen;	/* GGUF: per tensor of the file, read */
 };
+
+/* The tensor of Hub name `name`: from the safetensors shards, or from an mllama GGUF file
+ * under the name mllama_gguf_name gives it (its ne reversed into a row-major shape). */
+static const struct st_tensor *
+find(struct ld *L, const char *name)
+{
+	const struct gguf_tensor *g;
+
+	if (L->m->gguf == NULL)
+		return st_find(L->m->st, name);
+	if (mllama_gguf_name(name, L->gname, sizeof(L->gname)) == -1 ||
+	    (g = gguf_tensor_find(L->m->gguf, L->gname)) == NULL || g->n_dims > 4)
+		return NULL;
+	for (size_t i = 0; L->seen != NULL && i < gguf_n_tensors(L->m->gguf); i++)
+		if (gguf_tensor_at(L->m->gguf, i) == g)
+			L->seen[i] = 1;
+	memset(&L->cur, 0, sizeof(L->cur));
+	L->cur.name = g->name;
+	snprintf(L->cur.dtype, sizeof(L->cur.dtype), "%s", ggml_type_name(g->type));
+	L->cur.type = (int)g->type;
+	L->cur.n_dims = g->n_dims;
+	for (uint32_t i = 0; i < g->n_dims; i++)
+		L->cur.shape[i] = g->ne[g->n_dims - 1 - i];
+	L->cur.data = g->data;
+	L->cur.nbytes = g->nbytes;
+	L->cur.file = L->m->path;
+	return &L->cur;
+}
 
 static int
 jint(json_t *o, const char *where, const char *key, int def, int *out, struct ld *L, struct err *e)
@@ -100,12 +131,15 @@ mllama_config_is(const char *dir)
 static const struct st_tensor *
 tens(struct ld *L, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t d3, struct err *e)
 {
-	const struct st_tensor *t = st_find(L->m->st, name);
+	const struct st_tensor *t = find(L, name);
 	int64_t want[4] = { d0, d1, d2, d3 };
 	uint32_t nd = d1 == 0 ? 1 : d2 == 0 ? 2 : d3 == 0 ? 3 : 4;
 
 	if (t == NULL) {
-		err_set(e, "%s: missing tensor '%s'", L->m->path, name);
+		if (L->m->gguf != NULL)
+			err_set(e, "%s: missing tensor '%s' (%s)", L->m->path, L->gname, name);
+		else
+			err_set(e, "%s: missing tensor '%s'", L->m->path, name);
 		return NULL;
 	}
 	int bad = t->n_dims != nd;
@@ -129,6 +163,28 @@ tens(struct ld *L, const char *name, int64_t d0, int64_t d1, int64_t d2, int64_t
 	}
 	L->used++;
 	return t;
+}
+
+/* vectors, gates and the patch embedding are read as floats: never a quantized type */
+static int
+is_float(const struct st_tensor *t, struct err *e)
+{
+	if (t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16)
+		return 1;
+	err_set(e, "%s: tensor '%s': type %s, expected F32, F16 or BF16", t->file, t->name, t->dtype);
+	return 0;
+}
+
+/* a matrix the vision tower reads row by row or as a whole: stored as F32, F16 or BF16 */
+static int
+wget_f(struct ld *L, struct weight *w, int64_t rows, int64_t cols, struct err *e, const char *name)
+{
+	const struct st_tensor *t = tens(L, name, rows, cols, 0, 0, e);
+
+	if (t == NULL || !is_float(t, e))
+		return -1;
+	*w = (struct weight){ t->data, t->type, rows, cols };
+	return 0;
 }
 
 static int
@@ -165,7 +221,7 @@ fget(struct ld *L, int64_t n, int64_t d1, struct err *e, const char *fmt, ...)
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
 	const struct st_tensor *t = tens(L, name, d1 ? n / d1 : n, d1, 0, 0, e);
-	if (t == NULL)
+	if (t == NULL || !is_float(t, e))
 		return NULL;
 	if ((v = vec_to_f32(t->data, t->type, n)) == NULL)
 		err_set(e, "out of memory");
@@ -330,7 +386,8 @@ vision_weights(struct ld *L, struct err *e)
 
 	/* Conv2d(3, dim, kernel = stride = patch, no bias) is a matmul over flattened patches
 	 * (c, ky, kx); the row is padded to a multiple of 8 for the kernels */
-	if ((t = tens(L, "vision_model.patch_embedding.weight", d, 3, M->patch, M->patch, e)) == NULL)
+	if ((t = tens(L, "vision_model.patch_embedding.weight", d, 3, M->patch, M->patch, e)) == NULL ||
+	    !is_float(t, e))
 		return -1;
 	float *raw = vec_to_f32(t->data, t->type, d * k);
 	if (raw == NULL || (M->patch_f32 = calloc((size_t)(d * M->pk), sizeof(float))) == NULL) {
@@ -345,12 +402,12 @@ vision_weights(struct ld *L, struct err *e)
 	if ((M->cls = fget(L, d, 0, e, "vision_model.class_embedding")) == NULL ||
 	    (M->pos = fget(L, M->n_tok * d, d, e, "vision_model.gated_positional_embedding.embedding")) == NULL ||
 	    gget(L, &M->pos_gate, e, "vision_model.gated_positional_embedding.gate") ||
-	    wget(L, &M->tile_pos, rows, M->max_tiles * M->n_tok * d, e,
+	    wget_f(L, &M->tile_pos, rows, M->max_tiles * M->n_tok * d, e,
 		"vision_model.gated_positional_embedding.tile_embedding.weight") ||
-	    wget(L, &M->pre_tile, rows, M->max_tiles * d, e,
+	    wget_f(L, &M->pre_tile, rows, M->max_tiles * d, e,
 		"vision_model.pre_tile_positional_embedding.embedding.weight") ||
 	    gget(L, &M->pre_gate, e, "vision_model.pre_tile_positional_embedding.gate") ||
-	    wget(L, &M->post_tile, rows, M->max_tiles * d, e,
+	    wget_f(L, &M->post_tile, rows, M->max_tiles * d, e,
 		"vision_model.post_tile_positional_embedding.embedding.weight") ||
 	    gget(L, &M->post_gate, e, "vision_model.post_tile_positional_embedding.gate") ||
 	    (M->ln_pre_w = fget(L, d, 0, e, "vision_model.layernorm_pre.weight")) == NULL ||
@@ -380,7 +437,7 @@ text_weights(struct ld *L, const int *cross, int n_cross, struct err *e)
 	struct model *m = L->m;
 	struct hparams *h = &m->hp;
 	int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
-	const struct st_tensor *t = st_find(m->st, "language_model.model.embed_tokens.weight");
+	const struct st_tensor *t = find(L, "language_model.model.embed_tokens.weight");
 	/* embed_tokens has rows beyond the vocabulary (Meta's 8 appended ones; <|image|> is one) */
 	int64_t er = t && t->n_dims == 2 && t->shape[0] >= (uint64_t)h->n_vocab &&
 	    t->shape[0] <= (uint64_t)h->n_vocab + 64 ? (int64_t)t->shape[0] : h->n_vocab;
@@ -434,30 +491,51 @@ text_weights(struct ld *L, const int *cross, int n_cross, struct err *e)
 	return 0;
 }
 
+/* config.json's text_config and vision_config, then every weight; L->m's tensor source
+ * (shards or GGUF) and tokenizer are open */
+static int
+build(struct ld *L, json_t *c, struct err *e)
+{
+	struct model *m = L->m;
+	int cross[1024], n_cross = 0;
+
+	if (!json_is_object(c))
+		return err_set(e, "%s: not a JSON object", L->cfg);
+	if ((m->mm = calloc(1, sizeof(*m->mm))) == NULL)
+		return err_set(e, "out of memory");
+	json_t *it = json_object_get(c, "image_token_index");
+	m->mm->image_token = json_is_integer(it) ? (int)json_integer_value(it) : 128256;
+	json_t *tc = json_object_get(c, "text_config");
+	if (text_config(L, tc, e) || vision_config(L, json_object_get(c, "vision_config"), e) ||
+	    jlist(tc, "text_config", "cross_attention_layers", cross, 1024, m->hp.n_layer,
+		&n_cross, L, e))
+		return -1;
+	m->mm->n_cross = n_cross;
+	if (text_weights(L, cross, n_cross, e) || vision_weights(L, e))
+		return -1;
+	if (m->tok != NULL && tok_n_vocab(m->tok) > m->tok_embd.rows)
+		return err_set(e, "%s: %d tokens but embed_tokens has %lld rows", m->path,
+		    tok_n_vocab(m->tok), (long long)m->tok_embd.rows);
+	if (m->tok != NULL)
+		m->hp.eot = tok_special(m->tok, "<|eot_id|>");
+	m->wtype = m->layers[0].wq.type;
+	/* q/k rows in Hugging Face's rotate-half order in both formats (the GGUF keeps them) */
+	m->rope_halves = 1;
+	return model_finish(m, NULL, e);
+}
+
 int
 load_mllama(struct model *m, const char *dir, struct err *e)
 {
 	char cfg[4200], path[4200];
-	struct ld L = { m, 0, cfg };
+	struct ld L = { .m = m, .cfg = cfg };
 	json_error_t je;
 	json_t *c;
-	int cross[1024], n_cross = 0, rc = -1;
+	int rc = -1;
 
 	snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
 	if ((c = json_load_file(cfg, JSON_REJECT_DUPLICATES, &je)) == NULL)
 		return err_set(e, "%s:%d:%d: %s", cfg, je.line, je.column, je.text);
-	if ((m->mm = calloc(1, sizeof(*m->mm))) == NULL) {
-		err_set(e, "out of memory");
-		goto out;
-	}
-	json_t *it = json_object_get(c, "image_token_index");
-	m->mm->image_token = json_is_integer(it) ? (int)json_integer_value(it) : 128256;
-	json_t *tc = json_object_get(c, "text_config");
-	if (text_config(&L, tc, e) || vision_config(&L, json_object_get(c, "vision_config"), e) ||
-	    jlist(tc, "text_config", "cross_attention_layers", cross, 1024, m->hp.n_layer,
-		&n_cross, &L, e))
-		goto out;
-	m->mm->n_cross = n_cross;
 	if ((m->st = st_open_dir(dir, e)) == NULL)
 		goto out;
 	snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
@@ -466,15 +544,9 @@ load_mllama(struct model *m, const char *dir, struct err *e)
 		fclose(fp);
 		if ((m->tok = tok_load_json(path, e)) == NULL)
 			goto out;
-		m->hp.eot = tok_special(m->tok, "<|eot_id|>");
 	}
-	if (text_weights(&L, cross, n_cross, e) || vision_weights(&L, e))
+	if (build(&L, c, e))
 		goto out;
-	if (m->tok != NULL && tok_n_vocab(m->tok) > m->tok_embd.rows) {
-		err_set(e, "%s: %d tokens but embed_tokens has %lld rows", path, tok_n_vocab(m->tok),
-		    (long long)m->tok_embd.rows);
-		goto out;
-	}
 	if (L.used != st_count(m->st)) {
 		/* name the first tensor nothing read: a part this engine would silently drop */
 		for (size_t i = 0; i < st_count(m->st); i++) {
@@ -491,10 +563,41 @@ load_mllama(struct model *m, const char *dir, struct err *e)
 		    st_count(m->st));
 		goto out;
 	}
-	m->wtype = m->layers[0].wq.type;
-	m->rope_halves = 1;
-	rc = model_finish(m, NULL, e);
+	rc = 0;
 out:
+	json_decref(c);
+	return rc;
+}
+
+int
+load_mllama_gguf(struct model *m, const char *config, size_t n, struct err *e)
+{
+	char cfg[4200];
+	struct ld L = { .m = m, .cfg = cfg };
+	size_t nt = gguf_n_tensors(m->gguf);
+	json_error_t je;
+	json_t *c;
+	int rc = -1;
+
+	snprintf(cfg, sizeof(cfg), "%s: %s", m->path, MLLAMA_GGUF_CONFIG);
+	if ((c = json_loadb(config, n, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return err_set(e, "%s:%d:%d: %s", cfg, je.line, je.column, je.text);
+	if ((L.seen = calloc(nt + 1, 1)) == NULL) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if (build(&L, c, e))
+		goto out;
+	for (size_t i = 0; i < nt; i++)
+		if (!L.seen[i]) {
+			/* a tensor nothing reads: a part this engine would silently drop */
+			err_set(e, "%s: tensor '%s' is not part of an mllama model this loader "
+			    "computes (it would be ignored)", m->path, gguf_tensor_at(m->gguf, i)->name);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(L.seen);
 	json_decref(c);
 	return rc;
 }

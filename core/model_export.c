@@ -12,6 +12,7 @@
 #include "core/gguf_write.h"
 #include "core/half.h"
 #include "core/model_int.h"
+#include "core/mllama_int.h"
 #include "core/safetensors.h"
 #include "core/tok_int.h"
 #include "util/buf.h"
@@ -107,6 +108,8 @@ from_hf(const struct model *m, struct xtensors *x, struct err *e)
 	const struct hparams *h = &m->hp;
 	size_t n = st_count(m->st);
 
+	if (m->mm != NULL)	/* Llama 3.2-Vision: core/mllama_gguf.c */
+		return mllama_export_tensors(m, x, e);
 	if ((x->t = calloc(n + 1, sizeof(*x->t))) == NULL)
 		return err_set(e, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -363,6 +366,8 @@ hf_meta(const struct model *m, struct gguf_writer *w, struct err *e)
 	if (m->tok == NULL)
 		return err_set(e, "%s: no tokenizer (tokenizer.json or tokenizer.model): a GGUF "
 		    "needs one", m->path);
+	if (m->mm != NULL)	/* Llama 3.2-Vision: core/mllama_gguf.c */
+		return mllama_export_meta(m, w, e) == -1 ? -1 : tok_meta(m, w, e);
 	if (gguf_writer_kv_str(w, "general.architecture", "llama", 5, e) ||
 	    gguf_writer_kv_str(w, "general.name", name, nl, e) ||
 	    gguf_writer_kv_u32(w, "llama.context_length", (uint32_t)h->n_ctx_train, e) ||

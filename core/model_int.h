@@ -37,6 +37,8 @@ struct model {
 };
 
 int load_gguf(struct model *m, const char *path, struct err *e);
+/* Sets m->wtype and m->wdesc from a GGUF model's matrices ("Q4_K_M (Q4_K x12, Q6_K x3)"). */
+void gguf_describe_types(struct model *m);
 int load_hf(struct model *m, const char *dir, struct err *e);
 /* Checks hyper-parameters, computes the rope table; called by both loaders. */
 int model_finish(struct model *m, const float *rope_freqs, struct err *e);

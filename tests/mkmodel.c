@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "core/gguf.h"
@@ -802,6 +803,15 @@ main(int argc, char **argv)
 {
 	const struct spec *s = NULL;
 
+	/* the Llama 3.2-Vision specs have their own writer (tests/mkmllama.c), beside this one */
+	if (argc >= 2 && (strcmp(argv[1], "tiny-mllama") == 0 || strcmp(argv[1], "mllama-11b") == 0)) {
+		char self[4096];
+		const char *slash = strrchr(argv[0], '/');
+		snprintf(self, sizeof(self), "%.*smkmllama", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+		argv[0] = self;
+		execv(self, argv);
+		die("%s: %s", self, strerror(errno));
+	}
 	int chain = argc == 3 && (strcmp(argv[2], "chain") == 0 || strcmp(argv[2], "chain-ids") == 0 ||
 	    strcmp(argv[2], "chain-json") == 0);
 
@@ -810,7 +820,7 @@ main(int argc, char **argv)
 		    "       mkmodel SPEC gguf FILE f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q8_k[-deq]\n"
 		    "       mkmodel rig-gen-l3|rig-gen-safe-l3 chain|chain-ids|chain-json\n"
 		    "SPEC: tiny-l3, tiny-l2, lg3-1b, l32-1b, rig-l3, rig-gen-l3, rig-gen-safe-l3,\n"
-		    "      tiny-l3-pruned, rig-l3-pruned\n");
+		    "      tiny-l3-pruned, rig-l3-pruned; tiny-mllama, mllama-11b (hf only)\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
