@@ -1,7 +1,7 @@
 /* refutil.h - what the tests against Hugging Face reference files share (t_ref, t_mllama,
- * t_quant): reading a logits file, token ids from a JSON array, the deviation between two
- * logit vectors, the top-two margin, and the greedy continuation fed the reference's
- * tokens. */
+ * t_quant, t_tok, t_spmodel): reading a logits file, token ids from a JSON array and
+ * comparing ids with one, the deviation between two logit vectors, the top-two margin, and
+ * the greedy continuation fed the reference's tokens. */
 #ifndef GUARDD_TESTS_REFUTIL_H
 #define GUARDD_TESTS_REFUTIL_H
 
@@ -14,6 +14,7 @@
 #include "core/ctx.h"
 #include "core/sample.h"
 #include "tap.h"
+#include "util/buf.h"
 
 /* n float32 values from path (host order, as the reference scripts write them); NULL when
  * the file is missing or shorter. The caller frees. */
@@ -44,6 +45,18 @@ ref_ids(const json_t *arr, int *n)
 	for (int i = 0; v && i < *n; i++)
 		v[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
 	return v;
+}
+
+/* whether v holds exactly the ids of the JSON array arr */
+static inline int
+ref_ids_equal(const struct tokvec *v, const json_t *arr)
+{
+	if (v->n != json_array_size(arr))
+		return 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->v[i] != json_integer_value(json_array_get(arr, i)))
+			return 0;
+	return 1;
 }
 
 /* max |a[i] - b[i]| over n values; 0 when either is NULL (the caller checks them) */
