@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "core/kern_walk.h"
+
 #define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define T_F16 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
 
@@ -100,44 +102,11 @@ tile_fp(const void *w, int64_t ldw, int rn, const float *x, int64_t ldx, const i
 	ACC_STORE(acc, rn, mt, y, ldy, add);
 }
 
-/* One tile call of KERN_GEMM, mt tokens from t (in scope there). */
-#define KERN_TILE(TILE, mt, LAST) \
-	TILE(wr, k, rn, x + (int64_t)t * k + k0, k, mt, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, LAST)
-
-/* A matmul kernel (the kern.h contract) walking k blocks of KB columns, token blocks of MB,
- * row tiles of RN and token tiles of MT with TILE; a constant mt per tile call lets each
- * variant keep its registers. LAST is TILE's last argument, evaluated per tile call. */
-#define KERN_GEMM(name, attr, TW, TX, KB, TILE, LAST) \
-attr void \
-name(const TW *w, int64_t k, int64_t r0, int64_t r1, const TX *x, int m, float *y, int64_t ldy) \
-{ \
-	for (int64_t k0 = 0; k0 < k; k0 += KB) { \
-		int64_t kn = k - k0 < KB ? k - k0 : KB; \
-		for (int t0 = 0; t0 < m; t0 += MB) { \
-			int tn = m - t0 < MB ? m - t0 : MB; \
-			for (int64_t r = r0; r < r1; r += RN) { \
-				int rn = r1 - r < RN ? (int)(r1 - r) : RN; \
-				const TW *wr = w + r * k + k0; \
-				int t = t0; \
-				for (; t + MT <= t0 + tn; t += MT) \
-					KERN_TILE(TILE, MT, LAST); \
-				switch (t0 + tn - t) { \
-				case 5: KERN_TILE(TILE, 5, LAST); break; \
-				case 4: KERN_TILE(TILE, 4, LAST); break; \
-				case 3: KERN_TILE(TILE, 3, LAST); break; \
-				case 2: KERN_TILE(TILE, 2, LAST); break; \
-				case 1: KERN_TILE(TILE, 1, LAST); break; \
-				default: break; \
-				} \
-			} \
-		} \
-	} \
-}
-
-/* BF16: prefetching the next row tile from the first token tile of each row tile */
-KERN_GEMM(kern_bf16_avx512, T_BF16, uint16_t, uint16_t, KB_BF16, tile_bf16, t == t0)
-KERN_GEMM(kern_f16_avx512, T_F16, uint16_t, float, KB_F16, tile_fp, 1)
-KERN_GEMM(kern_f32_avx512, T_F16, float, float, KB_F16, tile_fp, 0)
+/* LAST: for BF16 whether to prefetch the next row tile (from the first token tile of each row
+ * tile); for F16 and F32 (one tile) whether the weights are F16 */
+KERN_GEMM(kern_bf16_avx512, T_BF16, uint16_t, uint16_t, KB_BF16, tile_bf16, t == t0, KERN_TAIL6)
+KERN_GEMM(kern_f16_avx512, T_F16, uint16_t, float, KB_F16, tile_fp, 1, KERN_TAIL6)
+KERN_GEMM(kern_f32_avx512, T_F16, float, float, KB_F16, tile_fp, 0, KERN_TAIL6)
 
 T_BF16 void
 kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n)
