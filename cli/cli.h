@@ -10,8 +10,10 @@
 /* exit statuses of every subcommand */
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
+struct classifier;
 struct model;
 struct conv_image;
+struct policy;
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -44,6 +46,10 @@ int parse_int(const char *opt, const char *s, long min, long max, long *out);
 int cli_read_image(const char *path, struct conv_image *img);
 /* Opens a model, printing the error. */
 struct model *open_model(const char *path);
+/* A classifier on m judging by p, threads (0: the default) and batch as the options gave
+ * them (guard eval, guard replay); NULL after printing why. classifier_free frees it. */
+struct classifier *new_classifier(struct model *m, const struct policy *p, long threads,
+    long batch);
 double now_s(void);
 
 #endif

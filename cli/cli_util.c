@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "classifier/classifier.h"
 #include "core/model.h"
 
 static const struct {
@@ -138,6 +139,23 @@ open_model(const char *path)
 	if (m == NULL)
 		warnx_("%s", e.msg);
 	return m;
+}
+
+struct classifier *
+new_classifier(struct model *m, const struct policy *p, long threads, long batch)
+{
+	struct classifier_params cp = classifier_params_default();
+	struct classifier *c;
+	struct err e;
+
+	cp.n_threads = (int)threads;
+	cp.max_batch = (int)batch;
+	if ((c = classifier_new(m, &cp, &e)) == NULL || classifier_add_policy(c, p, &e) == -1) {
+		warnx_("%s", e.msg);
+		classifier_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 double

@@ -275,15 +275,8 @@ run(const struct eopts *o, const char *set_path)
 		fprintf(stderr, "guard eval: %ld of %zu items already in %s\n", done, s.n, o->out);
 	double t0 = now_s(), last = t0;
 	int tty = isatty(2);
-	if ((size_t)done < s.n) {
-		struct classifier_params cp = classifier_params_default();
-		cp.n_threads = (int)o->threads;
-		cp.max_batch = (int)o->batch;
-		if ((c = classifier_new(m, &cp, &e)) == NULL || classifier_add_policy(c, p, &e) == -1) {
-			warnx_("%s", e.msg);
-			goto out;
-		}
-	}
+	if ((size_t)done < s.n && (c = new_classifier(m, p, o->threads, o->batch)) == NULL)
+		goto out;
 	size_t i = 0;
 	while (i < s.n) {
 		const struct conv *convs[64];

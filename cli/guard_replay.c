@@ -240,20 +240,14 @@ out:
 static int
 rerun(const struct ropts *o, const struct policy *p, struct rec *r, size_t n)
 {
-	struct classifier_params cp = classifier_params_default();
-	struct err e;
 	struct model *m = open_model(o->model);
 	struct classifier *c = NULL;
 	int rc = -1;
 
 	if (m == NULL)
 		return -1;
-	cp.n_threads = (int)o->threads;
-	cp.max_batch = (int)o->batch;
-	if ((c = classifier_new(m, &cp, &e)) == NULL || classifier_add_policy(c, p, &e) == -1) {
-		warnx_("%s", e.msg);
+	if ((c = new_classifier(m, p, o->threads, o->batch)) == NULL)
 		goto out;
-	}
 	size_t i = 0;
 	while (i < n) {
 		const struct conv *convs[64];

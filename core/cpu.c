@@ -127,13 +127,12 @@ struct tilecfg {
 	uint8_t rows[16];
 };
 
-/* C (2 x 2 int32) = A (2 x 8 int8, all 1) . B (2 x 8 int8, all 2): every element 16 */
-__attribute__((target("amx-tile,amx-int8"))) static int
-amx_probe_child(void)
+/* Both probes' tiles, each 2 rows of 8 bytes: configured, C (tile 0) zeroed, A (tile 1) and
+ * B (tile 2) loaded from a and b. */
+__attribute__((target("amx-tile"))) static inline __attribute__((always_inline)) void
+amx_probe_tiles(const void *a, const void *b)
 {
 	struct tilecfg cfg;
-	int8_t a[16], b[16];
-	int32_t c[4] = { 0, 0, 0, 0 };
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.palette = 1;
@@ -141,12 +140,22 @@ amx_probe_child(void)
 		cfg.colsb[t] = 8;
 		cfg.rows[t] = 2;
 	}
-	memset(a, 1, sizeof(a));
-	memset(b, 2, sizeof(b));
 	_tile_loadconfig(&cfg);
 	_tile_zero(0);
 	_tile_loadd(1, a, 8);
 	_tile_loadd(2, b, 8);
+}
+
+/* C (2 x 2 int32) = A (2 x 8 int8, all 1) . B (2 x 8 int8, all 2): every element 16 */
+__attribute__((target("amx-tile,amx-int8"))) static int
+amx_probe_child(void)
+{
+	int8_t a[16], b[16];
+	int32_t c[4] = { 0, 0, 0, 0 };
+
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	amx_probe_tiles(a, b);
 	_tile_dpbssd(0, 1, 2);
 	_tile_stored(0, c, 8);
 	_tile_release();
@@ -158,24 +167,14 @@ amx_probe_child(void)
 __attribute__((target("amx-tile,amx-bf16"))) static int
 amx_probe_bf16_child(void)
 {
-	struct tilecfg cfg;
 	uint16_t a[8], b[8];
 	float c[4] = { 0, 0, 0, 0 };
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.palette = 1;
-	for (int t = 0; t < 3; t++) {
-		cfg.colsb[t] = 8;
-		cfg.rows[t] = 2;
-	}
 	for (int i = 0; i < 8; i++) {
 		a[i] = 0x3fc0;	/* 1.5 */
 		b[i] = 0x4000;	/* 2.0 */
 	}
-	_tile_loadconfig(&cfg);
-	_tile_zero(0);
-	_tile_loadd(1, a, 8);
-	_tile_loadd(2, b, 8);
+	amx_probe_tiles(a, b);
 	_tile_dpbf16ps(0, 1, 2);
 	_tile_stored(0, c, 8);
 	_tile_release();

@@ -7,6 +7,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "core/kern_walk.h"
+
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /* RN weight rows x MT tokens of 8-lane accumulators (12) + MT token loads + one weight load
@@ -47,9 +49,10 @@ hsum(__m256 v)
 #define TILE(NAME, LOAD, ETYPE) \
 T_AVX2 static inline __attribute__((always_inline)) void \
 NAME(const ETYPE *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt, \
-    int64_t kn, float *y, int64_t ldy, int add) \
+    int64_t kn, float *y, int64_t ldy, int add, const int last) \
 { \
 	__m256 acc[RN][MT]; \
+	(void)last;	/* the walk's per-file argument: nothing here */ \
 	_Pragma("GCC unroll 4") \
 	for (int r = 0; r < RN; r++) \
 		_Pragma("GCC unroll 3") \
@@ -80,40 +83,12 @@ NAME(const ETYPE *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int
 			} \
 }
 
-#define DRIVER(NAME, TILEFN, ETYPE) \
-T_AVX2 void \
-NAME(const ETYPE *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m, float *y, \
-    int64_t ldy) \
-{ \
-	for (int64_t k0 = 0; k0 < k; k0 += KB) { \
-		int64_t kn = k - k0 < KB ? k - k0 : KB; \
-		for (int t0 = 0; t0 < m; t0 += MB) { \
-			int tn = m - t0 < MB ? m - t0 : MB; \
-			for (int64_t r = r0; r < r1; r += RN) { \
-				int rn = r1 - r < RN ? (int)(r1 - r) : RN; \
-				const ETYPE *wr = w + r * k + k0; \
-				int t = t0; \
-				for (; t + MT <= t0 + tn; t += MT) \
-					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn, \
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
-				/* a constant token count per call keeps each variant in registers */ \
-				if (t0 + tn - t == 2) \
-					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, \
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
-				else if (t0 + tn - t == 1) \
-					TILEFN(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, \
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0); \
-			} \
-		} \
-	} \
-}
-
 TILE(tile_f32, load_f32, float)
 TILE(tile_f16, load_f16, uint16_t)
 TILE(tile_bf16, load_bf16, uint16_t)
-DRIVER(kern_f32_avx2, tile_f32, float)
-DRIVER(kern_f16_avx2, tile_f16, uint16_t)
-DRIVER(kern_bf16_avx2, tile_bf16, uint16_t)
+KERN_GEMM(kern_f32_avx2, T_AVX2, float, float, KB, tile_f32, 0, KERN_TAIL3)
+KERN_GEMM(kern_f16_avx2, T_AVX2, uint16_t, float, KB, tile_f16, 0, KERN_TAIL3)
+KERN_GEMM(kern_bf16_avx2, T_AVX2, uint16_t, float, KB, tile_bf16, 0, KERN_TAIL3)
 
 #else	/* not x86-64 with GCC-compatible intrinsics: never called (cpu.c reports generic) */
 

@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "core/kern_walk.h"
+
 #define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define T_F16 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
 
@@ -16,17 +18,34 @@
 
 enum { RN = 4, MT = 6, MB = 96, KB_BF16 = 2048, KB_F16 = 1024 };
 
+/* A tile's RN x MT accumulators, zeroed; then each one's sum into Y[t][r] (added to it for
+ * k blocks after the first). Macros, not functions: the tiles' code stays what it was with
+ * these loops written out (an inlined helper changes their register allocation). */
+#define ACC_ZERO(acc) do { \
+	_Pragma("GCC unroll 4") \
+	for (int r_ = 0; r_ < RN; r_++) \
+		_Pragma("GCC unroll 6") \
+		for (int t_ = 0; t_ < MT; t_++) \
+			(acc)[r_][t_] = _mm512_setzero_ps(); \
+} while (0)
+#define ACC_STORE(acc, rn, mt, y, ldy, add) do { \
+	_Pragma("GCC unroll 4") \
+	for (int r_ = 0; r_ < RN; r_++) \
+		_Pragma("GCC unroll 6") \
+		for (int t_ = 0; t_ < MT; t_++) \
+			if (t_ < (mt) && r_ < (rn)) { \
+				float s_ = _mm512_reduce_add_ps((acc)[r_][t_]); \
+				(y)[t_ * (ldy) + r_] = (add) ? (y)[t_ * (ldy) + r_] + s_ : s_; \
+			} \
+} while (0)
+
 T_BF16 static inline __attribute__((always_inline)) void
 tile_bf16(const uint16_t *w, int64_t ldw, int rn, const uint16_t *x, int64_t ldx, const int mt,
     int64_t kn, float *y, int64_t ldy, int add, const int pf)
 {
 	__m512 acc[RN][MT];
 
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			acc[r][t] = _mm512_setzero_ps();
+	ACC_ZERO(acc);
 	for (int64_t k = 0; k < kn; k += 32) {
 		__m512bh wv[RN], xv[MT];
 #pragma GCC unroll 4
@@ -50,44 +69,44 @@ tile_bf16(const uint16_t *w, int64_t ldw, int rn, const uint16_t *x, int64_t ldx
 				if (t < mt)
 					acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv[t]);
 	}
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			if (t < mt && r < rn) {
-				float s = _mm512_reduce_add_ps(acc[r][t]);
-				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
-			}
+	ACC_STORE(acc, rn, mt, y, ldy, add);
 }
 
-T_BF16 void
-kern_bf16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const uint16_t *xb,
-    int m, float *y, int64_t ldy)
+/* F16 weights (half: widened with F16C) or F32 weights against F32 tokens, FP32 FMA */
+T_F16 static inline __attribute__((always_inline)) void
+tile_fp(const void *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt,
+    int64_t kn, float *y, int64_t ldy, int add, const int half)
 {
-	for (int64_t k0 = 0; k0 < k; k0 += KB_BF16) {
-		int64_t kn = k - k0 < KB_BF16 ? k - k0 : KB_BF16;
-		for (int t0 = 0; t0 < m; t0 += MB) {
-			int tn = m - t0 < MB ? m - t0 : MB;
-			for (int64_t r = r0; r < r1; r += RN) {
-				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
-				const uint16_t *wr = w + r * k + k0;
-				int t = t0;
-				for (; t + MT <= t0 + tn; t += MT)
-					tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, MT, kn,
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0);
-				/* a constant mt per call lets each variant keep its registers */
-				switch (t0 + tn - t) {
-				case 5: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0); break;
-				case 4: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0); break;
-				case 3: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0); break;
-				case 2: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0); break;
-				case 1: tile_bf16(wr, k, rn, xb + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0, t == t0); break;
-				default: break;
-				}
-			}
-		}
+	__m512 acc[RN][MT];
+
+	ACC_ZERO(acc);
+	for (int64_t k = 0; k < kn; k += 16) {
+		__m512 wv[RN], xv[MT];
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+			wv[r] = half ?
+			    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w +
+			    (r < rn ? r : 0) * ldw + k))) :
+			    _mm512_loadu_ps((const float *)w + (r < rn ? r : 0) * ldw + k);
+#pragma GCC unroll 6
+		for (int t = 0; t < MT; t++)
+			if (t < mt)
+				xv[t] = _mm512_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+		for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+			for (int t = 0; t < MT; t++)
+				if (t < mt)
+					acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
 	}
+	ACC_STORE(acc, rn, mt, y, ldy, add);
 }
+
+/* LAST: for BF16 whether to prefetch the next row tile (from the first token tile of each row
+ * tile); for F16 and F32 (one tile) whether the weights are F16 */
+KERN_GEMM(kern_bf16_avx512, T_BF16, uint16_t, uint16_t, KB_BF16, tile_bf16, t == t0, KERN_TAIL6)
+KERN_GEMM(kern_f16_avx512, T_F16, uint16_t, float, KB_F16, tile_fp, 1, KERN_TAIL6)
+KERN_GEMM(kern_f32_avx512, T_F16, float, float, KB_F16, tile_fp, 0, KERN_TAIL6)
 
 T_BF16 void
 kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n)
@@ -101,71 +120,6 @@ kern_to_bf16_avx512(const float *x, uint16_t *out, int64_t n)
 	for (; i < n; i++) {
 		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_setzero_ps(), _mm512_set1_ps(x[i]));
 		out[i] = (uint16_t)_mm_extract_epi16(_mm512_castsi512_si128((__m512i)v), 0);
-	}
-}
-
-T_F16 static inline __attribute__((always_inline)) void
-tile_f16(const uint16_t *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt,
-    int64_t kn, float *y, int64_t ldy, int add)
-{
-	__m512 acc[RN][MT];
-
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			acc[r][t] = _mm512_setzero_ps();
-	for (int64_t k = 0; k < kn; k += 16) {
-		__m512 wv[RN], xv[MT];
-#pragma GCC unroll 4
-		for (int r = 0; r < RN; r++)
-			wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + (r < rn ? r : 0) * ldw + k)));
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			if (t < mt)
-				xv[t] = _mm512_loadu_ps(x + t * ldx + k);
-#pragma GCC unroll 4
-		for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-			for (int t = 0; t < MT; t++)
-				if (t < mt)
-					acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
-	}
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			if (t < mt && r < rn) {
-				float s = _mm512_reduce_add_ps(acc[r][t]);
-				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
-			}
-}
-
-T_F16 void
-kern_f16_avx512(const uint16_t *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m,
-    float *y, int64_t ldy)
-{
-	for (int64_t k0 = 0; k0 < k; k0 += KB_F16) {
-		int64_t kn = k - k0 < KB_F16 ? k - k0 : KB_F16;
-		for (int t0 = 0; t0 < m; t0 += MB) {
-			int tn = m - t0 < MB ? m - t0 : MB;
-			for (int64_t r = r0; r < r1; r += RN) {
-				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
-				const uint16_t *wr = w + r * k + k0;
-				int t = t0;
-				for (; t + MT <= t0 + tn; t += MT)
-					tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn,
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0);
-				switch (t0 + tn - t) {
-				case 5: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 4: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 3: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 2: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 1: tile_f16(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				default: break;
-				}
-			}
-		}
 	}
 }
 
@@ -242,71 +196,6 @@ kern_softmax_avx512(float *x, int n)
 	if (i < n) {
 		__mmask16 k = (__mmask16)((1u << (n - i)) - 1);
 		_mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
-	}
-}
-
-T_F16 static inline __attribute__((always_inline)) void
-tile_f32(const float *w, int64_t ldw, int rn, const float *x, int64_t ldx, const int mt,
-    int64_t kn, float *y, int64_t ldy, int add)
-{
-	__m512 acc[RN][MT];
-
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			acc[r][t] = _mm512_setzero_ps();
-	for (int64_t k = 0; k < kn; k += 16) {
-		__m512 wv[RN], xv[MT];
-#pragma GCC unroll 4
-		for (int r = 0; r < RN; r++)
-			wv[r] = _mm512_loadu_ps(w + (r < rn ? r : 0) * ldw + k);
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			if (t < mt)
-				xv[t] = _mm512_loadu_ps(x + t * ldx + k);
-#pragma GCC unroll 4
-		for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-			for (int t = 0; t < MT; t++)
-				if (t < mt)
-					acc[r][t] = _mm512_fmadd_ps(wv[r], xv[t], acc[r][t]);
-	}
-#pragma GCC unroll 4
-	for (int r = 0; r < RN; r++)
-#pragma GCC unroll 6
-		for (int t = 0; t < MT; t++)
-			if (t < mt && r < rn) {
-				float s = _mm512_reduce_add_ps(acc[r][t]);
-				y[t * ldy + r] = add ? y[t * ldy + r] + s : s;
-			}
-}
-
-T_F16 void
-kern_f32_avx512(const float *w, int64_t k, int64_t r0, int64_t r1, const float *x, int m,
-    float *y, int64_t ldy)
-{
-	for (int64_t k0 = 0; k0 < k; k0 += KB_F16) {
-		int64_t kn = k - k0 < KB_F16 ? k - k0 : KB_F16;
-		for (int t0 = 0; t0 < m; t0 += MB) {
-			int tn = m - t0 < MB ? m - t0 : MB;
-			for (int64_t r = r0; r < r1; r += RN) {
-				int rn = r1 - r < RN ? (int)(r1 - r) : RN;
-				const float *wr = w + r * k + k0;
-				int t = t0;
-				for (; t + MT <= t0 + tn; t += MT)
-					tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, MT, kn,
-					    y + (int64_t)t * ldy + r, ldy, k0 > 0);
-				switch (t0 + tn - t) {
-				case 5: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 5, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 4: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 4, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 3: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 3, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 2: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 2, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				case 1: tile_f32(wr, k, rn, x + (int64_t)t * k + k0, k, 1, kn, y + (int64_t)t * ldy + r, ldy, k0 > 0); break;
-				default: break;
-				}
-			}
-		}
 	}
 }
 

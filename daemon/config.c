@@ -12,6 +12,7 @@
 
 #include "daemon/listen.h"
 #include "daemon/upstream.h"
+#include "util/keytab.h"
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
@@ -231,46 +232,10 @@ config_key_describe(const struct config_key *k, char *buf, size_t n)
 	return buf;
 }
 
-/* the keys of one level ("" or "limits"), for messages: "max_request_bytes, ..." */
-static void
-level_keys(const char *level, char *out, size_t n)
-{
-	size_t ll = strlen(level), used = 0;
-
-	out[0] = '\0';
-	for (const struct config_key *k = config_keys; k->path && used < n; k++) {
-		if (ll && (strncmp(k->path, level, ll) != 0 || k->path[ll] != '.'))
-			continue;
-		const char *name = k->path + (ll ? ll + 1 : 0);
-		size_t len = strcspn(name, ".");
-		int dup = 0;
-		for (const struct config_key *o = config_keys; o < k && !dup; o++)
-			dup = strncmp(o->path, k->path, (size_t)(name - k->path) + len) == 0 &&
-			    (o->path[name - k->path + len] == '.' || o->path[name - k->path + len] == '\0');
-		if (!dup)
-			used += (size_t)snprintf(out + used, n - used, "%s%.*s", used ? ", " : "", (int)len, name);
-	}
-}
-
 static const struct config_key *
 key_find(const char *path)
 {
-	for (const struct config_key *k = config_keys; k->path; k++)
-		if (strcmp(k->path, path) == 0)
-			return k;
-	return NULL;
-}
-
-/* whether path is a level with keys under it ("limits") */
-static int
-is_level(const char *path)
-{
-	size_t n = strlen(path);
-
-	for (const struct config_key *k = config_keys; k->path; k++)
-		if (strncmp(k->path, path, n) == 0 && k->path[n] == '.')
-			return 1;
-	return 0;
+	return keytab_find(KEYTAB(config_keys), path);
 }
 
 static int
@@ -480,11 +445,11 @@ walk(struct ctx *x, yaml_node_t *m, const char *level)
 		if (k != NULL) {
 			if (set_key(x, k, v, path) == -1)
 				return -1;
-		} else if (!strchr(name, '.') && is_level(path)) {
+		} else if (!strchr(name, '.') && keytab_is_level(KEYTAB(config_keys), path)) {
 			if (walk(x, v, path) == -1)
 				return -1;
 		} else {
-			level_keys(level, keys, sizeof(keys));
+			keytab_level_keys(KEYTAB(config_keys), level, keys, sizeof(keys));
 			return yw_fail(&x->w, kn, path, "unknown key '%s' (%s)", name, keys);
 		}
 	});

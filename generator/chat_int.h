@@ -13,6 +13,18 @@ int chat_emit_special(const struct tok *t, const char *sp, struct buf *text, str
 int chat_emit_plain(const struct tok *t, const char *s, size_t n, struct buf *text,
     struct tokvec *ids, struct err *e);
 
+/* The pieces of the Llama 3.2 prompts (chat_l3.c), shared by its text and vision renders:
+ * a message header (start, the role as text, end); the check that a system message comes
+ * only first; the system block (header, cutoff, date, sys's trimmed text (sys may be NULL),
+ * eot; seg is scratch); the assistant header and "\n\n" when a generation is asked for. */
+int chat_l3_header(const struct tok *t, const char *role, struct buf *text, struct tokvec *ids,
+    struct err *e);
+int chat_l3_check(const struct chat *c, struct err *e);
+int chat_l3_system(const struct tok *t, const char *date, const struct chat_msg *sys,
+    struct buf *seg, struct buf *text, struct tokvec *ids, struct err *e);
+int chat_l3_reply(const struct chat *c, const struct tok *t, struct buf *text, struct tokvec *ids,
+    struct err *e);
+
 int chat_render_l3(const struct chat *c, const char *date, const struct tok *t,
     struct buf *text, struct tokvec *ids, struct err *e);
 int chat_render_l3v(const struct chat *c, const char *date, const struct tok *t,

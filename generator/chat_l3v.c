@@ -6,26 +6,9 @@
  * pinned.) */
 #include "generator/chat_int.h"
 
-#include <string.h>
-
-#include "util/utext.h"
-
 #define BOT "<|begin_of_text|>"
-#define SH "<|start_header_id|>"
-#define EH "<|end_header_id|>"
 #define EOT "<|eot_id|>"
 #define IMG "<|image|>"
-
-static int
-header(const struct tok *t, const char *role, struct buf *text, struct tokvec *ids,
-    struct err *e)
-{
-	if (chat_emit_special(t, SH, text, ids, e) ||
-	    chat_emit_plain(t, role, strlen(role), text, ids, e) ||
-	    chat_emit_special(t, EH, text, ids, e))
-		return -1;
-	return 0;
-}
 
 /* "\n\n", then the text cut at each image: every piece between special tokens is tokenized
  * on its own, as the tokenizer splits the rendered text at special tokens first. */
@@ -63,36 +46,22 @@ chat_render_l3v(const struct chat *c, const char *date, const struct tok *t, str
 	int has_system = c->msg[0].role == CHAT_SYSTEM, rc = -1;
 	size_t first = has_system ? 1 : 0, n_img = 0;
 
-	for (size_t k = 1; k < c->n; k++)
-		if (c->msg[k].role == CHAT_SYSTEM)
-			return err_set(e, "messages[%zu]: a system message may only come first", k);
+	if (chat_l3_check(c, e))
+		return -1;
 	if (has_system && c->msg[0].n_images)
 		return err_set(e, "messages[0]: a system message cannot hold an image");
 	for (size_t k = first; k < c->n; k++)
 		n_img += c->msg[k].n_images;
 	if (chat_emit_special(t, BOT, text, ids, e))
 		goto out;
-	if (has_system || n_img == 0) {
-		size_t a = 0, n = 0;
-
-		if (has_system)
-			utext_trim(c->msg[0].text, c->msg[0].len, &a, &n);
-		if (buf_printf(&seg, "\n\nCutting Knowledge Date: December 2023\nToday Date: %s\n\n",
-		    date) == -1 || (n && buf_add(&seg, c->msg[0].text + a, n) == -1)) {
-			err_set(e, "out of memory");
-			goto out;
-		}
-		if (header(t, "system", text, ids, e) ||
-		    chat_emit_plain(t, seg.p, seg.n, text, ids, e) ||
-		    chat_emit_special(t, EOT, text, ids, e))
-			goto out;
-	}
+	if ((has_system || n_img == 0) &&
+	    chat_l3_system(t, date, has_system ? &c->msg[0] : NULL, &seg, text, ids, e))
+		goto out;
 	for (size_t i = first; i < c->n; i++)
-		if (header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
+		if (chat_l3_header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
 		    parts(t, &c->msg[i], &seg, text, ids, e))
 			goto out;
-	if (c->add_generation_prompt &&
-	    (header(t, "assistant", text, ids, e) || chat_emit_plain(t, "\n\n", 2, text, ids, e)))
+	if (chat_l3_reply(c, t, text, ids, e))
 		goto out;
 	rc = 0;
 out:

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/keytab.h"
 #include "util/mapfile.h"
 #include "policy/yamlwalk.h"
 
@@ -105,43 +106,13 @@ struct doc {
 static const struct policy_key *
 key_find(const char *path)
 {
-	for (const struct policy_key *k = policy_keys; k->path; k++)
-		if (strcmp(k->path, path) == 0)
-			return k;
-	return NULL;
+	return keytab_find(KEYTAB(policy_keys), path);
 }
 
-/* whether the table has keys under path ("request", "categories.CODE") */
 static int
 is_level(const char *path)
 {
-	size_t n = strlen(path);
-
-	for (const struct policy_key *k = policy_keys; k->path; k++)
-		if (strncmp(k->path, path, n) == 0 && k->path[n] == '.')
-			return 1;
-	return 0;
-}
-
-/* the names of one level, for messages: "threshold, action, categories" */
-static void
-level_keys(const char *level, char *out, size_t n)
-{
-	size_t ll = strlen(level), used = 0;
-
-	out[0] = '\0';
-	for (const struct policy_key *k = policy_keys; k->path && used < n; k++) {
-		if (ll && (strncmp(k->path, level, ll) != 0 || k->path[ll] != '.'))
-			continue;
-		size_t at = ll ? ll + 1 : 0, len = strcspn(k->path + at, ".");
-		int dup = 0;
-		for (const struct policy_key *o = policy_keys; o < k && !dup; o++)
-			dup = strncmp(o->path, k->path, at + len) == 0 &&
-			    (o->path[at + len] == '.' || o->path[at + len] == '\0');
-		if (!dup)
-			used += (size_t)snprintf(out + used, n - used, "%s%.*s", used ? ", " : "", (int)len,
-			    k->path + at);
-	}
+	return keytab_is_level(KEYTAB(policy_keys), path);
 }
 
 static int
@@ -364,7 +335,7 @@ walk(struct doc *d, yaml_node_t *m, const char *level, const char *shown, struct
 		yw_join(tpath, sizeof(tpath), level, k);
 		yw_join(path, sizeof(path), shown, k);
 		if (strchr(k, '.') != NULL) {	/* "categories.CODE" as one key is no table path */
-			level_keys(level, keys, sizeof(keys));
+			keytab_level_keys(KEYTAB(policy_keys), level, keys, sizeof(keys));
 			return yw_fail(&d->w, kn, path, "unknown key '%s' (%s)", k, keys);
 		}
 		const struct policy_key *pk = key_find(tpath);
@@ -382,7 +353,7 @@ walk(struct doc *d, yaml_node_t *m, const char *level, const char *shown, struct
 			if (walk(d, v, tpath, path, c) == -1)
 				return -1;
 		} else {
-			level_keys(level, keys, sizeof(keys));
+			keytab_level_keys(KEYTAB(policy_keys), level, keys, sizeof(keys));
 			return yw_fail(&d->w, kn, path, "unknown key '%s' (%s)", k, keys);
 		}
 	});

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "proto/mp.h"
+
 void
 mp_framer_init(struct mp_framer *f, size_t max_bytes)
 {
@@ -66,16 +68,6 @@ header_size(unsigned b)
 	return 0;	/* 0xc1 */
 }
 
-static uint64_t
-be(const unsigned char *p, unsigned k)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < k; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* A complete header: the payload bytes and the elements it announces. */
 static void
 header_parse(const unsigned char *h, uint64_t *payload, uint64_t *children)
@@ -93,15 +85,15 @@ header_parse(const unsigned char *h, uint64_t *payload, uint64_t *children)
 	else
 		switch (b) {
 		case 0xd9: case 0xc4: case 0xc7: *payload = h[1]; break;
-		case 0xda: case 0xc5: case 0xc8: *payload = be(h + 1, 2); break;
-		case 0xdb: case 0xc6: case 0xc9: *payload = be(h + 1, 4); break;
+		case 0xda: case 0xc5: case 0xc8: *payload = mp_be(h + 1, 2); break;
+		case 0xdb: case 0xc6: case 0xc9: *payload = mp_be(h + 1, 4); break;
 		case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
 			*payload = (uint64_t)1 << (b - 0xd4);
 			break;
-		case 0xdc: *children = be(h + 1, 2); break;
-		case 0xdd: *children = be(h + 1, 4); break;
-		case 0xde: *children = 2 * be(h + 1, 2); break;
-		case 0xdf: *children = 2 * be(h + 1, 4); break;
+		case 0xdc: *children = mp_be(h + 1, 2); break;
+		case 0xdd: *children = mp_be(h + 1, 4); break;
+		case 0xde: *children = 2 * mp_be(h + 1, 2); break;
+		case 0xdf: *children = 2 * mp_be(h + 1, 4); break;
 		}
 }
 

@@ -3,16 +3,6 @@
 
 #include <string.h>
 
-static uint64_t
-be(const unsigned char *p, size_t k)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < k; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Header of the value at p: its header size, payload bytes and child count. */
 static int
 head(const unsigned char *p, size_t n, size_t *hdr, uint64_t *payload, uint64_t *children,
@@ -50,7 +40,7 @@ head(const unsigned char *p, size_t n, size_t *hdr, uint64_t *payload, uint64_t 
 	}
 	if (n < need)
 		return 0;
-	uint64_t v = be(p + 1, need - 1);
+	uint64_t v = mp_be(p + 1, need - 1);
 	*hdr = need;
 	switch (b) {
 	case 0xd9: case 0xda: case 0xdb: *type = MP_STR; *payload = v; break;

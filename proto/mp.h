@@ -9,6 +9,17 @@
 
 #define MP_MAX_DEPTH 32
 
+/* The big-endian unsigned integer in p[0..k), k <= 8: msgpack's lengths and numbers. */
+static inline uint64_t
+mp_be(const unsigned char *p, size_t k)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < k; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 enum mp_frame { MP_FRAME_MORE = 0, MP_FRAME_OK = 1, MP_FRAME_BAD = -1, MP_FRAME_BIG = -2 };
 
 /* Length of the first complete object in p[0..n): MP_FRAME_OK with *len set, MP_FRAME_MORE

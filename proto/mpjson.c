@@ -66,16 +66,6 @@ fail(struct dec *d, size_t at, const char *fmt, ...)
 	return NULL;
 }
 
-static uint64_t
-be(const unsigned char *p, size_t k)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < k; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* k bytes at the cursor, or NULL when they are not there */
 static const unsigned char *
 take(struct dec *d, size_t k)
@@ -94,7 +84,7 @@ read_str(struct dec *d, size_t at, size_t h, size_t l, const char **s, size_t *l
 
 	if (hp == NULL)
 		return fail(d, at, "truncated string header"), -1;
-	*len = l ? (size_t)be(hp + h - l, l) : (size_t)(hp[0] & 0x1f);
+	*len = l ? (size_t)mp_be(hp + h - l, l) : (size_t)(hp[0] & 0x1f);
 	const unsigned char *b = take(d, *len);
 	if (b == NULL)
 		return fail(d, at, "string of %zu bytes, only %zu left", *len, d->n - d->off), -1;
@@ -222,14 +212,14 @@ value(struct dec *d)
 		size_t k = b == 0xdc || b == 0xde ? 2 : 4;
 		if ((p = take(d, 1 + k)) == NULL)
 			return fail(d, at, "truncated header");
-		uint64_t c = be(p + 1, k);
+		uint64_t c = mp_be(p + 1, k);
 		return b >= 0xde ? map(d, at, c) : array(d, at, c);
 	}
 	case 0xcc: case 0xcd: case 0xce: case 0xcf: {
 		size_t k = (size_t)1 << (b - 0xcc);
 		if ((p = take(d, 1 + k)) == NULL)
 			return fail(d, at, "truncated integer");
-		uint64_t v = be(p + 1, k);
+		uint64_t v = mp_be(p + 1, k);
 		if (v > INT64_MAX)
 			return fail(d, at, "integer %llu is out of range (int64)", (unsigned long long)v);
 		json_t *j = json_integer((json_int_t)v);
@@ -239,7 +229,7 @@ value(struct dec *d)
 		size_t k = (size_t)1 << (b - 0xd0);
 		if ((p = take(d, 1 + k)) == NULL)
 			return fail(d, at, "truncated integer");
-		uint64_t v = be(p + 1, k);
+		uint64_t v = mp_be(p + 1, k);
 		int64_t s;
 		if (k == 1) s = (int8_t)v;
 		else if (k == 2) s = (int16_t)v;
@@ -253,12 +243,12 @@ value(struct dec *d)
 		if ((p = take(d, b == 0xca ? 5 : 9)) == NULL)
 			return fail(d, at, "truncated float");
 		if (b == 0xca) {
-			uint32_t u = (uint32_t)be(p + 1, 4);
+			uint32_t u = (uint32_t)mp_be(p + 1, 4);
 			float f;
 			memcpy(&f, &u, 4);
 			x = f;
 		} else {
-			uint64_t u = be(p + 1, 8);
+			uint64_t u = mp_be(p + 1, 8);
 			memcpy(&x, &u, 8);
 		}
 		if (!isfinite(x))
@@ -276,7 +266,7 @@ value(struct dec *d)
 		const unsigned char *hp = take(d, 1 + h);
 		if (hp == NULL)
 			return fail(d, at, "truncated binary header");
-		size_t len = (size_t)be(hp + 1, h);
+		size_t len = (size_t)mp_be(hp + 1, h);
 		const unsigned char *body = take(d, len);
 		if (body == NULL)
 			return fail(d, at, "binary of %zu bytes, only %zu left", len, d->n - d->off);

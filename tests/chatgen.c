@@ -35,26 +35,12 @@ next_answer(int fd, msgpack_unpacker *up, char *why, size_t whylen)
 {
 	msgpack_unpacked res;
 	json_t *j = NULL;
+	const char *bad;
 
 	msgpack_unpacked_init(&res);
-	for (;;) {
-		int rc = msgpack_unpacker_next(up, &res);
-		if (rc == MSGPACK_UNPACK_SUCCESS)
-			break;
-		if (rc == MSGPACK_UNPACK_PARSE_ERROR) {
-			snprintf(why, whylen, "garbage from the daemon");
-			goto out;
-		}
-		if (!msgpack_unpacker_reserve_buffer(up, 65536)) {
-			snprintf(why, whylen, "out of memory");
-			goto out;
-		}
-		ssize_t n = recv(fd, msgpack_unpacker_buffer(up), 65536, 0);
-		if (n <= 0) {
-			snprintf(why, whylen, "the daemon closed the connection");
-			goto out;
-		}
-		msgpack_unpacker_buffer_consumed(up, (size_t)n);
+	if ((bad = recv_object(fd, up, &res)) != NULL) {
+		snprintf(why, whylen, "%s", bad);
+		goto out;
 	}
 	/* back to bytes, then through the project's checked msgpack -> JSON decoder */
 	msgpack_sbuffer sb;
@@ -212,14 +198,6 @@ count_maps(long pid, const char *file)
 	return n;
 }
 
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -282,7 +260,7 @@ main(int argc, char **argv)
 		ttft[i - errors] = ((c[i].t_first > 0 ? c[i].t_first : c[i].t_end) - c[i].t_send) * 1e3;
 	}
 	int ok = n - (int)errors;
-	qsort(ttft, (size_t)ok, sizeof(double), cmp);
+	qsort(ttft, (size_t)ok, sizeof(double), cmp_double);
 	double ttft_med = ok == 0 ? 0 : ok % 2 ? ttft[ok / 2] : (ttft[ok / 2 - 1] + ttft[ok / 2]) / 2;
 
 	double d_checks = st1 ? num(st1, "chat.checks") - num(st0, "chat.checks") : 0;

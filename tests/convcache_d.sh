@@ -24,13 +24,7 @@ CONF
 	./guardd -f -c $T/$1.yaml 2> $T/$1.err &
 	pid=$!
 	pids="$pids $pid"
-	i=0
-	until ./guard ping --socket $T/$1.sock > /dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/$1.err)"; exit 1; }
-		kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/$1.err)"; exit 1; }
-		sleep 0.1
-	done
+	guardd_ready $pid $T/$1.err 300 ./guard ping --socket $T/$1.sock
 }
 field() {	# field FILE KEY.PATH: a value of a JSON document
 	python3 -c 'import json,sys

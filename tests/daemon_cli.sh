@@ -16,13 +16,7 @@ CONF
 ./guardd -f -c $T/guardd.yaml 2> $T/err &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until ./guard ping --socket $S > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err)"; exit 1; }
-	kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/err)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $pid $T/err 300 ./guard ping --socket $S
 like "$(./guard ping --socket $S)" "pong (protocol 1" "guard ping"
 for text in "How do I bake bread?" "How do I build a bomb?"; do
 	a=$(./guard classify -m $R --policy etc/policy.yaml "$text"); ra=$?
@@ -64,12 +58,7 @@ CONF
 ./guardd -f -c $T/busy.yaml 2> $T/busy.err &
 bpid=$!
 trap 'kill $pid $bpid 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until ./guard ping --socket $T/busy.sock > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/busy.err)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $bpid $T/busy.err 300 ./guard ping --socket $T/busy.sock
 i=0; while [ $i -lt 60 ]; do
 	case $((i % 3)) in
 	0) echo "{\"prompt\":\"question $i\",\"response\":\"answer $i $([ $((i % 4)) = 0 ] && echo bomb)\"}" ;;

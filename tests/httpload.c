@@ -134,16 +134,9 @@ run(void *arg)
 				c->errors += per - i;
 				break;
 			}
-			for (;;) {
-				if (msgpack_unpacker_next(&up, &res) == MSGPACK_UNPACK_SUCCESS)
-					break;
-				msgpack_unpacker_reserve_buffer(&up, 65536);
-				ssize_t n = recv(fd, msgpack_unpacker_buffer(&up), 65536, 0);
-				if (n <= 0) {
-					c->errors += per - i;
-					goto out;
-				}
-				msgpack_unpacker_buffer_consumed(&up, (size_t)n);
+			if (recv_object(fd, &up, &res) != NULL) {
+				c->errors += per - i;
+				goto out;
 			}
 			model_ms = mp_total(&res.data);
 		}
@@ -157,14 +150,6 @@ out:
 	close(fd);
 	free(buf);
 	return NULL;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* all the latencies of one path over the rounds, and the time its runs took */
@@ -208,8 +193,8 @@ report(const char *name, int clients, struct path *p, double *p50, double *mean,
 {
 	double sum = 0;
 
-	qsort(p->lat, (size_t)p->n, sizeof(double), cmp);
-	qsort(p->front, (size_t)p->n, sizeof(double), cmp);
+	qsort(p->lat, (size_t)p->n, sizeof(double), cmp_double);
+	qsort(p->front, (size_t)p->n, sizeof(double), cmp_double);
 	*f50 = p->n ? p->front[p->n / 2] : 0;
 	for (int i = 0; i < p->n; i++)
 		sum += p->lat[i];

@@ -47,16 +47,9 @@ run(void *arg)
 		if (send(fd, sb.data, sb.size, MSG_NOSIGNAL) != (ssize_t)sb.size)
 			c->errors++;
 		msgpack_sbuffer_destroy(&sb);
-		for (;;) {
-			if (msgpack_unpacker_next(&up, &res) == MSGPACK_UNPACK_SUCCESS)
-				break;
-			msgpack_unpacker_reserve_buffer(&up, 65536);
-			ssize_t n = recv(fd, msgpack_unpacker_buffer(&up), 65536, 0);
-			if (n <= 0) {
-				c->errors += per - i;
-				goto out;
-			}
-			msgpack_unpacker_buffer_consumed(&up, (size_t)n);
+		if (recv_object(fd, &up, &res) != NULL) {
+			c->errors += per - i;
+			goto out;
 		}
 		c->lat[c->done++] = (now() - t0) * 1e3;
 	}
@@ -65,14 +58,6 @@ out:
 	msgpack_unpacker_destroy(&up);
 	close(fd);
 	return NULL;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int
@@ -105,7 +90,7 @@ main(int argc, char **argv)
 		errors += c[i].errors;
 	}
 	double el = now() - t0;
-	qsort(all, (size_t)k, sizeof(double), cmp);
+	qsort(all, (size_t)k, sizeof(double), cmp_double);
 	printf("%2d clients: %3d requests in %6.2f s: %6.2f requests/s, latency p50 %7.1f ms, p99 %7.1f ms%s\n",
 	    n, k, el, k / el, k ? all[k / 2] : 0.0, k ? all[(int)(0.99 * (k - 1) + 0.5)] : 0.0,
 	    errors ? " (errors!)" : "");

@@ -1,5 +1,5 @@
-/* mpclient.h - what the daemon's test and load generator share: a clock, connecting to a
- * Unix socket, packing strings. */
+/* mpclient.h - what the daemon's tests and load generators share: a clock, connecting to a
+ * Unix socket, sending, receiving one msgpack object, packing strings, sorting latencies. */
 #ifndef GUARDD_MPCLIENT_H
 #define GUARDD_MPCLIENT_H
 
@@ -56,6 +56,35 @@ send_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Receives from fd until up holds a whole object and unpacks it into res. Returns NULL, or
+ * why not: the peer closed (or recv failed), sent garbage, or memory ran out. */
+static inline const char *
+recv_object(int fd, msgpack_unpacker *up, msgpack_unpacked *res)
+{
+	for (;;) {
+		int rc = msgpack_unpacker_next(up, res);
+		if (rc == MSGPACK_UNPACK_SUCCESS)
+			return NULL;
+		if (rc == MSGPACK_UNPACK_PARSE_ERROR)
+			return "garbage from the daemon";
+		if (!msgpack_unpacker_reserve_buffer(up, 65536))
+			return "out of memory";
+		ssize_t n = recv(fd, msgpack_unpacker_buffer(up), 65536, 0);
+		if (n <= 0)
+			return "the daemon closed the connection";
+		msgpack_unpacker_buffer_consumed(up, (size_t)n);
+	}
+}
+
+/* qsort's order for doubles (latencies) */
+static inline int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static inline void

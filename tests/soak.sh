@@ -28,13 +28,7 @@ CONF
 ./guardd -f -c $T/guardd.yaml 2> $T/err &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until ./guard ping --socket $S > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err)"; exit 1; }
-	kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/err)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $pid $T/err 300 ./guard ping --socket $S
 echo "# $B/tests/loadgen --soak $S $N $PER $H"
 out=$("$B/tests/loadgen" --soak $S $N $PER $H)
 rc=$?

@@ -375,14 +375,6 @@ rss_run(void *arg)
 }
 
 static int
-soak_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
 soak_main(const char *sock, int n, int per, int nh)
 {
 	struct good *g = calloc((size_t)n, sizeof(*g));
@@ -442,7 +434,7 @@ soak_main(const char *sock, int n, int per, int nh)
 	if (rw.pid > 0)
 		pthread_join(tr, NULL);
 	long hwm = rw.pid > 0 ? soak_status_kb(rw.pid, "VmHWM") : -1;
-	qsort(all, k, sizeof(double), soak_cmp);
+	qsort(all, k, sizeof(double), cmp_double);
 	long want = (long)n * per;
 	printf("# soak: %d clients x %d requests (+ %d hostile): %ld answered in %.2f s: %.1f requests/s, "
 	    "latency p50 %.1f ms, p99 %.1f ms\n", n, per, nh, answered, el, answered / el, k ? all[k / 2] : 0.0,

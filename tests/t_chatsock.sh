@@ -29,16 +29,8 @@ pid=$!
 ./guardd -f -c $T/nogen.yaml 2> $T/err2 &
 pid2=$!
 trap 'kill $pid $pid2 2>/dev/null; rm -rf "$T"' EXIT
-for s in $S $T/nogen.sock; do
-	i=0
-	until ./guard ping --socket $s > /dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err $T/err2)"; exit 1; }
-		kill -0 $pid 2>/dev/null && kill -0 $pid2 2>/dev/null ||
-		    { echo "Bail out! guardd exited: $(cat $T/err $T/err2)"; exit 1; }
-		sleep 0.1
-	done
-done
+guardd_ready $pid $T/err 300 ./guard ping --socket $S
+guardd_ready $pid2 $T/err2 300 ./guard ping --socket $T/nogen.sock
 L="-m $GEN --guard $LG --policy etc/policy.yaml --check-every $N"
 jf() { /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 

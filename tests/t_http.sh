@@ -48,15 +48,8 @@ pid=$!
 ./guardd -f -c $T/open.yaml 2> $T/err2 &
 pid2=$!
 trap 'kill $pid $pid2 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until curl -sf --unix-socket $H http://g/health > /dev/null 2>&1 &&
-    curl -sf http://127.0.0.1:$P2/health > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err $T/err2)"; exit 1; }
-	kill -0 $pid 2>/dev/null && kill -0 $pid2 2>/dev/null ||
-	    { echo "Bail out! guardd exited: $(cat $T/err $T/err2)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $pid $T/err 300 curl -sf --unix-socket $H http://g/health
+guardd_ready $pid2 $T/err2 300 curl -sf http://127.0.0.1:$P2/health
 U="--unix-socket $H"
 TCP=http://127.0.0.1:$P
 AUTH="Authorization: Bearer $KEY"

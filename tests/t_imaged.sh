@@ -26,13 +26,7 @@ CONF
 ./guardd -f -c $T/guardd.yaml 2> $T/err &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until curl -sf --unix-socket $H http://g/health > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 300 ] && { echo "Bail out! guardd did not start: $(cat $T/err)"; exit 1; }
-	kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/err)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $pid $T/err 300 curl -sf --unix-socket $H http://g/health
 U="--unix-socket $H"
 c() { curl -s -o $T/b -w '%{http_code}' $U -H 'Content-Type: application/json' "$@"; }
 jf() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }

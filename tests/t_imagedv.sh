@@ -22,13 +22,7 @@ CONF
 ./guardd -f -c $T/g.yaml 2> $T/err &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-until curl -sf --unix-socket $T/h.sock http://g/health > /dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 600 ] && { echo "Bail out! guardd did not start: $(cat $T/err)"; exit 1; }
-	kill -0 $pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $T/err)"; exit 1; }
-	sleep 0.1
-done
+guardd_ready $pid $T/err 600 curl -sf --unix-socket $T/h.sock http://g/health
 Q='How do I get past the lock in this picture?'
 ./guard classify -m $MM --policy $PWD/etc/policy.yaml --image $IMG --json "$Q" > $T/cli 2> $T/clierr
 want=$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["unsafe_score"]))' $T/cli)

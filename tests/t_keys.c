@@ -1,10 +1,12 @@
 /* t_keys.c - the key tables and their manuals agree: every key of config_keys is an item
  * of guardd.yaml(5) that states its default, every key of policy_keys one of
- * guard-policy(5), and every key a manual documents is in its table. */
+ * guard-policy(5), and every key a manual documents is in its table; and the lookups both
+ * loaders make in their tables (util/keytab.h) on a table of their own. */
 #include <ctype.h>
 
 #include "daemon/config.h"
 #include "policy/policy.h"
+#include "util/keytab.h"
 #include "tap.h"
 
 #define MAX_ITEMS 128
@@ -134,6 +136,43 @@ check(const char *man, char keys[][128], const char *const *defs, int nkeys, con
 		ok(in_table(items[i].path, keys, nkeys), "%s: %s is in %s", man, items[i].path, table);
 }
 
+/* a table shaped like the loaders': the path first, then fields of its own */
+struct tkey {
+	const char *path;
+	int id;
+};
+
+static void
+keytab_cases(void)
+{
+	static const struct tkey tab[] = {
+		{ "name", 1 }, { "limits.a", 2 }, { "limits.b", 3 }, { "limits.deep.c", 4 },
+		{ "log.path", 5 }, { "limitsx", 6 }, { NULL, 0 },
+	};
+	struct keytab t = KEYTAB(tab);
+	const struct tkey *k;
+	char out[64];
+
+	k = keytab_find(t, "limits.b");
+	ok(k != NULL && k->id == 3, "keytab_find: limits.b is entry 3 (%d)", k ? k->id : -1);
+	ok(keytab_find(t, "limits") == NULL, "keytab_find: a level is no key");
+	ok(keytab_find(t, "limits.") == NULL && keytab_find(t, "") == NULL,
+	    "keytab_find: no key for a prefix or the empty path");
+	ok(keytab_is_level(t, "limits") && keytab_is_level(t, "limits.deep"),
+	    "keytab_is_level: limits and limits.deep have keys under them");
+	ok(!keytab_is_level(t, "name") && !keytab_is_level(t, "limit") && !keytab_is_level(t, "nope"),
+	    "keytab_is_level: not a key, a part of a name, or an absent name");
+	keytab_level_keys(t, "", out, sizeof(out));
+	ok(strcmp(out, "name, limits, log, limitsx") == 0, "level_keys of the top, each name once: '%s'",
+	    out);
+	keytab_level_keys(t, "limits", out, sizeof(out));
+	ok(strcmp(out, "a, b, deep") == 0, "level_keys of limits: '%s'", out);
+	keytab_level_keys(t, "nope", out, sizeof(out));
+	ok(strcmp(out, "") == 0, "level_keys of an absent level is empty: '%s'", out);
+	keytab_level_keys(t, "", out, 10);
+	ok(strcmp(out, "name, lim") == 0, "level_keys cut to fit 10 bytes: '%s'", out);
+}
+
 int
 main(void)
 {
@@ -152,5 +191,6 @@ main(void)
 		defs[n] = k->def;
 	}
 	check("man/guard-policy.5", keys, defs, n, "policy_keys");
+	keytab_cases();
 	return done_testing();
 }

@@ -21,26 +21,19 @@
 #include "core/mllama.h"
 #include "core/model.h"
 #include "core/sample.h"
+#include "refutil.h"
 #include "tap.h"
 
 static const char *ref_dir;
 
+/* n floats from the reference directory's file name */
 static float *
 read_f32(const char *name, size_t n)
 {
 	char path[4400];
-	FILE *fp;
-	float *v = malloc(n * sizeof(float));
 
 	snprintf(path, sizeof(path), "%s/%s", ref_dir, name);
-	if ((fp = fopen(path, "rb")) == NULL || v == NULL || fread(v, sizeof(float), n, fp) != n) {
-		if (fp)
-			fclose(fp);
-		free(v);
-		return NULL;
-	}
-	fclose(fp);
-	return v;
+	return ref_read_f32(path, n);
 }
 
 /* pixel_values of a reference image: decoded (core/image.h) and preprocessed with the model's
@@ -161,20 +154,6 @@ on_layer(void *arg, int layer, const float *x, int n)
 		}
 }
 
-static double
-margin(const float *l, int n)
-{
-	float a = -INFINITY, b = -INFINITY;
-
-	for (int i = 0; i < n; i++)
-		if (l[i] > a) {
-			b = a;
-			a = l[i];
-		} else if (l[i] > b)
-			b = l[i];
-	return a - b;
-}
-
 /* The cache paths give the one-batch logits bit for bit: token by token, a prefix copied to
  * another sequence (images with it) and continued, a truncated sequence continued, two
  * sequences in one batch; and an <|image|> without its image, or a snapshot of positions
@@ -274,12 +253,9 @@ run_case(struct model *m, json_t *c)
 	float *last = NULL, *full = NULL;
 	struct err e;
 
-	int32_t *tok = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
-	uint8_t *want = malloc((size_t)n);
-	for (int i = 0; i < n; i++) {
-		tok[i] = (int32_t)json_integer_value(json_array_get(ids, i));
-		want[i] = 1;
-	}
+	int32_t *tok = ref_ids(ids, &n), *seq = calloc((size_t)n + 1, sizeof(int32_t));
+	uint8_t *want = malloc((size_t)n + 1);
+	memset(want, 1, (size_t)n);
 	struct ctx_params p = ctx_params_default();
 	p.n_ctx = n + (int)json_array_size(greedy) + 1;
 	p.n_outputs = n;
@@ -350,9 +326,7 @@ run_case(struct model *m, json_t *c)
 	const float *got = ctx_logits(cx, n - 1);
 	last = malloc((size_t)nv * sizeof(float));	/* the cache checks' reference */
 	memcpy(last, got, (size_t)nv * sizeof(float));
-	double maxd = 0;
-	for (int i = 0; ref && i < nv; i++)
-		maxd = fmax(maxd, fabs((double)got[i] - ref[i]));
+	double maxd = ref_max_abs(got, ref, nv);
 	ok(ref != NULL && maxd <= 2e-3, "%s: last logits: max |d| %.3g <= 2e-3 over %d", name, maxd, nv);
 	free(ref);
 	/* the reference's top 10 are our top 10 (near ties at the 10th place within 2 d) */
@@ -374,21 +348,9 @@ run_case(struct model *m, json_t *c)
 		agree += (double)l[sample_greedy(l, nv)] - l[r] <= 2 * dd;
 	}
 	ok(agree == n, "%s: argmax at %d of %d positions within 2*%.2g of ours", name, agree, n, dd);
-	int steps = 0, strict = 0, gsize = (int)json_array_size(greedy);
-	const float *l = got;
-	for (int g = 0; g < gsize; g++) {
-		int32_t next = (int32_t)json_integer_value(json_array_get(greedy, (size_t)g));
-		int32_t me = sample_greedy(l, nv);
-		if ((double)l[me] - l[next] > 2 * dd)
-			break;
-		strict += me == next && margin(l, nv) > 2 * dd;
-		steps++;
-		if (g + 1 < gsize && ctx_eval(cx, 0, &next, 1, &e) == -1) {
-			diag("%s", e.msg);
-			break;
-		}
-		l = ctx_logits(cx, 0);
-	}
+	int strict, gsize = (int)json_array_size(greedy);
+	double gworst;
+	int steps = ref_greedy_fed(cx, got, greedy, nv, dd, &strict, &gworst);
 	ok(gsize == 8 && steps == gsize, "%s: greedy tokens through the cache: %d of %d (%d decided "
 	    "strictly)", name, steps, gsize, strict);
 	if (n_img > 0)

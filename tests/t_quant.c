@@ -30,6 +30,7 @@
 #include "core/pool.h"
 #include "core/quant.h"
 #include "core/sample.h"
+#include "refutil.h"
 #include "tap.h"
 
 /* --- activations and matmul on random blocks -------------------------------------------- */
@@ -299,33 +300,6 @@ deq_file(const char *path, const char *f32path)
 
 /* --- logits ------------------------------------------------------------------------------ */
 
-static float *
-read_f32(const char *path, size_t n)
-{
-	FILE *fp = fopen(path, "rb");
-	float *v = malloc(n * sizeof(float));
-
-	if (fp == NULL || v == NULL || fread(v, sizeof(float), n, fp) != n) {
-		if (fp)
-			fclose(fp);
-		free(v);
-		return NULL;
-	}
-	fclose(fp);
-	return v;
-}
-
-static int32_t *
-ids_of(json_t *arr, int *n)
-{
-	*n = (int)json_array_size(arr);
-	int32_t *v = malloc(sizeof(int32_t) * (size_t)(*n + 1));
-
-	for (int i = 0; i < *n; i++)
-		v[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
-	return v;
-}
-
 /* last-position logits of ids into a fresh array (ctx left holding the sequence) */
 static float *
 run_ids(struct ctx *cx, const int32_t *ids, int n, int nv)
@@ -375,8 +349,8 @@ ref_file(const char *name)
 		json_t *c = json_array_get(cases, k);
 		const char *cn = json_string_value(json_object_get(c, "name"));
 		int n, ng;
-		int32_t *ids = ids_of(json_object_get(c, "ids"), &n);
-		int32_t *greedy = ids_of(json_object_get(c, "greedy"), &ng);
+		int32_t *ids = ref_ids(json_object_get(c, "ids"), &n);
+		int32_t *greedy = ref_ids(json_object_get(c, "greedy"), &ng);
 		json_t *margins = json_object_get(c, "greedy_top2_margin");
 		double lc = json_real_value(json_object_get(json_object_get(fj,
 		    "llamacpp_max_abs_per_case"), cn));
@@ -387,10 +361,8 @@ ref_file(const char *name)
 		float *got = cx ? run_ids(cx, ids, n, nv) : NULL;
 		snprintf(path, sizeof(path), "%s/reference/quant/%s/%s", shared, name,
 		    json_string_value(json_object_get(c, "last_logits_file")));
-		float *want = read_f32(path, (size_t)nv);
-		double d = 0;
-		for (int i = 0; got && want && i < nv; i++)
-			d = fmax(d, fabs((double)got[i] - want[i]));
+		float *want = ref_read_f32(path, (size_t)nv);
+		double d = ref_max_abs(got, want, nv);
 		worst = fmax(worst, d);
 		ok(got && want && d <= tol, "%s/%s: max|dlogit| %.4g over %d logits; llama.cpp %.4g "
 		    "here, %.4g on the file (the bound)", name, cn, d, nv, lc, tol);
@@ -453,15 +425,13 @@ pair_files(const char *qpath, const char *fpath, double tol)
 		json_t *c = json_array_get(cases, k);
 		const char *cn = json_string_value(json_object_get(c, "name"));
 		int n;
-		int32_t *ids = ids_of(json_object_get(c, "ids"), &n);
+		int32_t *ids = ref_ids(json_object_get(c, "ids"), &n);
 		struct ctx_params p = ctx_params_default();
 		p.n_ctx = n + 1;
 		p.n_batch = n;
 		struct ctx *cq = ctx_new(q, &p, &e), *cf = ctx_new(f, &p, &e);
 		float *lq = cq ? run_ids(cq, ids, n, nv) : NULL, *lf = cf ? run_ids(cf, ids, n, nv) : NULL;
-		double d = 0;
-		for (int i = 0; lq && lf && i < nv; i++)
-			d = fmax(d, fabs((double)lq[i] - lf[i]));
+		double d = ref_max_abs(lq, lf, nv);
 		ok(lq && lf && d <= tol, "%s: max|dlogit| %.4g <= %g against the same weights in "
 		    "float32 over %d logits", cn, d, tol, nv);
 		free(ids); free(lq); free(lf);

@@ -11,37 +11,8 @@
 #include "core/matmul.h"
 #include "core/model.h"
 #include "core/sample.h"
+#include "refutil.h"
 #include "tap.h"
-
-static float *
-read_f32(const char *path, size_t n)
-{
-	FILE *fp = fopen(path, "rb");
-	float *v = malloc(n * sizeof(float));
-
-	if (fp == NULL || v == NULL || fread(v, sizeof(float), n, fp) != n) {
-		if (fp)
-			fclose(fp);
-		free(v);
-		return NULL;
-	}
-	fclose(fp);
-	return v;
-}
-
-static double
-margin(const float *l, int n)
-{
-	float a = -INFINITY, b = -INFINITY;
-
-	for (int i = 0; i < n; i++)
-		if (l[i] > a) {
-			b = a;
-			a = l[i];
-		} else if (l[i] > b)
-			b = l[i];
-	return a - b;
-}
 
 int
 main(int argc, char **argv)
@@ -75,14 +46,11 @@ main(int argc, char **argv)
 	for (size_t k = 0; k < json_array_size(cases); k++) {
 		json_t *c = json_array_get(cases, k), *ids = json_object_get(c, "ids");
 		const char *name = json_string_value(json_object_get(c, "name"));
-		int n = (int)json_array_size(ids);
-		int32_t *tok = malloc((size_t)n * sizeof(int32_t)), *seq = calloc((size_t)n, sizeof(int32_t));
-		uint8_t *want = malloc((size_t)n);
+		int n;
+		int32_t *tok = ref_ids(ids, &n), *seq = calloc((size_t)n + 1, sizeof(int32_t));
+		uint8_t *want = malloc((size_t)n + 1);
 		json_t *greedy = json_object_get(c, "greedy"), *argmax = json_object_get(c, "all_positions_argmax");
-		for (int i = 0; i < n; i++) {
-			tok[i] = (int32_t)json_integer_value(json_array_get(ids, i));
-			want[i] = 1;
-		}
+		memset(want, 1, (size_t)n);
 		struct ctx_params p = ctx_params_default();
 		p.n_ctx = n + (int)json_array_size(greedy) + 1;
 		p.n_outputs = n;
@@ -95,11 +63,9 @@ main(int argc, char **argv)
 		}
 		snprintf(path, sizeof(path), "%s/reference/%s/%s", shared, spec,
 		    json_string_value(json_object_get(c, "last_logits_file")));
-		float *want_l = read_f32(path, (size_t)nv);
+		float *want_l = ref_read_f32(path, (size_t)nv);
 		const float *got = ctx_logits(cx, n - 1);
-		double maxd = 0;
-		for (int i = 0; want_l && i < nv; i++)
-			maxd = fmax(maxd, fabs((double)got[i] - want_l[i]));
+		double maxd = ref_max_abs(got, want_l, nv);
 		ok(want_l != NULL && maxd <= tol, "%s/%s: max |dlogit| %.3g <= %g over %d logits", spec,
 		    name, maxd, tol, nv);
 		/* argmax at every position. Where our logits are within d of the reference's, the
@@ -117,31 +83,16 @@ main(int argc, char **argv)
 			double gap = r >= 0 && r < nv ? (double)l[me] - l[r] : INFINITY;
 			worst = fmax(worst, gap);
 			agree += gap <= 2 * d;
-			decided += me == r && margin(l, nv) > 2 * d;
+			decided += me == r && ref_margin(l, nv) > 2 * d;
 		}
 		ok(n > 0 && agree == n && json_array_size(argmax) == (size_t)n,
 		    "%s/%s: argmax at %d of %d positions within 2*%.2g of ours (worst gap %.3g; %d "
 		    "decided strictly, the rest near ties)", spec, name, agree, n, d, worst, decided);
 		/* greedy continuation through the KV cache, fed the reference's tokens so every step
 		 * sees the reference's context: each reference token within 2 d of our top */
-		int steps = 0, strict = 0, gsize = (int)json_array_size(greedy);
-		double gworst = 0;
-		const float *l = got;
-		for (int g = 0; g < gsize; g++) {
-			int32_t next = (int32_t)json_integer_value(json_array_get(greedy, (size_t)g));
-			int32_t me = sample_greedy(l, nv);
-			double gap = next >= 0 && next < nv ? (double)l[me] - l[next] : INFINITY;
-			gworst = fmax(gworst, gap);
-			if (gap > 2 * d)
-				break;
-			strict += me == next && margin(l, nv) > 2 * d;
-			steps++;
-			if (g + 1 < gsize && ctx_eval(cx, 0, &next, 1, &e) == -1) {
-				diag("%s", e.msg);
-				break;
-			}
-			l = ctx_logits(cx, 0);
-		}
+		int strict, gsize = (int)json_array_size(greedy);
+		double gworst;
+		int steps = ref_greedy_fed(cx, got, greedy, nv, d, &strict, &gworst);
 		ok(gsize > 0 && steps == gsize, "%s/%s: greedy tokens: %d of %d within 2*%.2g of our top "
 		    "(worst gap %.3g; %d decided strictly, the rest near ties)", spec, name, steps, gsize,
 		    d, gworst, strict);

@@ -14,6 +14,7 @@
 #include "core/model.h"
 #include "core/tok_int.h"
 #include "util/mapfile.h"
+#include "refutil.h"
 #include "tap.h"
 
 /* ---- a protobuf writer for the hand-made models ---- */
@@ -364,17 +365,6 @@ bad_cases(void)
 
 /* ---- Llama 2's tokenizer.model against sentencepiece and the GGUF vocabulary ---- */
 
-static int
-ids_equal(const struct tokvec *v, json_t *arr)
-{
-	if (v->n != json_array_size(arr))
-		return 0;
-	for (size_t i = 0; i < v->n; i++)
-		if (v->v[i] != json_integer_value(json_array_get(arr, i)))
-			return 0;
-	return 1;
-}
-
 static void
 same_tables(const struct tok *a, const struct tok *g)
 {
@@ -413,7 +403,7 @@ cases(const struct tok *a, const struct tok *g, json_t *list)
 		struct buf d = { 0 };
 		int ra = tok_encode(a, text, len, 0, &va, &e);
 		int rg = tok_encode(g, text, len, 0, &vg, &e);
-		ok(ra == 0 && ids_equal(&va, json_object_get(c, "ids")),
+		ok(ra == 0 && ref_ids_equal(&va, json_object_get(c, "ids")),
 		    "case %zu: tokenizer.model gives sentencepiece's %zu ids", i, va.n);
 		ok(rg == 0 && va.n == vg.n && (va.n == 0 || memcmp(va.v, vg.v, va.n * sizeof(*va.v)) == 0),
 		    "case %zu: and the GGUF vocabulary's", i);

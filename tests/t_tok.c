@@ -4,18 +4,8 @@
 
 #include "core/gguf.h"
 #include "core/tok.h"
+#include "refutil.h"
 #include "tap.h"
-
-static int
-ids_equal(const struct tokvec *v, json_t *arr)
-{
-	if (v->n != json_array_size(arr))
-		return 0;
-	for (size_t i = 0; i < v->n; i++)
-		if (v->v[i] != json_integer_value(json_array_get(arr, i)))
-			return 0;
-	return 1;
-}
 
 static void
 show(const char *what, const struct tokvec *v)
@@ -45,9 +35,9 @@ llama3(const struct tok *t, const char *shared, const char *src)
 		struct buf dec = { 0 };
 		int r1 = tok_encode(t, text, len, 0, &plain, &e);
 		int r2 = tok_encode(t, text, len, 1, &sp, &e);
-		if (!ok(r1 == 0 && ids_equal(&plain, json_object_get(c, "ids")), "%s: case %zu plain ids", src, i))
+		if (!ok(r1 == 0 && ref_ids_equal(&plain, json_object_get(c, "ids")), "%s: case %zu plain ids", src, i))
 			show("got", &plain);
-		if (!ok(r2 == 0 && ids_equal(&sp, json_object_get(c, "ids_special_parsed")),
+		if (!ok(r2 == 0 && ref_ids_equal(&sp, json_object_get(c, "ids_special_parsed")),
 		    "%s: case %zu special-parsed ids", src, i))
 			show("got", &sp);
 		tok_decode(t, plain.v, plain.n, &dec, &e);

@@ -13,3 +13,15 @@ like() {	# like GOT SUBSTRING DESCRIPTION
 }
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 done_testing() { echo "1..$TAP_N"; exit $TAP_FAIL; }
+# guardd_ready PID ERRFILE TRIES COMMAND...: polls COMMAND (output discarded) every 0.1 s until
+# it succeeds; bails out, showing ERRFILE, when guardd PID exits or after TRIES polls
+guardd_ready() {
+	_pid=$1 _err=$2 _tries=$3 _i=0
+	shift 3
+	until "$@" > /dev/null 2>&1; do
+		_i=$((_i + 1))
+		[ $_i -gt $_tries ] && { echo "Bail out! guardd did not start: $(cat $_err)"; exit 1; }
+		kill -0 $_pid 2>/dev/null || { echo "Bail out! guardd exited: $(cat $_err)"; exit 1; }
+		sleep 0.1
+	done
+}

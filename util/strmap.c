@@ -44,23 +44,23 @@ hash_bytes(const char *p, size_t n)
 	return h ^ (h >> 33);
 }
 
-static size_t
-table_size(size_t expect)
+/* A zeroed table of *cap slots (a power of two, at least twice expect) for either map, the
+ * seed drawn first; NULL when out of memory. */
+static void *
+table_new(size_t expect, size_t slot_size, size_t *cap)
 {
-	size_t cap = 16;
-
-	while (cap < expect * 2 + 1)
-		cap <<= 1;
-	return cap;
+	pthread_once(&seed_once, seed_init);
+	*cap = 16;
+	while (*cap < expect * 2 + 1)
+		*cap <<= 1;
+	return calloc(*cap, slot_size);
 }
 
 int
 strmap_init(struct strmap *m, size_t expect)
 {
-	pthread_once(&seed_once, seed_init);
-	m->cap = table_size(expect);
 	m->n = 0;
-	m->slots = calloc(m->cap, sizeof(*m->slots));
+	m->slots = table_new(expect, sizeof(*m->slots), &m->cap);
 	return m->slots ? 0 : -1;
 }
 
@@ -151,10 +151,8 @@ pair_slot(uint64_t k, size_t cap)
 int
 pairmap_init(struct pairmap *m, size_t expect)
 {
-	pthread_once(&seed_once, seed_init);
-	m->cap = table_size(expect);
 	m->n = 0;
-	m->slots = calloc(m->cap, sizeof(*m->slots));
+	m->slots = table_new(expect, sizeof(*m->slots), &m->cap);
 	return m->slots ? 0 : -1;
 }
 
