@@ -3,6 +3,7 @@
 # Face directories (F32; tiny-l2 with Llama 2's SentencePiece tokenizer.model, tiny-l3 with
 # its tokenizer.json) and GGUF files (F32, F16, BF16). Needs ../shared; without it there
 # is nothing to build and the tests that need models skip.
+#   sh tests/mkmodels.sh [BUILD [FROM]]
 set -eu
 build=${1:-build}
 shared=${GUARDD_SHARED:-../shared}
@@ -13,6 +14,22 @@ if [ ! -f "$shared/reference/README.md" ]; then
 fi
 # bump when a model's definition changes, so stale builds are remade
 version=3
+# mkmodels.sh BUILD FROM (FROM another build, e.g. make check-asan's build-asan from build):
+# the models are data, identical whichever build's mkmodel wrote them, so BUILD/models becomes
+# a link to FROM/models, which FROM's own `make models` has just brought up to date
+from=${2:-$build}
+if [ "$from" != "$build" ]; then
+	if [ "$(cat "$from/models/VERSION" 2>/dev/null)" != "$version" ]; then
+		echo "mkmodels: $from/models is absent or stale (run make BUILD=$from models first)" >&2
+		exit 1
+	fi
+	rm -rf "$out"
+	ln -s "$(cd "$from/models" && pwd)" "$out"
+	echo "mkmodels: $out -> $from/models (models are the same from every build)"
+	exit 0
+fi
+# a link left by a FROM run: this build makes its own models again
+[ -L "$out" ] && rm -f "$out"
 if [ "$(cat "$out/VERSION" 2>/dev/null)" != "$version" ]; then
 	rm -rf "$out"
 fi

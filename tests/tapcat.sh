@@ -6,8 +6,10 @@ n=0
 fail=0
 while IFS= read -r cmd; do
 	[ -z "$cmd" ] && continue
+	t0=$(date +%s.%N)
 	out=$(sh -c "$cmd" 2>&1)
 	rc=$?
+	t1=$(date +%s.%N)
 	plan_seen=0
 	sub_fail=0
 	while IFS= read -r line; do
@@ -34,6 +36,8 @@ EOT
 		fail=1
 		echo "not ok $n - '$cmd' exited with status $rc (plan seen: $plan_seen)"
 	fi
+	# wall time per command, so the slow ones in CI's log are plain to see
+	awk -v a="$t0" -v b="$t1" -v c="$cmd" 'BEGIN { printf "# %.1f s: %s\n", b - a, c }'
 done
 echo "1..$n"
 exit $fail
