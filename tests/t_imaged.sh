@@ -35,7 +35,10 @@ PNG=iVBORw0KGgoAAf8=
 # --- /v1/moderations --------------------------------------------------------------------
 st=$(c http://g/v1/moderations -d '{"input":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,'$PNG'"}}]}')
 body=$(cat $T/b)
-isnt "$st" 200 "moderation with an image on a text-only guard: not a verdict on the text alone ($st)"
+is "$st" 200 "moderation with an image on a text-only guard: answered ($st)"
+is "$(jf $T/b 'j["results"][0]["guardd"]["decision"]')" error \
+    "not a verdict on the text alone: an error verdict (on_error applies)"
+is "$(jf $T/b 'j["results"][0]["flagged"]')" True "the default on_error blocks: flagged"
 like "$body" "reads text only" "the error says the guard reads text only: $body"
 st=$(c http://g/v1/moderations -d '{"input":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}')
 is "$st" 400 "a remote image URL: 400"

@@ -8,6 +8,9 @@ ok() {	# ok CONDITION-STATUS DESCRIPTION
 is() {	# is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$1'"; echo "#  want: '$2'"; fi
 }
+isnt() {	# isnt GOT UNWANTED DESCRIPTION
+	if [ "$1" != "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$1' (unwanted)"; fi
+}
 like() {	# like GOT SUBSTRING DESCRIPTION
 	case "$1" in *"$2"*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   got: '$1'"; echo "#  want substring: '$2'" ;; esac
 }
