@@ -9,7 +9,9 @@
  *      (the "<|eot_id|>" after "safe" is never computed). An "unsafe" answer feeds "unsafe",
  *      "\n", "S" and each token of the code line; a predicted <|eot_id|> ends it unfed, and
  *      MAX_ANSWER tokens bound it. The skipped passes change nothing: every score comes from
- *      rows computed before them.
+ *      rows computed before them. Where the answer's grammar allows one next token only,
+ *      it is fed in the same pass as a draft and kept only if greedy decoding agrees
+ *      (decode_answers), so "unsafe\nS" is one pass, with the same bits.
  *   4. when unsafe_score reaches a category threshold but the answer gave no category line,
  *      "unsafe\nS" is fed and the category line decoded from there
  *   5. the policy's decision
@@ -27,10 +29,11 @@
 #include "core/tok.h"
 #include "util/buf.h"
 
-/* Feeds one token to every active item, or each item's pending run. */
+/* Feeds one token to every active item, or each item's pending run; logits for the last
+ * token of each run, or (all) for every token of it. */
 static int
 step(struct classifier *c, struct item *it, size_t n, const int32_t *const *toks,
-    const int *counts, struct err *e)
+    const int *counts, int all, struct err *e)
 {
 	int k = 0, nb = ctx_params(c->work)->n_batch;
 
@@ -42,7 +45,7 @@ step(struct classifier *c, struct item *it, size_t n, const int32_t *const *toks
 		for (int j = 0; j < counts[i]; j++) {
 			c->btok[k] = toks[i][j];
 			c->bseq[k] = it[i].seq;
-			c->bwant[k] = j == counts[i] - 1;
+			c->bwant[k] = all || j == counts[i] - 1;
 			k++;
 		}
 	}
@@ -140,17 +143,73 @@ answer_text(struct classifier *c, const struct tokvec *ans, char *out, size_t ca
 	buf_free(&b);
 }
 
-/* greedy decoding of every active item until each stops */
+/* Grammar drafts: exact speculative decoding. After "unsafe" Llama Guard's answer goes on
+ * "\n", "S", a number, then "," "S" and a number per further category. Where this grammar
+ * allows exactly one next token ("\n" and "S" after "unsafe", "S" after "unsafe\n" and after
+ * ","), that token is fed in the same pass as the one before it, and every fed token gets
+ * its full-vocabulary logits row. A draft is kept only if it is the argmax of the row before
+ * it, i.e. the token greedy decoding feeds next; otherwise the sequence is truncated before
+ * it and decoding goes on from that argmax. A row's logits do not depend on the batch around
+ * it (the core's guarantee, checked by t_kv), so every kept token, argmax and score is bit
+ * for bit what token-by-token decoding gives: only passes over the weights are saved
+ * ("unsafe\nS" costs one pass instead of three). A draft is never <|eot_id|> and never a
+ * number, whose row could not be read without the full vocabulary. Rejected drafts count in
+ * tokens_evaluated. GUARD_DRAFT=0 turns drafts off; GUARD_DRAFT=2 is a test mode that pads
+ * every run to MAX_DRAFT drafts with "S", most of them wrong, so that the rejection path runs
+ * at every position (tests/run/58-draft.t: the verdicts of all three modes are identical). */
+enum { MAX_DRAFT = 2 };
+
+static int
+drafts_mode(void)
+{
+	const char *s = getenv("GUARD_DRAFT");
+
+	return s == NULL ? 1 : strcmp(s, "0") == 0 ? 0 : strcmp(s, "2") == 0 ? 2 : 1;
+}
+
+/* the single token "," in this vocabulary, or -1 */
+static int32_t
+comma_token(const struct classifier *c)
+{
+	struct tokvec v = { 0 };
+	struct err e;
+	int32_t id = tok_encode(c->tok, ",", 1, 0, &v, &e) == 0 && v.n == 1 ? v.v[0] : -1;
+
+	tokvec_free(&v);
+	return id;
+}
+
+/* the grammar's forced continuation of answer a: d[0..return) (mode 2: padded) */
+static int
+draft(const struct classifier *c, const struct tokvec *a, int32_t comma, int mode,
+    int32_t d[MAX_DRAFT])
+{
+	int32_t last = a->v[a->n - 1];
+	int nd = 0;
+
+	if (a->v[0] == c->t[T_UNSAFE] && a->n == 1) {
+		d[nd++] = c->t[T_NL];
+		d[nd++] = c->t[T_S];
+	} else if (a->v[0] == c->t[T_UNSAFE] && ((a->n == 2 && last == c->t[T_NL]) ||
+	    (a->n >= 4 && comma >= 0 && last == comma)))
+		d[nd++] = c->t[T_S];
+	while (mode == 2 && nd < MAX_DRAFT)
+		d[nd++] = c->t[T_S];
+	return nd;
+}
+
+/* greedy decoding of every active item until each stops, with grammar drafts */
 static int
 decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t n,
     struct err *e)
 {
-	int nv = n_logits(c);
-	const int32_t *one[MAX_ITEMS];
+	int nv = n_logits(c), budget = ctx_params(c->work)->n_outputs, on = drafts_mode();
+	int32_t run[MAX_ITEMS][1 + MAX_DRAFT], comma = on ? comma_token(c) : -1;
+	const int32_t *runs[MAX_ITEMS];
 	int cnt[MAX_ITEMS];
 
 	for (int s = 0; s < MAX_ANSWER; s++) {
-		int any = 0;
+		int any = 0, rows = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (!it[i].active)
 				continue;
@@ -166,26 +225,63 @@ decode_answers(struct classifier *c, struct item *it, struct verdict *v, size_t 
 				it[i].active = 0;
 				continue;
 			}
-			one[i] = &it[i].ans.v[it[i].ans.n - 1];
+			run[i][0] = nx;
+			runs[i] = run[i];
 			cnt[i] = 1;
+			rows++;
 			v[i].tokens_evaluated++;
 			any = 1;
 		}
 		if (!any)
 			return 0;
-		if (step(c, it, n, one, cnt, e) == -1)
+		/* drafts, within MAX_ANSWER, the context (a rejected draft must not make a pass fail
+		 * that token by token would not) and the logit rows one pass returns */
+		for (size_t i = 0; on && i < n; i++) {
+			int32_t d[MAX_DRAFT];
+			if (!it[i].active)
+				continue;
+			int nd = draft(c, &it[i].ans, comma, on, d);
+			int room = ctx_params(c->work)->n_ctx - ctx_seq_len(c->work, it[i].seq) - 1;
+			if (nd > MAX_ANSWER - (int)it[i].ans.n)
+				nd = MAX_ANSWER - (int)it[i].ans.n;
+			if (nd > room)
+				nd = room;
+			if (nd > budget - rows)
+				nd = budget - rows;
+			for (int j = 0; j < nd; j++)
+				run[i][1 + j] = d[j];
+			cnt[i] += nd > 0 ? nd : 0;
+			rows += nd > 0 ? nd : 0;
+			v[i].tokens_evaluated += nd > 0 ? nd : 0;
+		}
+		if (step(c, it, n, runs, cnt, 1, e) == -1)
 			return -1;
+		int row = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (!it[i].active)
 				continue;
-			const float *l = logits_of(c, it, i);
-			it[i].next = argmax(l, nv);
-			const struct tokvec *a = &it[i].ans;
-			if (a->n == 3 && a->v[0] == c->t[T_UNSAFE] && a->v[1] == c->t[T_NL] &&
-			    a->v[2] == c->t[T_S]) {
-				cat_scores(c, &it[i], &v[i], l);
-				it[i].cats_at = 1;
+			for (int j = 0; j < cnt[i]; j++) {
+				const float *l = ctx_logits(c->work, row + j);
+				const struct tokvec *a = &it[i].ans;
+				if (a->n == 3 && a->v[0] == c->t[T_UNSAFE] && a->v[1] == c->t[T_NL] &&
+				    a->v[2] == c->t[T_S]) {
+					cat_scores(c, &it[i], &v[i], l);
+					it[i].cats_at = 1;
+				}
+				it[i].next = argmax(l, nv);
+				if (j + 1 == cnt[i])
+					break;
+				if (it[i].next != run[i][j + 1]) {
+					/* not greedy's token: drop the draft and what follows it */
+					int drop = cnt[i] - 1 - j;
+					if (ctx_seq_truncate(c->work, it[i].seq,
+					    ctx_seq_len(c->work, it[i].seq) - drop, e) == -1)
+						return -1;
+					break;
+				}
+				tokvec_push(&it[i].ans, run[i][j + 1]);
 			}
+			row += cnt[i];
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -311,7 +407,7 @@ classifier_answer(struct classifier *c, struct item *it, size_t n, struct verdic
 		}
 	}
 	if (need) {
-		if (step(c, it, n, runs, cnt, &e) == -1)
+		if (step(c, it, n, runs, cnt, 0, &e) == -1)
 			goto batch_fail;
 		for (size_t i = 0; i < n; i++) {
 			if (!it[i].active)

@@ -153,6 +153,7 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 				prefetch16(wg, rb, (size_t)(b0 / 8 + sb) * bs, (size_t)(b0 / 8 + sb + 1) * bs);
 				__m512i qh[8];
 				if (five)
+#pragma GCC unroll 8
 					for (int v = 0; v < 8; v++)
 						qh[v] = GATHER(idx[g], p + 16 + 4 * v);
 				__m512i dd = GATHER(idx[g], p);
@@ -170,15 +171,19 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 #define SB(v, n) ((n) % 4 == 3 ? _mm512_srli_epi32((v)[(n) / 4], 24) : (n) % 4 == 0 ?	\
 	_mm512_and_si512((v)[(n) / 4], b255) :						\
 	_mm512_and_si512(_mm512_srli_epi32((v)[(n) / 4], 8 * ((n) % 4)), b255))
+#pragma GCC unroll 4
 				for (int i = 0; i < 4; i++) {
 					__m512i gq[8];
 					if (!five) {
 						/* 8 qwords of 8 rows per gather: half the loads of 16 dwords */
+#pragma GCC unroll 4
 						for (int v = 0; v < 4; v++)
+#pragma GCC unroll 2
 							for (int h = 0; h < 2; h++)
 								gq[4 * h + v] = _mm512_i32gather_epi64(ix8[g][h],
 								    (const void *)(p + 16 + 32 * i + 8 * v), 1);
 					} else {
+#pragma GCC unroll 8
 						for (int v = 0; v < 8; v++)
 							gq[v] = GATHER(idx[g], p + 16 + 32 * five + 32 * i + 4 * v);
 					}
@@ -190,9 +195,11 @@ gemv_q4k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 						__m512 dm = _mm512_sub_ps(_mm512_setzero_ps(),
 						    _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)));
 						__m512i st[8];
+#pragma GCC unroll 8
 						for (int v = 0; v < 8; v++)
 							st[v] = _mm512_and_si512(hi ? _mm512_srli_epi32(gq[v], 4) : gq[v], lo4);
 						if (five)	/* bit j of each qh byte is block j's fifth bit */
+#pragma GCC unroll 8
 							for (int v = 0; v < 8; v++)
 								st[v] = _mm512_or_si512(st[v], _mm512_slli_epi32(_mm512_and_si512(
 								    _mm512_srli_epi32(qh[v], j), _mm512_set1_epi8(1)), 4));
@@ -301,8 +308,10 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 				__m512 d = half_lo(_mm512_srli_epi32(GATHER(idx[g], p + 206), 16));
 				__m512i scw[4] = { GATHER(idx[g], p + 192), GATHER(idx[g], p + 196),
 					GATHER(idx[g], p + 200), GATHER(idx[g], p + 204) };
+#pragma GCC unroll 2
 				for (int n = 0; n < 2; n++) {
 					__m512i qh[8], ia[4][2][GV_MT];
+#pragma GCC unroll 8
 					for (int v = 0; v < 8; v++)
 						qh[v] = mt > 1 ? GATHER(idx[g], p + 128 + 32 * n + 4 * v) :
 						    _mm512_i32gather_epi64(ix8[g][v / 4],
@@ -310,6 +319,7 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 #pragma GCC unroll 2
 					for (int half = 0; half < 2; half++) {
 						__m512i ql[8];
+#pragma GCC unroll 8
 						for (int v = 0; v < 8; v++)
 							ql[v] = mt > 1 ? GATHER(idx[g], p + 64 * n + 32 * half + 4 * v) :
 							    _mm512_i32gather_epi64(ix8[g][v / 4],
@@ -318,6 +328,7 @@ gemv_q6k(const uint8_t *w, size_t rb, int nrows, const int mt, const uint8_t *xq
 						for (int nib = 0; nib < 2; nib++) {
 							int s = half + 2 * nib, bb = sb * 8 + 4 * n + s;
 							__m512i st[8];
+#pragma GCC unroll 8
 							for (int v = 0; v < 8; v++)
 								st[v] = _mm512_or_si512(_mm512_and_si512(
 								    _mm512_srli_epi32(ql[v], 4 * nib), lo4),

@@ -142,15 +142,18 @@ unpack16_q8_0(const uint8_t *w, size_t rb, int n, __m512i idx, int64_t b, __m512
 	const uint8_t *p = w + b * 34;
 	__m512i z[8], t[8], u[8];
 
+#pragma GCC unroll 8
 	for (int i = 0; i < 8; i++) {
 		const uint8_t *lo = p + (size_t)(i < n ? i : 0) * rb, *hi = p + (size_t)(i + 8 < n ? i + 8 : 0) * rb;
 		z[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(lo + 2))),
 		    _mm256_loadu_si256((const __m256i *)(hi + 2)), 1);
 	}
+#pragma GCC unroll 4
 	for (int i = 0; i < 8; i += 2) {
 		t[i] = _mm512_unpacklo_epi32(z[i], z[i + 1]);
 		t[i + 1] = _mm512_unpackhi_epi32(z[i], z[i + 1]);
 	}
+#pragma GCC unroll 2
 	for (int i = 0; i < 8; i += 4) {
 		u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
 		u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
@@ -162,6 +165,7 @@ unpack16_q8_0(const uint8_t *w, size_t rb, int n, __m512i idx, int64_t b, __m512
 	const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
 	const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
 	const __m512i flip = _mm512_set1_epi8((char)0x80);
+#pragma GCC unroll 4
 	for (int j = 0; j < 4; j++) {
 		st[j] = _mm512_xor_si512(_mm512_permutex2var_epi64(u[j], lo, u[j + 4]), flip);
 		st[j + 4] = _mm512_xor_si512(_mm512_permutex2var_epi64(u[j], hi, u[j + 4]), flip);
