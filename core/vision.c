@@ -17,6 +17,7 @@
 #include "core/matmul.h"
 #include "core/ops.h"
 #include "core/pool.h"
+#include "core/vision_int.h"
 
 struct venc {
 	const struct mllama *M;
@@ -197,28 +198,33 @@ struct mllama_image *
 mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_fn stage,
     void *arg, struct err *e)
 {
-	const struct model *m = c->m;
-	const struct mllama *M = m->mm;
+	if (c->m->mm == NULL) {
+		err_set(e, "%s: a text-only model has no vision tower", c->m->path);
+		return NULL;
+	}
+	return vision_encode(c->m->mm, c->m->hp.n_embd, c->pool, pixels, ar, nt, stage, arg, e);
+}
+
+struct mllama_image *
+vision_encode(const struct mllama *M, int E, struct pool *pool, const float *pixels, int ar,
+    int nt, mllama_stage_fn stage, void *arg, struct err *e)
+{
 	struct venc V = { 0 };
 	struct mllama_image *im = NULL;
 	float *tile_pos = NULL, *pre = NULL, *post = NULL, **inter = NULL, *out = NULL, *X = NULL;
 
-	if (M == NULL) {
-		err_set(e, "%s: a text-only model has no vision tower", m->path);
-		return NULL;
-	}
 	if (ar < 1 || ar > M->n_ar || nt < 1 || nt > M->max_tiles) {
 		err_set(e, "image: aspect_ratio_id %d (1 to %d) or %d tiles (1 to %d) out of range",
 		    ar, M->n_ar, nt, M->max_tiles);
 		return NULL;
 	}
 	int D = M->dim, T = M->max_tiles * M->n_padded, NP = M->max_tiles * M->n_patch;
-	int P = M->patch, G = M->grid, S = M->image, OD = M->out_dim, E = m->hp.n_embd;
+	int P = M->patch, G = M->grid, S = M->image, OD = M->out_dim;
 	int K = M->n_inter, maxc = M->pk > M->ff ? M->pk : M->ff;
 	size_t TD = (size_t)T * D;
 	maxc = maxc > OD ? maxc : OD;
 	V.M = M;
-	V.pool = c->pool;
+	V.pool = pool;
 	V.T = T;
 	V.D = D;
 	V.nt = nt;
@@ -236,7 +242,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	V.kt = malloc(TD * sizeof(float));
 	V.ktv = malloc(TD * sizeof(float));
 	V.vv = malloc(TD * sizeof(float));
-	V.s = malloc((size_t)pool_size(c->pool) * T * sizeof(float));
+	V.s = malloc((size_t)pool_size(pool) * T * sizeof(float));
 	V.valid = calloc((size_t)T, 1);
 	V.mm = malloc(matmul_scratch_size(T > (int)xrows ? T : (int)xrows, maxc));
 	X = malloc(xrows * (size_t)(M->pk > OD ? M->pk : OD) * sizeof(float));
@@ -266,7 +272,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 						memcpy(r + (ch * P + ky) * P, pixels + (((size_t)t * 3 + ch) * S +
 						    (size_t)py * P + ky) * S + (size_t)px * P, (size_t)P * sizeof(float));
 			}
-	matmul(c->pool, &M->patch_w, X, NP, V.xn, V.mm);
+	matmul(pool, &M->patch_w, X, NP, V.xn, V.mm);
 	if (stage != NULL) {	/* Conv2d layout (tiles, dim, grid, grid) */
 		for (int t = 0; t < M->max_tiles; t++)
 			for (int p = 0; p < M->n_patch; p++)
@@ -308,7 +314,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	stage_tiles(&V, "vision_model.layernorm_pre", V.h, M->n_padded, 0, M->n_tok, D, X);
 	char name[96];
 	for (int l = 0, k = 0; l < M->n_local; l++) {
-		if (k < K && M->inter[k] == l)	/* Meta's: the layer's input */
+		while (k < K && M->inter[k] == l)	/* Meta's: the layer's input */
 			memcpy(inter[k++], V.h, TD * sizeof(float));
 		vlayer_run(&V, &M->local[l]);
 		snprintf(name, sizeof(name), "vision_model.transformer.layers.%d", l);
@@ -345,7 +351,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	int rows = M->max_tiles * M->n_tok;
 	if (stage)
 		stage(arg, "vision_model", out, (size_t)rows * OD);
-	matmul(c->pool, &M->proj, out, rows, im->x, V.mm);
+	matmul(pool, &M->proj, out, rows, im->x, V.mm);
 	for (int r = 0; r < rows; r++)
 		for (int j = 0; j < E; j++)
 			im->x[(size_t)r * E + j] += M->proj_b[j];
