@@ -308,9 +308,10 @@ main(int argc, char **argv)
 	double w = median(wall, reps), u = median(cpu, reps);
 	printf("{\"shape\": \"%s\", \"threads\": %d, \"reps\": %d, \"tiles\": %d, \"layers\": [%d, %d], "
 	    "\"kernels\": \"%s\", \"wall_s\": %.3f, \"cpu_s\": %.3f, \"wall_s_per_tile\": %.3f, "
-	    "\"cpu_s_per_tile\": %.3f, \"gflop\": %.1f, \"gflops_wall\": %.1f, \"x0\": %.6g",
+	    "\"cpu_s_per_tile\": %.3f, \"gflop\": %.1f, \"gflops_wall\": %.1f, "
+	    "\"gflops_per_cpu_s\": %.1f, \"x0\": %.6g",
 	    big ? "11b" : "tiny", threads, reps, nt, M->n_local, M->n_global, matmul_kernel_name(),
-	    w, u, w / nt, u / nt, fl / 1e9, fl / 1e9 / w, (double)x0);
+	    w, u, w / nt, u / nt, fl / 1e9, fl / 1e9 / w, fl / 1e9 / u, (double)x0);
 	if (big) {
 		/* layer times: the first local layer also holds the stem (patch embedding, tile
 		 * and positional embeddings, layernorm_pre); the first global one layernorm_post */
@@ -326,10 +327,11 @@ main(int argc, char **argv)
 		double full_fl = flops_stem(M, n_embd) + 40 * flops_layer(M, nt);
 		printf(", \"local_layer_wall_s\": %.3f, \"local_layer_cpu_s\": %.3f, "
 		    "\"global_layer_wall_s\": %.3f, \"global_layer_cpu_s\": %.3f, "
-		    "\"layer_gflop\": %.1f, \"layer_gflops_wall\": %.1f, "
+		    "\"layer_gflop\": %.1f, \"layer_gflops_wall\": %.1f, \"layer_gflops_per_cpu_s\": %.1f, "
 		    "\"extrapolated_32_8\": {\"wall_s_per_tile\": %.2f, \"cpu_s_per_tile\": %.2f, "
 		    "\"gflop\": %.0f}", loc_w, loc_c, glo_w, glo_c, flops_layer(M, nt) / 1e9,
-		    flops_layer(M, nt) / 1e9 / loc_w, full_w / nt, full_c / nt, full_fl / 1e9);
+		    flops_layer(M, nt) / 1e9 / loc_w, flops_layer(M, nt) / 1e9 / loc_c, full_w / nt,
+		    full_c / nt, full_fl / 1e9);
 	}
 	printf("}\n");
 	return 0;
