@@ -18,7 +18,7 @@
 #include "core/pool.h"
 
 /* query rows per work item: a multiple of every register tile's row count (12, 8, 6, 4) */
-enum { VA_MQ = 24, VA_KC = 256 };	/* KC: keys per pass of P V (a V block in L2) */
+enum { VA_MQ = 24, VA_KC = 64 };	/* KC: keys per pass of P V (a V block in L1) */
 
 struct vattn {
 	int T, D, heads, hd, nthreads;
