@@ -5,7 +5,8 @@
  * post-tile embedding, the gated global transformer, then [global | intermediate] per token
  * without the padding, projected to the text width. All max_tiles tiles are computed (padded
  * tiles are zero pixels); in attention only (invalid, invalid) pairs are masked, an invalid
- * token being a padding token or one of a tile beyond num_tiles. */
+ * token being a padding token or one of a tile beyond num_tiles. The attention is blocked in
+ * vision_attn.c, LayerNorm and GELU are vectorised in vision_ops.c. */
 #include "core/mllama_int.h"
 
 #include <math.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 
 #include "core/matmul.h"
-#include "core/ops.h"
 #include "core/pool.h"
 #include "core/vision_attn.h"
 #include "core/vision_ops.h"
@@ -43,8 +43,8 @@ do_ln(void *arg, int ith, int nth)
 	struct venc *V = arg;
 
 	for (int i = V->rows * ith / nth; i < V->rows * (ith + 1) / nth; i++)
-		vision_layernorm(V->buf + (size_t)i * V->D, V->h + (size_t)i * V->D, V->ln_w, V->ln_b, V->D,
-		    V->M->eps);
+		vision_layernorm(V->buf + (size_t)i * V->D, V->h + (size_t)i * V->D, V->ln_w, V->ln_b,
+		    V->D, V->M->eps);
 }
 
 /* buf (rows, cols) += bias, then exact-erf GELU when ln_w is set (a flag here) */
@@ -198,7 +198,8 @@ vision_encode(const struct mllama *M, int E, struct pool *pool, const float *pix
 	post = row_of(&M->post_tile, ar);
 	im = calloc(1, sizeof(*im));
 	int fail = V.h == NULL || V.xn == NULL || V.q == NULL || V.k == NULL || V.v == NULL ||
-	    V.att == NULL || V.f == NULL || V.attn == NULL || V.valid == NULL || V.mm == NULL || X == NULL || inter == NULL ||
+	    V.att == NULL || V.f == NULL || V.attn == NULL || V.valid == NULL || V.mm == NULL ||
+	    X == NULL || inter == NULL ||
 	    tile_pos == NULL || pre == NULL || post == NULL || im == NULL;
 	for (int k = 0; !fail && k < K; k++)
 		fail = (inter[k] = malloc(TD * sizeof(float))) == NULL;
