@@ -176,6 +176,11 @@ $(BUILD)/tests/bench_verdict: tests/bench_verdict.c $(BUILD)/libguardd.a $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(DPKG_CFLAGS) -o $@ $< $(BUILD)/libguardd.a $(BUILD)/libguard.a $(DPKG_LIBS) $(LDLIBS)
 
+# the vision tower's encode timer (tests/bench_vision.c) runs our own core
+$(BUILD)/tests/bench_vision: tests/bench_vision.c $(BUILD)/libguard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libguard.a $(LDLIBS)
+
 # benchmark helpers tests/bench_*.c: OpenBLAS, and none of our libraries
 $(BUILD)/tests/bench_%: tests/bench_%.c
 	@mkdir -p $(dir $@)

@@ -5,51 +5,37 @@
  * post-tile embedding, the gated global transformer, then [global | intermediate] per token
  * without the padding, projected to the text width. All max_tiles tiles are computed (padded
  * tiles are zero pixels); in attention only (invalid, invalid) pairs are masked, an invalid
- * token being a padding token or one of a tile beyond num_tiles. */
+ * token being a padding token or one of a tile beyond num_tiles. The attention is blocked in
+ * vision_attn.c, LayerNorm and GELU are vectorised in vision_ops.c. */
 #include "core/mllama_int.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/matmul.h"
-#include "core/ops.h"
 #include "core/pool.h"
+#include "core/vision_attn.h"
+#include "core/vision_ops.h"
+#include "core/vision_int.h"
 
 struct venc {
 	const struct mllama *M;
 	struct pool *pool;
 	int T, D, nt;			/* tokens (max_tiles * n_padded), width, valid tiles */
-	float *h, *xn, *q, *k, *v, *att, *f, *kt, *ktv, *vv, *s;
+	float *h, *xn, *q, *k, *v, *att, *f;
 	uint8_t *valid;			/* per token */
-	int nv;				/* valid tokens */
+	struct vattn *attn;
 	void *mm;
 	/* the current job */
 	const float *ln_w, *ln_b;
 	const float *bias;
 	float *buf;
 	int rows, cols;
-	atomic_int next;
 	mllama_stage_fn stage;
 	void *arg;
 };
-
-static void
-layernorm(float *out, const float *x, const float *w, const float *b, int n, float eps)
-{
-	double s = 0, ss = 0;
-
-	for (int i = 0; i < n; i++)
-		s += x[i];
-	double mean = s / n;
-	for (int i = 0; i < n; i++)
-		ss += (x[i] - mean) * (x[i] - mean);
-	double r = 1.0 / sqrt(ss / n + eps);
-	for (int i = 0; i < n; i++)
-		out[i] = (float)((x[i] - mean) * r) * w[i] + b[i];
-}
 
 static void
 do_ln(void *arg, int ith, int nth)
@@ -57,8 +43,8 @@ do_ln(void *arg, int ith, int nth)
 	struct venc *V = arg;
 
 	for (int i = V->rows * ith / nth; i < V->rows * (ith + 1) / nth; i++)
-		layernorm(V->buf + (size_t)i * V->D, V->h + (size_t)i * V->D, V->ln_w, V->ln_b, V->D,
-		    V->M->eps);
+		vision_layernorm(V->buf + (size_t)i * V->D, V->h + (size_t)i * V->D, V->ln_w, V->ln_b,
+		    V->D, V->M->eps);
 }
 
 /* buf (rows, cols) += bias, then exact-erf GELU when ln_w is set (a flag here) */
@@ -69,10 +55,12 @@ do_bias(void *arg, int ith, int nth)
 
 	for (int i = V->rows * ith / nth; i < V->rows * (ith + 1) / nth; i++) {
 		float *y = V->buf + (size_t)i * V->cols;
-		for (int j = 0; j < V->cols; j++) {
-			float t = y[j] + V->bias[j];
-			y[j] = V->ln_w != NULL ? (float)(0.5 * t * (1.0 + erf(t / M_SQRT2))) : t;
+		if (V->ln_w != NULL) {
+			vision_gelu_bias(y, V->bias, V->cols);
+			continue;
 		}
+		for (int j = 0; j < V->cols; j++)
+			y[j] += V->bias[j];
 	}
 }
 
@@ -97,34 +85,6 @@ add_bias(struct venc *V, float *y, const float *b, int rows, int cols, int gelu)
 	pool_run(V->pool, do_bias, V);
 }
 
-/* items of 64 query rows of one head */
-static void
-do_attn(void *arg, int ith, int nth)
-{
-	struct venc *V = arg;
-	const struct mllama *M = V->M;
-	int hd = V->D / M->heads, chunks = (V->T + 63) / 64;
-	float scale = 1.0f / sqrtf((float)hd), *S = V->s + (size_t)ith * V->T;
-
-	(void)nth;
-	for (;;) {
-		int item = atomic_fetch_add(&V->next, 1);
-		if (item >= chunks * M->heads)
-			return;
-		int h = item / chunks, i0 = item % chunks * 64, i1 = i0 + 64 < V->T ? i0 + 64 : V->T;
-		for (int i = i0; i < i1; i++) {
-			const float *q = V->q + (size_t)i * V->D + (size_t)h * hd;
-			float *o = V->att + (size_t)i * V->D + (size_t)h * hd;
-			if (V->valid[i])	/* a valid token sees every token */
-				attn_row(q, V->kt + (size_t)h * hd * V->T, V->T, V->v + (size_t)h * hd,
-				    V->D, V->T, hd, scale, S, o);
-			else		/* an invalid one sees the valid ones */
-				attn_row(q, V->ktv + (size_t)h * hd * V->nv, V->nv, V->vv + (size_t)h * hd,
-				    V->D, V->nv, hd, scale, S, o);
-		}
-	}
-}
-
 static void
 vlayer_run(struct venc *V, const struct vlayer *L)
 {
@@ -134,19 +94,8 @@ vlayer_run(struct venc *V, const struct vlayer *L)
 	matmul(V->pool, &L->wq, V->xn, T, V->q, V->mm);
 	matmul(V->pool, &L->wk, V->xn, T, V->k, V->mm);
 	matmul(V->pool, &L->wv, V->xn, T, V->v, V->mm);
-	/* keys transposed for attn_row; and the valid tokens' keys and values packed */
-	for (int i = 0, j = 0; i < T; i++) {
-		for (int d = 0; d < D; d++)
-			V->kt[(size_t)d * T + i] = V->k[(size_t)i * D + d];
-		if (!V->valid[i])
-			continue;
-		for (int d = 0; d < D; d++)
-			V->ktv[(size_t)d * V->nv + j] = V->k[(size_t)i * D + d];
-		memcpy(V->vv + (size_t)j * D, V->v + (size_t)i * D, (size_t)D * sizeof(float));
-		j++;
-	}
-	atomic_store(&V->next, 0);
-	pool_run(V->pool, do_attn, V);
+	vattn_run(V->attn, V->pool, V->q, V->k, V->v, V->valid,
+	    1.0f / sqrtf((float)(D / V->M->heads)), V->att);
 	matmul(V->pool, &L->wo, V->att, T, V->xn, V->mm);
 	for (size_t i = 0; i < (size_t)T * D; i++)
 		V->h[i] += L->gate_attn * V->xn[i];
@@ -179,7 +128,8 @@ static void
 venc_free(struct venc *V)
 {
 	free(V->h); free(V->xn); free(V->q); free(V->k); free(V->v); free(V->att); free(V->f);
-	free(V->kt); free(V->ktv); free(V->vv); free(V->s); free(V->valid); free(V->mm);
+	free(V->valid); free(V->mm);
+	vattn_free(V->attn);
 }
 
 /* (1 row of a weight as floats) */
@@ -197,28 +147,33 @@ struct mllama_image *
 mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_fn stage,
     void *arg, struct err *e)
 {
-	const struct model *m = c->m;
-	const struct mllama *M = m->mm;
+	if (c->m->mm == NULL) {
+		err_set(e, "%s: a text-only model has no vision tower", c->m->path);
+		return NULL;
+	}
+	return vision_encode(c->m->mm, c->m->hp.n_embd, c->pool, pixels, ar, nt, stage, arg, e);
+}
+
+struct mllama_image *
+vision_encode(const struct mllama *M, int E, struct pool *pool, const float *pixels, int ar,
+    int nt, mllama_stage_fn stage, void *arg, struct err *e)
+{
 	struct venc V = { 0 };
 	struct mllama_image *im = NULL;
 	float *tile_pos = NULL, *pre = NULL, *post = NULL, **inter = NULL, *out = NULL, *X = NULL;
 
-	if (M == NULL) {
-		err_set(e, "%s: a text-only model has no vision tower", m->path);
-		return NULL;
-	}
 	if (ar < 1 || ar > M->n_ar || nt < 1 || nt > M->max_tiles) {
 		err_set(e, "image: aspect_ratio_id %d (1 to %d) or %d tiles (1 to %d) out of range",
 		    ar, M->n_ar, nt, M->max_tiles);
 		return NULL;
 	}
 	int D = M->dim, T = M->max_tiles * M->n_padded, NP = M->max_tiles * M->n_patch;
-	int P = M->patch, G = M->grid, S = M->image, OD = M->out_dim, E = m->hp.n_embd;
+	int P = M->patch, G = M->grid, S = M->image, OD = M->out_dim;
 	int K = M->n_inter, maxc = M->pk > M->ff ? M->pk : M->ff;
 	size_t TD = (size_t)T * D;
 	maxc = maxc > OD ? maxc : OD;
 	V.M = M;
-	V.pool = c->pool;
+	V.pool = pool;
 	V.T = T;
 	V.D = D;
 	V.nt = nt;
@@ -233,10 +188,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	V.v = malloc(TD * sizeof(float));
 	V.att = malloc(TD * sizeof(float));
 	V.f = malloc(big * sizeof(float));
-	V.kt = malloc(TD * sizeof(float));
-	V.ktv = malloc(TD * sizeof(float));
-	V.vv = malloc(TD * sizeof(float));
-	V.s = malloc((size_t)pool_size(c->pool) * T * sizeof(float));
+	V.attn = vattn_new(T, D, M->heads, pool_size(pool));
 	V.valid = calloc((size_t)T, 1);
 	V.mm = malloc(matmul_scratch_size(T > (int)xrows ? T : (int)xrows, maxc));
 	X = malloc(xrows * (size_t)(M->pk > OD ? M->pk : OD) * sizeof(float));
@@ -246,8 +198,8 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	post = row_of(&M->post_tile, ar);
 	im = calloc(1, sizeof(*im));
 	int fail = V.h == NULL || V.xn == NULL || V.q == NULL || V.k == NULL || V.v == NULL ||
-	    V.att == NULL || V.f == NULL || V.kt == NULL || V.ktv == NULL || V.vv == NULL ||
-	    V.s == NULL || V.valid == NULL || V.mm == NULL || X == NULL || inter == NULL ||
+	    V.att == NULL || V.f == NULL || V.attn == NULL || V.valid == NULL || V.mm == NULL ||
+	    X == NULL || inter == NULL ||
 	    tile_pos == NULL || pre == NULL || post == NULL || im == NULL;
 	for (int k = 0; !fail && k < K; k++)
 		fail = (inter[k] = malloc(TD * sizeof(float))) == NULL;
@@ -266,7 +218,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 						memcpy(r + (ch * P + ky) * P, pixels + (((size_t)t * 3 + ch) * S +
 						    (size_t)py * P + ky) * S + (size_t)px * P, (size_t)P * sizeof(float));
 			}
-	matmul(c->pool, &M->patch_w, X, NP, V.xn, V.mm);
+	matmul(pool, &M->patch_w, X, NP, V.xn, V.mm);
 	if (stage != NULL) {	/* Conv2d layout (tiles, dim, grid, grid) */
 		for (int t = 0; t < M->max_tiles; t++)
 			for (int p = 0; p < M->n_patch; p++)
@@ -303,12 +255,10 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 		for (int i = 0; i < M->n_tok; i++)
 			V.valid[t * M->n_padded + i] = t < nt;
 	}
-	for (int i = 0; i < T; i++)
-		V.nv += V.valid[i];
 	stage_tiles(&V, "vision_model.layernorm_pre", V.h, M->n_padded, 0, M->n_tok, D, X);
 	char name[96];
 	for (int l = 0, k = 0; l < M->n_local; l++) {
-		if (k < K && M->inter[k] == l)	/* Meta's: the layer's input */
+		while (k < K && M->inter[k] == l)	/* Meta's: the layer's input */
 			memcpy(inter[k++], V.h, TD * sizeof(float));
 		vlayer_run(&V, &M->local[l]);
 		snprintf(name, sizeof(name), "vision_model.transformer.layers.%d", l);
@@ -345,7 +295,7 @@ mllama_encode(struct ctx *c, const float *pixels, int ar, int nt, mllama_stage_f
 	int rows = M->max_tiles * M->n_tok;
 	if (stage)
 		stage(arg, "vision_model", out, (size_t)rows * OD);
-	matmul(c->pool, &M->proj, out, rows, im->x, V.mm);
+	matmul(pool, &M->proj, out, rows, im->x, V.mm);
 	for (int r = 0; r < rows; r++)
 		for (int j = 0; j < E; j++)
 			im->x[(size_t)r * E + j] += M->proj_b[j];

@@ -80,3 +80,13 @@ rm -rf "$T"
 
 # issue 8: the chat generator beside the guard (guard vs llama.cpp decode, chats through guardd)
 BUILD=$B sh tests/bench_chat.sh
+
+# issue 12: the vision tower's encode time per tile (a 4-tile image), wall and process CPU,
+# on tiny-mllama and on the 11B-Vision tower's shape (BF16 hash-noise weights built in
+# memory, 2 local + 1 global layers measured, the full 32 + 8 extrapolated from their per-layer
+# times), beside this run's OpenBLAS SGEMM rate (GFLOP/s) as the yardstick
+make -s BUILD="$B" "$B/tests/bench_vision" "$B/tests/bench_sgemm" >/dev/null
+echo "== vision tower: bench_vision (median of ${BENCH_VRUNS:-3}; GFLOP/s against bench_sgemm's)"
+"$B/tests/bench_sgemm" 2
+"$B/tests/bench_vision" tiny "$M/tiny-mllama" 2 ${BENCH_VRUNS:-3}
+"$B/tests/bench_vision" 11b 2 1 2 1
