@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -487,10 +488,16 @@ main(int argc, char **argv)
 	    model_hparams(m)->n_vocab == 128256, "mllama: <|image|> %d, image %d, %d tiles, vocab %d",
 	    model_image_token(m), size, tiles, model_hparams(m)->n_vocab);
 	json_t *cases = json_object_get(ref, "cases");
+	/* MLLAMA_CASE=K[,K...]: those cases only (the sanitizer build runs three) */
 	const char *only = getenv("MLLAMA_CASE");
-	for (size_t k = 0; k < json_array_size(cases); k++)
-		if (only == NULL || (size_t)atoi(only) == k)
+	for (size_t k = 0; k < json_array_size(cases); k++) {
+		char key[24];
+		snprintf(key, sizeof(key), ",%zu,", k);
+		char list[64];
+		snprintf(list, sizeof(list), ",%s,", only ? only : "");
+		if (only == NULL || strstr(list, key) != NULL)
 			run_case(m, json_array_get(cases, k));
+	}
 	model_close(m);
 	bad_configs(argv[1]);
 	if (argc == 3)

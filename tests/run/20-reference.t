@@ -14,20 +14,20 @@ $B/tests/t_ref tiny-l3 $M/tiny-l3 2e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-f32.gguf 2e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-f16.gguf 3e-3
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
-GUARD_AMX=0 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
+full: GUARD_AMX=0 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16 3e-2
-$B/tests/t_ref tiny-l3 $M/tiny-l3-sharded 2e-3
+full: $B/tests/t_ref tiny-l3 $M/tiny-l3-sharded 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2-f32.gguf 2e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2-f16.gguf 3e-3
 $B/tests/t_ref tiny-l2 $M/tiny-l2-bf16.gguf 3e-2
 GUARDD_GENERIC=1 $B/tests/t_ref tiny-l3 $M/tiny-l3-f32.gguf 2e-3
-GUARDD_GENERIC=1 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
+full: GUARDD_GENERIC=1 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 GUARDD_GENERIC=1 $B/tests/t_ref tiny-l2 $M/tiny-l2-f16.gguf 3e-3
 GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l3 $M/tiny-l3-f32.gguf 2e-3
-GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
+full: GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 GUARD_KERNELS=avx2 $B/tests/t_ref tiny-l2 $M/tiny-l2-f16.gguf 3e-3
-GUARD_KERNELS=avx512f $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
+full: GUARD_KERNELS=avx512f $B/tests/t_ref tiny-l3 $M/tiny-l3-bf16.gguf 3e-2
 $B/tests/t_kern
 GUARD_AMX=0 GUARD_KERNELS=avx512bf16 $B/tests/t_kern
 GUARD_KERNELS=avx512f $B/tests/t_kern
