@@ -285,7 +285,15 @@ main(int argc, char **argv)
 		kv_layers(hf, json_array_get(cases, 0));
 	const char *qname[2] = { "Q8_0", "Q4_K_M" };
 	double bound[2] = { BOUND_Q8_0, BOUND_Q4_K_M }, worst[2] = { 0, 0 };
+	/* MLLAMA_CASE=K[,K...]: those cases only (the sanitizer build runs one) */
+	const char *only = getenv("MLLAMA_CASE");
+	char list[64];
+	snprintf(list, sizeof(list), ",%s,", only ? only : "");
 	for (size_t ci = 0; ci < json_array_size(cases); ci++) {
+		char key[24];
+		snprintf(key, sizeof(key), ",%zu,", ci);
+		if (only != NULL && strstr(list, key) == NULL)
+			continue;
 		json_t *c = json_array_get(cases, ci);
 		const char *name = json_string_value(json_object_get(c, "name"));
 		int nv = 128256;
