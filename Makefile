@@ -132,8 +132,9 @@ models: $(BUILD)/tests/mkmodel
 
 # The longest test files start first, so that neither of the JOBS slots is left with a long
 # one at the end (the "# N s: command" lines of make check's log give each command's time)
-SLOW_T = 72-gstream 28-mllama 80-daemon 20-reference 64-chat 85-faults 90-fuzz 65-gen \
-	26-pruned 24-quantize 39-imaged 29-guard-image 74-chatcli
+SLOW_T = 31-guard-image-stream 80-daemon 41-imgchat 72-gstream 28-mllama 39-imaged-sock \
+	22-quant 39-imaged 20-reference 29-guard-image 74-chatcli 94-eval 24-quantize 26-pruned \
+	85-faults 65-gen 27-mllama-gguf 27-vision 64-chat 90-fuzz
 ALL_T = $(wildcard tests/run/*.t)
 RUN_T = $(foreach t,$(SLOW_T),$(filter tests/run/$(t).t,$(ALL_T))) \
 	$(filter-out $(SLOW_T:%=tests/run/%.t),$(ALL_T))
