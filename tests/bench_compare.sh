@@ -10,6 +10,9 @@
 #      BF16 file and guard runs its own files too (printed apart; the targets use the same file).
 #   2. prefill 512 and decode 32, 2 threads, BENCH_ROUNDS (3) rounds: in each round the SGEMM
 #      rate, then per type guard bench and llama-bench back to back, the order alternating.
+#      Decode is timed twice on each side, at the same depth: from an empty context
+#      (llama-bench's tg32; guard bench -p 1) and after a 512-token prompt (llama-bench -d 512;
+#      guard bench -p 512, whose decode follows its prefill), the depth a verdict decodes at.
 #      A type one side cannot run prints "blocked: <its error>" instead of a ratio.
 #   3. a prefix-cached verdict for a 40-token user message: guardd (one per type guard loads)
 #      over its socket against llama-server on the BF16 file with cache_prompt, its slot
@@ -101,10 +104,12 @@ echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (
     "shares these CPUs); llama.cpp: $LB"
 echo "== prefill 512 and decode 32, 2 threads, $ROUNDS rounds; per round and type guard and" \
     "llama.cpp back to back, the order alternating"
-run_guard() {	# run_guard TYPE ROUND KIND(g|o) FILE
+run_guard() {	# run_guard TYPE ROUND KIND(g|o) FILE: prefill 512 + decode at 512, decode at 1
 	[ -f "$T/${3}blocked.$1" ] && return 0
 	if ! ./guard bench -m "$4" -p 512 -n 32 -r 1 -t 2 --json > "$T/$3.$1.$2" 2> $T/gerr ||
-	    ! grep -q '"prefill_tok_s"' "$T/$3.$1.$2"; then
+	    ! grep -q '"prefill_tok_s"' "$T/$3.$1.$2" ||
+	    ! ./guard bench -m "$4" -p 1 -n 32 -r 1 -t 2 --json > "$T/$3.$1.$2.d0" 2> $T/gerr ||
+	    ! grep -q '"decode_tok_s"' "$T/$3.$1.$2.d0"; then
 		msg=$(tr '\n' ' ' < $T/gerr | head -c 300)
 		echo "${msg:-guard bench printed nothing}" > "$T/${3}blocked.$1"
 	fi
@@ -112,7 +117,9 @@ run_guard() {	# run_guard TYPE ROUND KIND(g|o) FILE
 run_llama() {	# run_llama TYPE ROUND
 	[ -f "$T/lblocked.$1" ] && return 0
 	if ! "$LB/llama-bench" -m "$(file_of $1)" -p 512 -n 32 -t 2 -r 1 -o json > "$T/l.$1.$2" \
-	    2> $T/lerr || ! grep -q '"avg_ts"' "$T/l.$1.$2"; then
+	    2> $T/lerr || ! grep -q '"avg_ts"' "$T/l.$1.$2" ||
+	    ! "$LB/llama-bench" -m "$(file_of $1)" -p 0 -n 32 -d 512 -t 2 -r 1 -o json \
+	    > "$T/l.$1.$2.d512" 2> $T/lerr || ! grep -q '"avg_ts"' "$T/l.$1.$2.d512"; then
 		msg=$(grep -i "error\|fail" $T/lerr | tail -2 | tr '\n' ' ' | head -c 300)
 		echo "${msg:-llama-bench printed no result: $(tail -1 $T/lerr)}" > "$T/lblocked.$1"
 	fi
@@ -196,8 +203,12 @@ def load(kind, ty):
         if kind == "l":
             pp = [x for x in j if x["n_prompt"] > 0 and x["n_gen"] == 0][0]["avg_ts"]
             tg = [x for x in j if x["n_gen"] > 0 and x["n_prompt"] == 0][0]["avg_ts"]
-            out.append({"prefill_tok_s": pp, "decode_tok_s": tg})
+            tgd = json.load(open(p + ".d512"))[0]["avg_ts"]
+            out.append({"prefill_tok_s": pp, "decode_tok_s": tg, "decode512_tok_s": tgd})
         else:
+            # guard bench's decode follows its prefill (depth 512); the .d0 run's follows 1 token
+            j["decode512_tok_s"] = j["decode_tok_s"]
+            j["decode_tok_s"] = json.load(open(p + ".d0"))["decode_tok_s"]
             out.append(j)
     return out, None
 
@@ -208,12 +219,14 @@ def verdict(ratio, target):
 
 def side(name, runs, path, sgm):
     pre = med([x["prefill_tok_s"] for x in runs]); dec = med([x["decode_tok_s"] for x in runs])
+    dd = med([x["decode512_tok_s"] for x in runs])
     wb = sum(v for k, v in tensor_bytes(path).items() if k != "token_embd.weight")
     k = " [%s, %s kernels%s]" % (runs[0]["weight_type"], runs[0]["kernel"],
                                  ", AMX BF16 tiles" if runs[0].get("amx_bf16") else "") if "kernel" in runs[0] else ""
     print("   %-10s prefill %7.2f tok/s (%.2fx SGEMM: %.1f GFLOP/s), decode %6.2f tok/s"
-          " (%.1f GB/s of weights)%s" % (name, pre, pre * FLOP_TOK / 1e9 / sgm,
-                                          pre * FLOP_TOK / 1e9, dec, dec * wb / 1e9, k))
+          " (%.1f GB/s of weights), at depth 512 %6.2f tok/s%s" %
+          (name, pre, pre * FLOP_TOK / 1e9 / sgm, pre * FLOP_TOK / 1e9, dec, dec * wb / 1e9,
+           dd, k))
     return pre, dec
 
 summary = []
@@ -230,12 +243,16 @@ for ty in ("BF16", "Q8_0", "Q4_K_M"):
     if g and l:
         pr = [a["prefill_tok_s"] / b["prefill_tok_s"] for a, b in zip(g, l)]
         dr = [a["decode_tok_s"] / b["decode_tok_s"] for a, b in zip(g, l)]
+        dd = [a["decode512_tok_s"] / b["decode512_tok_s"] for a, b in zip(g, l)]
         tp, td = TARGET[ty]
-        print("   guard/llama.cpp per round: prefill %s; decode %s" %
-              (" ".join("%.2fx" % x for x in pr), " ".join("%.2fx" % x for x in dr)))
-        print("   guard/llama.cpp median:    prefill %.2fx%s; decode %.2fx%s" %
-              (med(pr), verdict(med(pr), tp), med(dr), verdict(med(dr), td)))
-        summary.append("%s prefill %.2fx decode %.2fx" % (ty, med(pr), med(dr)))
+        print("   guard/llama.cpp per round: prefill %s; decode %s; decode at depth 512 %s" %
+              (" ".join("%.2fx" % x for x in pr), " ".join("%.2fx" % x for x in dr),
+               " ".join("%.2fx" % x for x in dd)))
+        print("   guard/llama.cpp median:    prefill %.2fx%s; decode %.2fx%s; at depth 512"
+              " %.2fx%s" % (med(pr), verdict(med(pr), tp), med(dr), verdict(med(dr), td),
+                            med(dd), verdict(med(dd), td)))
+        summary.append("%s prefill %.2fx decode %.2fx (depth 512: %.2fx)" %
+                       (ty, med(pr), med(dr), med(dd)))
     else:
         summary.append("%s blocked" % ty)
     if g:
@@ -249,9 +266,11 @@ for ty in ("BF16", "Q8_0", "Q4_K_M"):
         if o:
             pre, dec = side("guard own", o, gf, sgm)
             if l:
-                print("   guard (own file)/llama.cpp median: prefill %.2fx, decode %.2fx" %
+                print("   guard (own file)/llama.cpp median: prefill %.2fx, decode %.2fx, at"
+                      " depth 512 %.2fx" %
                       (med([a["prefill_tok_s"] / b["prefill_tok_s"] for a, b in zip(o, l)]),
-                       med([a["decode_tok_s"] / b["decode_tok_s"] for a, b in zip(o, l)])))
+                       med([a["decode_tok_s"] / b["decode_tok_s"] for a, b in zip(o, l)]),
+                       med([a["decode512_tok_s"] / b["decode512_tok_s"] for a, b in zip(o, l)])))
         else:
             print("   guard on guard quantize's file: blocked: %s" % ob)
 print("== summary: " + "; ".join(summary))
