@@ -138,6 +138,8 @@ child_main(struct priv_start *ps)
 	cp.pool = s.pool;
 	cp.max_streams = s.gen_model ? s.cfg->gen_max_chats : 0;
 	cp.conv_cache_bytes = (size_t)s.cfg->conv_cache_mb << 20;
+	cp.image_cache_bytes = (size_t)s.cfg->img_cache_mb << 20;
+	cp.image_cache_entries = s.cfg->img_cache_entries;
 	if ((s.cls = classifier_new(s.model, &cp, &e)) == NULL) {
 		log_warnx("classifier: %s", e.msg);
 		release(&s);
