@@ -24,9 +24,10 @@ int
 mllama_prep_config(const struct model *m, struct imgprep_config *cfg, char *note, size_t n,
     struct err *e)
 {
-	char path[4200], name[4300];
+	char name[4300];
 	struct gguf_str js;
-	int max_tiles;
+	int max_tiles, rc = -2;
+	uint32_t size = (uint32_t)model_image_size(m, &max_tiles);
 
 	imgprep_config_default(cfg);
 	if (m->gguf != NULL && gguf_has(m->gguf, MLLAMA_GGUF_PREPROC)) {
@@ -35,14 +36,25 @@ mllama_prep_config(const struct model *m, struct imgprep_config *cfg, char *note
 		if (gguf_get_str(m->gguf, MLLAMA_GGUF_PREPROC, &js, e) == -1)
 			return -1;
 		snprintf(name, sizeof(name), "%s: %s", model_path(m), MLLAMA_GGUF_PREPROC);
-		return imgprep_config_parse(cfg, js.p, js.n, name, e) == -1 ? -1 : 1;
+		rc = imgprep_config_parse(cfg, js.p, js.n, name, e);
+	} else if (m->gguf == NULL) {
+		snprintf(name, sizeof(name), "%s/preprocessor_config.json", model_path(m));
+		if (access(name, R_OK) == 0)
+			rc = imgprep_config_load(cfg, name, e);
 	}
-	if (m->gguf == NULL) {
-		snprintf(path, sizeof(path), "%s/preprocessor_config.json", model_path(m));
-		if (access(path, R_OK) == 0)
-			return imgprep_config_load(cfg, path, e) == -1 ? -1 : 1;
-	}
-	cfg->tile = (uint32_t)model_image_size(m, &max_tiles);
+	if (rc == -1)
+		return -1;
+	/* the vision tower reads max_tiles tiles of size x size pixels from what the
+	 * preprocessing makes: a config of another geometry would have it read past them */
+	if (rc == 0 && cfg->tile != size)
+		return err_set(e, "%s: size: %u is not the model's image_size (%u)", name, cfg->tile,
+		    size);
+	if (rc == 0 && cfg->max_tiles != (uint32_t)max_tiles)
+		return err_set(e, "%s: max_image_tiles: %u is not the model's max_num_tiles (%d)",
+		    name, cfg->max_tiles, max_tiles);
+	if (rc == 0)
+		return 1;
+	cfg->tile = size;
 	cfg->max_tiles = (uint32_t)max_tiles;
 	if (note != NULL && n > 0)
 		snprintf(note, n, "%s: %s; image preprocessing uses Meta's defaults (%u px tiles, "

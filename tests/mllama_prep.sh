@@ -56,22 +56,28 @@ cmp -s "$T/none.f" "$T/def.f"; ok $? "... Meta's defaults: the Hub config's logi
 like "$(cat "$T/none.f.err")" "stores no preprocessor_config.json (guardd.mllama.preprocessor_json); image preprocessing uses Meta's defaults (560 px tiles" \
     "... and a warning says so: $(cat "$T/none.f.err")"
 
-# malformed stored copies, patched in place (the last: not JSON, named by line and column) (same length: the GGUF's layout is unchanged)
-patch() {	# patch FROM TO: def.gguf with the first FROM of its stored JSON made TO
+# malformed stored copies, patched in place (the last: not JSON, named by line and column);
+# a geometry other than the vision tower's would have it read past the pixels: refused too (same length: the GGUF's layout is unchanged)
+patch() {	# patch FROM TO: def.gguf with every FROM of its stored JSON made TO
 	python3 - "$T/def.gguf" "$T/bad.gguf" "$1" "$2" <<'PY'
-import sys
+import struct, sys
 b = open(sys.argv[1], 'rb').read()
-k = b.index(b'guardd.mllama.preprocessor_json')
+key = b'guardd.mllama.preprocessor_json'
+k = b.index(key) + len(key)
+assert struct.unpack_from('<I', b, k)[0] == 8	# a string: u64 length, then the bytes
+n = struct.unpack_from('<Q', b, k + 4)[0]
+i = k + 12
 f, t = sys.argv[3].encode(), sys.argv[4].encode()
-assert len(f) == len(t)
-i = b.index(f, k)
-open(sys.argv[2], 'wb').write(b[:i] + t + b[i + len(f):])
+assert len(f) == len(t) and f in b[i:i + n]
+open(sys.argv[2], 'wb').write(b[:i] + b[i:i + n].replace(f, t) + b[i + n:])
 PY
 }
 for case in '0.26130258|"0.261302"|: image_std[1]: expected a number' \
     '"resample": 2|"resample": 3|: resample: 3 is not 2 (bilinear)' \
     '"height": 560|"height": 561|: size: expected equal height and width, got 561x560' \
     '"do_pad": true|"do_pad": 1234|: do_pad: expected true or false' \
+    '"max_image_tiles": 4|"max_image_tiles": 2|: max_image_tiles: 2 is not the model'"'"'s max_num_tiles (4)' \
+    '": 560|": 448|: size: 448 is not the model'"'"'s image_size (560)' \
     '{|[|:2:19: '"']' expected near ':'"; do
 	from=${case%%|*} rest=${case#*|}
 	to=${rest%%|*} want=${rest#*|}
