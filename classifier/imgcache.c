@@ -26,7 +26,7 @@ struct imgcache {
 	struct entry *newest, *oldest;
 	int n_entries;
 	size_t held;
-	_Atomic uint64_t lookups, hits, partial, stores, evictions, entries, bytes;
+	_Atomic uint64_t lookups, hits, partial, misses, stores, evictions, entries, bytes;
 };
 
 struct imgcache *
@@ -124,8 +124,10 @@ imgcache_restore(struct imgcache *ic, struct ctx *work, int seq, const unsigned 
 			bk = k;
 		}
 	}
-	if (best == NULL)
+	if (best == NULL) {
+		atomic_fetch_add_explicit(&ic->misses, 1, memory_order_relaxed);
 		return 0;
+	}
 	if (ctx_snapshot_restore(work, seq, best->snap, e) == -1 ||
 	    ctx_seq_truncate(work, seq, (int)bk, e) == -1) {
 		ctx_seq_clear(work, seq);
@@ -191,6 +193,7 @@ imgcache_stats(const struct imgcache *ic, struct imgcache_stats *out)
 	out->lookups = atomic_load_explicit(&ic->lookups, memory_order_relaxed);
 	out->hits = atomic_load_explicit(&ic->hits, memory_order_relaxed);
 	out->partial = atomic_load_explicit(&ic->partial, memory_order_relaxed);
+	out->misses = atomic_load_explicit(&ic->misses, memory_order_relaxed);
 	out->stores = atomic_load_explicit(&ic->stores, memory_order_relaxed);
 	out->evictions = atomic_load_explicit(&ic->evictions, memory_order_relaxed);
 	out->entries = atomic_load_explicit(&ic->entries, memory_order_relaxed);

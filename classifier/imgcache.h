@@ -24,6 +24,7 @@ struct imgcache_stats {
 	uint64_t lookups;	/* image prefixes looked up */
 	uint64_t hits;		/* ... found whole (no encoding, no prefix evaluated) */
 	uint64_t partial;	/* ... found in part: the image reused, part of the prefix evaluated */
+	uint64_t misses;	/* ... not found: the vision tower and the whole prefix evaluated */
 	uint64_t stores, evictions, entries, bytes;
 	uint64_t budget, max_entries;
 };

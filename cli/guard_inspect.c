@@ -6,12 +6,13 @@
 
 #include "cli/cli.h"
 #include "core/ctx.h"
-#include "core/image.h"
 #include "core/imgprep.h"
 #include "core/mllama.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "core/sample.h"
 #include "core/tok.h"
+#include "util/mapfile.h"
 
 int
 cmd_tokenize(int argc, char **argv)
@@ -71,15 +72,18 @@ struct run_opts {
 	double temp, top_p, min_p, repeat_penalty;
 };
 
-/* Decodes, preprocesses (the model directory's preprocessor_config.json, else Llama
- * 3.2-Vision's) and encodes each --image, attached to sequence 0 in order. */
+/* Attaches each --image to sequence 0, in order, through the code the guard and the
+ * generator use (core/mllama_image.c: decode, the model's preprocessing, vision tower), so
+ * that an image is seen here as they see it. A vision model with no preprocessor config
+ * (a GGUF without the stored copy, a directory without the file) gets Meta's values: said
+ * on stderr. */
 static int
 attach_images(const struct run_opts *o, struct ctx *c, const struct model *m,
     const struct tokvec *ids)
 {
 	struct imgprep_config cfg;
 	struct err e;
-	char path[4200];
+	char note[4600];
 	int n_tok = 0;
 
 	if (o->n_images == 0)
@@ -95,37 +99,22 @@ attach_images(const struct run_opts *o, struct ctx *c, const struct model *m,
 		    n_tok, model_image_token(m));
 		return -1;
 	}
-	imgprep_config_default(&cfg);
-	snprintf(path, sizeof(path), "%s/preprocessor_config.json", o->model);
-	FILE *fp = fopen(path, "r");
-	if (fp != NULL) {
-		fclose(fp);
-		if (imgprep_config_load(&cfg, path, &e) == -1) {
-			warnx_("%s", e.msg);
-			return -1;
-		}
+	int src = mllama_prep_config(m, &cfg, note, sizeof(note), &e);
+	if (src == -1) {
+		warnx_("%s", e.msg);
+		return -1;
 	}
+	if (src == 0)
+		warnx_("warning: %s", note);
 	for (int k = 0; k < o->n_images; k++) {
-		struct image img = { 0 };
-		struct imgprep_out px;
-		struct mllama_image *im = NULL;
-		if (image_load(&img, o->images[k], NULL, &e) == -1) {
-			warnx_("--image: %s", e.msg);
-			return -1;
-		}
-		int rc = imgprep_run(&cfg, &img, &px, &e);
-		image_free(&img);
-		if (rc == 0) {
-			im = mllama_encode(c, px.pixels, px.aspect_ratio_id, (int)px.num_tiles, NULL,
-			    NULL, &e);
-			imgprep_out_free(&px);
-		}
-		if (im == NULL || ctx_seq_add_image(c, 0, im, &e) == -1) {
+		size_t len;
+		char *data = file_read_all(o->images[k], &len, (size_t)64 << 20, &e);
+		if (data == NULL || mllama_attach_bytes(c, 0, data, len, &e) == -1) {
 			warnx_("--image %s: %s", o->images[k], e.msg);
-			mllama_image_free(im);
+			free(data);
 			return -1;
 		}
-		mllama_image_free(im);
+		free(data);
 	}
 	return 0;
 }

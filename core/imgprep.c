@@ -73,21 +73,16 @@ get_triple(json_t *root, const char *key, float out[3], int positive, const char
 	return 0;
 }
 
-int
-imgprep_config_load(struct imgprep_config *c, const char *path, struct err *e)
+/* the fields of a parsed document; path names it in messages */
+static int
+config_from_json(struct imgprep_config *c, json_t *root, const char *path, struct err *e)
 {
-	json_error_t je;
-	json_t *root, *v;
+	json_t *v;
 	uint32_t resample = 2, sh = 0, sw = 0;
-	int rc = -1;
 
 	imgprep_config_default(c);
-	if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return err_set(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-	if (!json_is_object(root)) {
-		err_set(e, "%s: expected a JSON object", path);
-		goto out;
-	}
+	if (!json_is_object(root))
+		return err_set(e, "%s: expected a JSON object", path);
 	if (get_bool(root, "do_resize", &c->do_resize, path, e) < 0 ||
 	    get_bool(root, "do_rescale", &c->do_rescale, path, e) < 0 ||
 	    get_bool(root, "do_normalize", &c->do_normalize, path, e) < 0 ||
@@ -96,35 +91,57 @@ imgprep_config_load(struct imgprep_config *c, const char *path, struct err *e)
 	    get_uint(root, "resample", 0, 5, &resample, path, e) < 0 ||
 	    get_triple(root, "image_mean", c->mean, 0, path, e) < 0 ||
 	    get_triple(root, "image_std", c->std, 1, path, e) < 0)
-		goto out;
-	if (resample != 2) {
-		err_set(e, "%s: resample: %u is not 2 (bilinear), the only filter implemented", path,
-		    resample);
-		goto out;
-	}
-	if (!c->do_pad) {
-		err_set(e, "%s: do_pad: false is not supported (tiles are always padded)", path);
-		goto out;
-	}
+		return -1;
+	if (resample != 2)
+		return err_set(e, "%s: resample: %u is not 2 (bilinear), the only filter "
+		    "implemented", path, resample);
+	if (!c->do_pad)
+		return err_set(e, "%s: do_pad: false is not supported (tiles are always padded)",
+		    path);
 	if ((v = json_object_get(root, "rescale_factor")) != NULL) {
-		if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1) {
-			err_set(e, "%s: rescale_factor: expected a number in (0, 1]", path);
-			goto out;
-		}
+		if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 1)
+			return err_set(e, "%s: rescale_factor: expected a number in (0, 1]", path);
 		c->rescale = json_number_value(v);
 	}
 	if ((v = json_object_get(root, "size")) != NULL) {
-		if (!json_is_object(v) || get_uint(v, "height", 14, 4096, &sh, path, e) < 0 ||
+		if (!json_is_object(v))
+			return err_set(e, "%s: size: expected an object {height, width}", path);
+		if (get_uint(v, "height", 14, 4096, &sh, path, e) < 0 ||
 		    get_uint(v, "width", 14, 4096, &sw, path, e) < 0)
-			goto out;
-		if (sh != sw || sh == 0) {
-			err_set(e, "%s: size: expected equal height and width, got %ux%u", path, sh, sw);
-			goto out;
-		}
+			return -1;
+		if (sh != sw || sh == 0)
+			return err_set(e, "%s: size: expected equal height and width, got %ux%u",
+			    path, sh, sw);
 		c->tile = sh;
 	}
-	rc = 0;
-out:
+	return 0;
+}
+
+int
+imgprep_config_load(struct imgprep_config *c, const char *path, struct err *e)
+{
+	json_error_t je;
+	json_t *root;
+
+	imgprep_config_default(c);
+	if ((root = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return err_set(e, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+	int rc = config_from_json(c, root, path, e);
+	json_decref(root);
+	return rc;
+}
+
+int
+imgprep_config_parse(struct imgprep_config *c, const char *text, size_t len, const char *name,
+    struct err *e)
+{
+	json_error_t je;
+	json_t *root;
+
+	imgprep_config_default(c);
+	if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return err_set(e, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+	int rc = config_from_json(c, root, name, e);
 	json_decref(root);
 	return rc;
 }

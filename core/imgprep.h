@@ -23,6 +23,10 @@ void imgprep_config_default(struct imgprep_config *c);
 /* Reads a preprocessor_config.json (MllamaImageProcessor; resample must be 2, bilinear). Fields
  * absent from the file keep the defaults. */
 int imgprep_config_load(struct imgprep_config *c, const char *path, struct err *e);
+/* The same from the text of one (len bytes, e.g. the copy a GGUF file stores); name stands
+ * for the file in messages ("model.gguf: guardd.mllama.preprocessor_json"). */
+int imgprep_config_parse(struct imgprep_config *c, const char *text, size_t len, const char *name,
+    struct err *e);
 
 /* Where an image of w x h goes: the canvas of h_tiles x w_tiles tiles chosen among the supported
  * aspect ratios (every (h, w) with h * w <= max_tiles, in transformers' order), and the size it is

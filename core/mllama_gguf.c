@@ -4,7 +4,8 @@
  * applies them); the values are the checkpoint's own, not Ollama's repacking (no tanh of the
  * gates, no q/k row permutation), so the loader takes only files that say so
  * (guardd.mllama.config_json, the checkpoint's config.json verbatim, which is what it reads
- * the configuration from). Weights stay memory-mapped in their stored types: quantized text
+ * the configuration from; guardd.mllama.preprocessor_json, preprocessor_config.json verbatim,
+ * is what images are preprocessed with: mllama_prep_config). Weights stay memory-mapped in their stored types: quantized text
  * matrices run through the quantized kernels, the vision tower as stored. */
 #include "core/mllama_int.h"
 
@@ -14,6 +15,8 @@
 
 #include "core/gguf.h"
 #include "core/gguf_write.h"
+#include "core/imgprep.h"
+#include "core/mllama_image.h"
 #include "core/model_export.h"
 #include "core/safetensors.h"
 #include "core/tok.h"
@@ -95,6 +98,10 @@ load_mllama_file(struct model *m, struct err *e)
 	if (v != (uint32_t)m->hp.n_embd)
 		return err_set(e, "%s: mllama.embedding_length %u, but %s says %d", m->path, v,
 		    MLLAMA_GGUF_CONFIG, m->hp.n_embd);
+	/* a malformed stored preprocessor config refuses the file now, not at its first image */
+	struct imgprep_config pc;
+	if (mllama_prep_config(m, &pc, NULL, 0, e) == -1)
+		return -1;
 	gguf_describe_types(m);
 	return 0;
 }

@@ -11,26 +11,56 @@
 #include <unistd.h>
 
 #include "core/ctx_int.h"
+#include "core/gguf.h"
 #include "core/image.h"
 #include "core/imgprep.h"
 #include "core/mllama.h"
+#include "core/mllama_int.h"
 #include "core/model.h"
+#include "core/model_int.h"
 #include "util/sha256.h"
 
-/* the checkpoint's preprocessor_config.json when it has one, else Meta's values for the
- * model's tile geometry (a GGUF file or a directory without one) */
-static int
-prep_config(const struct model *m, struct imgprep_config *cfg, struct err *e)
+int
+mllama_prep_config(const struct model *m, struct imgprep_config *cfg, char *note, size_t n,
+    struct err *e)
 {
-	char path[4200];
-	int max_tiles;
+	char name[4300];
+	struct gguf_str js;
+	int max_tiles, rc = -2;
+	uint32_t size = (uint32_t)model_image_size(m, &max_tiles);
 
 	imgprep_config_default(cfg);
-	snprintf(path, sizeof(path), "%s/preprocessor_config.json", model_path(m));
-	if (access(path, R_OK) == 0)
-		return imgprep_config_load(cfg, path, e);
-	cfg->tile = (uint32_t)model_image_size(m, &max_tiles);
+	if (m->gguf != NULL && gguf_has(m->gguf, MLLAMA_GGUF_PREPROC)) {
+		/* guard quantize stored the checkpoint's file verbatim: the same preprocessing as
+		 * the directory it came from */
+		if (gguf_get_str(m->gguf, MLLAMA_GGUF_PREPROC, &js, e) == -1)
+			return -1;
+		snprintf(name, sizeof(name), "%s: %s", model_path(m), MLLAMA_GGUF_PREPROC);
+		rc = imgprep_config_parse(cfg, js.p, js.n, name, e);
+	} else if (m->gguf == NULL) {
+		snprintf(name, sizeof(name), "%s/preprocessor_config.json", model_path(m));
+		if (access(name, R_OK) == 0)
+			rc = imgprep_config_load(cfg, name, e);
+	}
+	if (rc == -1)
+		return -1;
+	/* the vision tower reads max_tiles tiles of size x size pixels from what the
+	 * preprocessing makes: a config of another geometry would have it read past them */
+	if (rc == 0 && cfg->tile != size)
+		return err_set(e, "%s: size: %u is not the model's image_size (%u)", name, cfg->tile,
+		    size);
+	if (rc == 0 && cfg->max_tiles != (uint32_t)max_tiles)
+		return err_set(e, "%s: max_image_tiles: %u is not the model's max_num_tiles (%d)",
+		    name, cfg->max_tiles, max_tiles);
+	if (rc == 0)
+		return 1;
+	cfg->tile = size;
 	cfg->max_tiles = (uint32_t)max_tiles;
+	if (note != NULL && n > 0)
+		snprintf(note, n, "%s: %s; image preprocessing uses Meta's defaults (%u px tiles, "
+		    "at most %u, CLIP mean and std)", model_path(m), m->gguf != NULL ?
+		    "the file stores no preprocessor_config.json (" MLLAMA_GGUF_PREPROC ")" :
+		    "no preprocessor_config.json in the directory", cfg->tile, cfg->max_tiles);
 	return 0;
 }
 
@@ -45,7 +75,7 @@ mllama_encode_bytes(struct ctx *c, const void *data, size_t len, struct err *e)
 		err_set(e, "%s: a text-only model takes no image", model_path(c->m));
 		return NULL;
 	}
-	if (prep_config(c->m, &cfg, e) == -1)
+	if (mllama_prep_config(c->m, &cfg, NULL, 0, e) == -1)
 		return NULL;
 	if (image_decode(&img, data, len, NULL, e) == -1)
 		return NULL;

@@ -9,13 +9,22 @@
 #include "util/err.h"
 
 struct ctx;
+struct model;
+struct imgprep_config;
 struct mllama_image;
 struct mllama_cache;
 
+/* The preprocessing an image gets for m: the copy of preprocessor_config.json a GGUF file
+ * stores (guard quantize), the file in a model directory, else Meta's values for the
+ * model's tile geometry. 1: from a config; 0: the defaults, note (if not NULL) gets a line
+ * saying so, for a warning; -1: a malformed config or one of another tile size or count
+ * than the model's vision tower, e names it and the key. */
+int mllama_prep_config(const struct model *m, struct imgprep_config *cfg, char *note, size_t n,
+    struct err *e);
+
 /* Decodes the bytes (core/image.h's limits), preprocesses them as MllamaImageProcessor does
- * with the model directory's preprocessor_config.json (else Meta's values for the model's
- * tile geometry), and runs the vision tower and projector on c's threads. The caller frees
- * the result (mllama_image_free). Errors say which stage failed. */
+ * with mllama_prep_config's values, and runs the vision tower and projector on c's threads.
+ * The caller frees the result (mllama_image_free). Errors say which stage failed. */
 struct mllama_image *mllama_encode_bytes(struct ctx *c, const void *data, size_t len,
     struct err *e);
 /* mllama_encode_bytes, then ctx_seq_add_image on seq: the next <|image|> token of seq

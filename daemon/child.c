@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "classifier/classifier.h"
+#include "core/imgprep.h"
+#include "core/mllama.h"
+#include "core/mllama_image.h"
 #include "core/model.h"
 #include "core/pool.h"
 #include "daemon/chan.h"
@@ -68,6 +71,19 @@ release(struct server *s)
 	chan_free(s->chan);
 }
 
+/* a vision model with no preprocessor config preprocesses images with Meta's values: said
+ * once, at start */
+static void
+warn_image_prep(const struct model *m)
+{
+	struct imgprep_config pc;
+	struct err e;
+	char note[4600];
+
+	if (model_image_token(m) >= 0 && mllama_prep_config(m, &pc, note, sizeof(note), &e) == 0)
+		log_warnx("%s", note);
+}
+
 int
 child_main(struct priv_start *ps)
 {
@@ -115,6 +131,7 @@ child_main(struct priv_start *ps)
 	}
 	if (sigbus_guard(ps->cfg->model) == -1)
 		log_warnx("%s: cannot guard its mapping against truncation", ps->cfg->model);
+	warn_image_prep(s.model);
 	if (ps->cfg->gen_model != NULL) {
 		if ((s.gen_model = model_open(ps->cfg->gen_model, &e)) == NULL) {
 			log_warnx("generator: %s", e.msg);
@@ -123,6 +140,7 @@ child_main(struct priv_start *ps)
 		}
 		if (sigbus_guard(ps->cfg->gen_model) == -1)
 			log_warnx("%s: cannot guard its mapping against truncation", ps->cfg->gen_model);
+		warn_image_prep(s.gen_model);
 	}
 	/* one set of threads for both models: they run on the worker thread in turn */
 	if ((s.pool = pool_new(s.cfg->threads > 0 ? s.cfg->threads : pool_default_threads())) ==
@@ -138,6 +156,8 @@ child_main(struct priv_start *ps)
 	cp.pool = s.pool;
 	cp.max_streams = s.gen_model ? s.cfg->gen_max_chats : 0;
 	cp.conv_cache_bytes = (size_t)s.cfg->conv_cache_mb << 20;
+	cp.image_cache_bytes = (size_t)s.cfg->img_cache_mb << 20;
+	cp.image_cache_entries = s.cfg->img_cache_entries;
 	if ((s.cls = classifier_new(s.model, &cp, &e)) == NULL) {
 		log_warnx("classifier: %s", e.msg);
 		release(&s);

@@ -135,6 +135,10 @@ const struct config_key config_keys[] = {
 	{ "cache.conversations_mb", CONFIG_INT, 0, 1 << 20, 256, NULL, CONFIG_HAS_DEFAULT,
 	  F(conv_cache_mb), 0, "MiB of recent conversations' keys and values kept for re-checks; "
 	  "0: none" },
+	{ "cache.images", CONFIG_INT, 0, 1024, 8, NULL, CONFIG_HAS_DEFAULT, F(img_cache_entries), 0,
+	  "images a vision guard keeps with their policy prefixes' keys and values; 0: none" },
+	{ "cache.images_mb", CONFIG_INT, 0, 1 << 20, 1024, NULL, CONFIG_HAS_DEFAULT,
+	  F(img_cache_mb), 0, "MiB those images' entries may hold together; 0: none" },
 	/* proxy mode (upstream.*, guardd-http(7)) */
 	{ "upstream.url", CONFIG_STRING, 1, 2048, 0, NULL, 0, F(upstream_url), 0,
 	  "the OpenAI-compatible server /v1/chat/completions is forwarded to (http:// or "

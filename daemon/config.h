@@ -53,6 +53,7 @@ struct config {
 	double gen_temperature, gen_top_p, gen_min_p, gen_repeat_penalty;
 	int check_every;		/* stream.check_every: tokens per response check */
 	int conv_cache_mb;		/* cache.conversations_mb: the conversation cache's budget */
+	int img_cache_entries, img_cache_mb;	/* cache.images, cache.images_mb: the image cache's */
 	/* the HTTP front (http.*, guardd-http(7)): Unix socket paths (absolute) and TCP
 	 * "host:port" addresses; keys for TCP listeners; limits */
 	char *http_listen[CONFIG_MAX_HTTP];

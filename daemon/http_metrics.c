@@ -11,6 +11,7 @@
 
 #include "classifier/classifier.h"
 #include "classifier/convcache.h"
+#include "classifier/imgcache.h"
 #include "core/model.h"
 #include "daemon/http_int.h"
 #include "daemon/server.h"
@@ -124,6 +125,30 @@ verdicts(struct evbuffer *b, struct server *s)
 	}
 }
 
+/* the image cache of a vision guard (cache.images*); all zero for a text guard or with
+ * the cache off, so that dashboards need no special case */
+static void
+image_cache(struct evbuffer *b, struct server *s)
+{
+	struct imgcache_stats is;
+
+	classifier_image_cache_stats(s->cls, &is);
+	metric(b, "guardd_image_cache_lookups_total", "counter", "Image cache lookups (a vision "
+	    "guard's image prompts).", (double)is.lookups);
+	metric(b, "guardd_image_cache_hits_total", "counter", "Lookups that found the image with "
+	    "its whole policy prefix.", (double)is.hits);
+	metric(b, "guardd_image_cache_partial_hits_total", "counter", "Lookups that found the "
+	    "image with part of the prefix (another policy or role).", (double)is.partial);
+	metric(b, "guardd_image_cache_misses_total", "counter", "Lookups that ran the vision tower "
+	    "and the whole prefix.", (double)is.misses);
+	metric(b, "guardd_image_cache_evictions_total", "counter", "Entries dropped for the count "
+	    "or byte budget (cache.images, cache.images_mb).", (double)is.evictions);
+	metric(b, "guardd_image_cache_entries", "gauge", "Entries the image cache holds.",
+	    (double)is.entries);
+	metric(b, "guardd_image_cache_bytes", "gauge", "Bytes the image cache holds.",
+	    (double)is.bytes);
+}
+
 void
 http_route_metrics(struct hreq *h)
 {
@@ -213,6 +238,7 @@ http_route_metrics(struct hreq *h)
 	    "positions.", (double)cs.hits);
 	metric(b, "guardd_conversation_cache_bytes", "gauge", "Bytes the conversation cache holds.",
 	    (double)cs.bytes);
+	image_cache(b, s);
 	http_reply_raw(h, 200, "text/plain; version=0.0.4; charset=utf-8", b, NULL);
 	evbuffer_free(b);
 }

@@ -9,6 +9,7 @@
 
 #include "classifier/classifier.h"
 #include "classifier/convcache.h"
+#include "classifier/imgcache.h"
 #include "core/model.h"
 #include "daemon/http.h"
 #include "daemon/http_int.h"
@@ -121,6 +122,14 @@ stats_json(struct server *s)
 	    "entries", (json_int_t)cs.entries, "lookups", (json_int_t)cs.lookups, "hits",
 	    (json_int_t)cs.hits, "tokens_reused", (json_int_t)cs.tokens_reused, "stores",
 	    (json_int_t)cs.stores, "evictions", (json_int_t)cs.evictions));
+	struct imgcache_stats is;
+	classifier_image_cache_stats(s->cls, &is);
+	json_object_set_new(o, "image_cache", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}", "budget_bytes", (json_int_t)is.budget, "max_entries",
+	    (json_int_t)is.max_entries, "bytes", (json_int_t)is.bytes, "entries",
+	    (json_int_t)is.entries, "lookups", (json_int_t)is.lookups, "hits", (json_int_t)is.hits,
+	    "partial_hits", (json_int_t)is.partial, "misses", (json_int_t)is.misses, "stores",
+	    (json_int_t)is.stores, "evictions", (json_int_t)is.evictions));
 	json_object_set_new(o, "http", json_pack("{s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I}",
 	    "requests", (json_int_t)st->http_requests, "errors", (json_int_t)st->http_errors,
 	    "connections", http_connections(s), "inflight", http_inflight(s), "stream_blocks",

@@ -1,7 +1,8 @@
 #!/bin/sh
 # guard logits/generate with --image on Llama 3.2-Vision (tiny-mllama): the reference's top 10
 # and greedy tokens for l32v_image_first, and clear refusals: an image for a text-only model,
-# images not matching the <|image|> tokens, a truncated PNG.   t_mllama_cli.sh BUILD
+# images not matching the <|image|> tokens, a truncated PNG; the preprocessor config the
+# shared attach code reads.   t_mllama_cli.sh BUILD
 . tests/tap.sh
 B=${1:-build}
 M=$B/models/tiny-mllama
@@ -40,4 +41,19 @@ head -c 3000 "$IMG" > "$T/cut.png"
 $G logits -m "$M" --ids "$IDS" --image "$T/cut.png" --top 1 >/dev/null 2>"$T/err"; rc=$?
 ok "$([ "$rc" -ne 0 ]; echo $?)" "a truncated PNG fails (exit $rc)"
 like "$(cat "$T/err")" "$T/cut.png" "and the message names the file: $(cat "$T/err")"
+# the images go through core/mllama_image.c as the guard's do: a directory without a
+# preprocessor_config.json gets Meta's values (the Hub file's, so the same logits) and a
+# warning; one of another geometry than the vision tower's is refused naming the key
+cp -al "$M" "$T/nopre" && rm "$T/nopre/preprocessor_config.json"
+$G logits -m "$M" --ids "$IDS" --image "$IMG" -o "$T/l.hub" >/dev/null 2>"$T/err"
+$G logits -m "$T/nopre" --ids "$IDS" --image "$IMG" -o "$T/l.none" >/dev/null 2>"$T/err"; rc=$?
+is "$rc" 0 "logits --image with no preprocessor_config.json runs"
+cmp -s "$T/l.hub" "$T/l.none"; ok $? "... with Meta's values: the Hub config's logits, bit for bit"
+like "$(cat "$T/err")" "no preprocessor_config.json in the directory; image preprocessing uses Meta's defaults" \
+    "... and a warning says so: $(cat "$T/err")"
+jq '.max_image_tiles = 2' "$M/preprocessor_config.json" > "$T/nopre/preprocessor_config.json"
+$G logits -m "$T/nopre" --ids "$IDS" --image "$IMG" --top 1 >/dev/null 2>"$T/err"; rc=$?
+ok "$([ "$rc" -ne 0 ]; echo $?)" "a preprocessor config of 2 tiles for a 4-tile tower is refused (exit $rc)"
+like "$(cat "$T/err")" "preprocessor_config.json: max_image_tiles: 2 is not the model's max_num_tiles (4)" \
+    "... naming the key: $(cat "$T/err")"
 done_testing
