@@ -68,6 +68,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# HOT_OPT: extra flags for the compute files only (kernels, vision tower, forward pass,
+# matmul), after OPT; empty by default (make check-asan sets it)
+HOT_OPT ?=
+HOT_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard core/kern*.c core/vision*.c core/forward*.c \
+	core/matmul.c))
+$(HOT_OBJ): ALL_CFLAGS += $(HOT_OPT)
+
 # tests and fuzz targets link the daemon's and the protocol's objects from archives, so each
 # takes only what it uses
 $(BUILD)/libguardd.a: $(D_LIB_OBJ) $(PROTO_OBJ)
@@ -131,10 +138,12 @@ models: $(BUILD)/tests/mkmodel
 	sh tests/mkmodels.sh $(BUILD) $(MODELS_FROM)
 
 # The longest test files start first, so that neither of the JOBS slots is left with a long
-# one at the end (the "# N s: command" lines of make check's log give each command's time)
-SLOW_T = 31-guard-image-stream 80-daemon 41-imgchat 72-gstream 28-mllama 39-imaged-sock \
-	22-quant 39-imaged 20-reference 29-guard-image 74-chatcli 94-eval 24-quantize 26-pruned \
-	85-faults 65-gen 27-mllama-gguf 27-vision 64-chat 90-fuzz
+# one at the end (the "# N s: command" lines of make check's log give each command's time;
+# this order: prove --timer of make check-asan at 3481315..c5d82dd, -O2 compute files)
+SLOW_T = 41-imgchat 20-reference 28-mllama 65-gen 31-guard-image-stream 27-mllama-gguf \
+	22-quant 24-quantize 64-chat 74-chatcli 94-eval 80-daemon 26-pruned 29-guard-image \
+	39-imaged-sock 86-chatd 39-imaged 58-draft 85-faults 27-vision 30-kvcache 06-kq 90-fuzz \
+	72-gstream
 ALL_T = $(wildcard tests/run/*.t)
 RUN_T = $(foreach t,$(SLOW_T),$(filter tests/run/$(t).t,$(ALL_T))) \
 	$(filter-out $(SLOW_T:%=tests/run/%.t),$(ALL_T))
@@ -144,13 +153,16 @@ check: tests-build models
 
 # The same tests on an ASan+UBSan build. Its models are the plain build's (made first, by
 # the plain mkmodel if need be): data, not code, so remaking them under ASan tests nothing.
-# ASAN_OPT: -O1; -O2 compiled about 100 CPU-s longer and was no clear gain on the tests
-# (t_ref's F32 run 40% less CPU, t_mllama 7%, 20-reference.t none). make does not see a flag
-# change: rm -rf build-asan after changing it.
+# ASAN_OPT: -O1; -O2 for the whole tree compiled about 100 CPU-s longer and was no clear gain
+# on the tests (t_ref's F32 run 40% less CPU, t_mllama 7%, 20-reference.t none). The compute
+# files alone at -O2 (ASAN_HOT_OPT, HOT_OBJ above) are: t_vision 24.4 -> 11.5 CPU-s, t_guard
+# 7.6 -> 3.2, t_gen parity 7.9 -> 5.2, for 14 files compiled longer. make does not see a flag
+# change: rm -rf build-asan after changing either.
 ASAN_OPT ?= -O1 -fno-omit-frame-pointer
+ASAN_HOT_OPT ?= -O2
 check-asan:
 	$(MAKE) BUILD=build models
-	$(MAKE) BUILD=build-asan MODELS_FROM=build OPT="$(ASAN_OPT)" \
+	$(MAKE) BUILD=build-asan MODELS_FROM=build OPT="$(ASAN_OPT)" HOT_OPT="$(ASAN_HOT_OPT)" \
 		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 demo: guard models

@@ -28,6 +28,7 @@
 #include "classifier/prompt.h"
 #include "core/model.h"
 #include "policy/policy.h"
+#include "asan.h"
 #include "tap.h"
 
 static unsigned char *
@@ -318,11 +319,14 @@ static const char RESP[] = "Sure. First, look closely at the shackle, then try t
     "by one with a thin pick until each sets.";
 
 /* grows RESP through uneven cuts in stream s of sc, each check compared with classifier_run
- * on cl under slot 0; returns the number of differing checks (why: the first) */
+ * on cl under slot 0; returns the number of differing checks (why: the first). Under ASan
+ * every cut is still checked on the stream, but only the first and the last are compared
+ * with classifier_run (each an uncached run through the vision tower: the paths of the
+ * others, many times the CPU); *compared counts the comparisons. */
 static int
 grow(struct classifier *sc, struct guard_stream *s, struct classifier *cl,
     const struct conv_image *img, size_t from, size_t to, int *max_eval, int *min_reused,
-    char *why, size_t cap)
+    int *compared, char *why, size_t cap)
 {
 	static const size_t pat[] = { 17, 1, 29, 9, 40 };
 	int bad = 0, k = 0;
@@ -335,11 +339,16 @@ grow(struct classifier *sc, struct guard_stream *s, struct classifier *cl,
 		struct verdict vs, vr;
 		struct conv c;
 		classifier_stream_check(sc, &s, resp, len, 1, &vs);
+		int cmp = !UNDER_ASAN || at == from || at == to;
 		mkconv(&c, USER, img, 1, RESP, at);
 		const struct conv *l[1] = { &c };
-		classifier_run(cl, 0, l, 1, &vr);
+		memset(&vr, 0, sizeof(vr));
+		if (cmp) {
+			classifier_run(cl, 0, l, 1, &vr);
+			(*compared)++;
+		}
 		char w[400];
-		if (!same(&vs, &vr, w, sizeof(w)) && bad++ == 0)
+		if (cmp && !same(&vs, &vr, w, sizeof(w)) && bad++ == 0)
 			snprintf(why, cap, "at %zu: %s", at, w);
 		/* two identical errors would compare equal: the model must have run (the random
 		 * model's answer itself is malformed, an error verdict with a real score) */
@@ -352,8 +361,12 @@ grow(struct classifier *sc, struct guard_stream *s, struct classifier *cl,
 		verdict_free(&vs);
 		verdict_free(&vr);
 		conv_free(&c);
-		if (at == to)
+		if (at == to) {
+			if (UNDER_ASAN)
+				diag("ASan: %d of the %d checks from %zu compared with classifier_run "
+				    "(every one checked on the stream)", *compared, k + 1, from);
 			return bad;
+		}
 	}
 }
 
@@ -388,10 +401,12 @@ main(int argc, char **argv)
 		return done_testing();
 	}
 	char why[512] = "all the same";
-	int max_eval = 0, min_reused = 1 << 30;
-	int bad = grow(sc, s, cl, &img, 0, strlen(RESP), &max_eval, &min_reused, why, sizeof(why));
-	ok(bad == 0, "every check of the growing response equals classifier_run on the "
-	    "conversation with the image plus the response, bit for bit (%s)", why);
+	int max_eval = 0, min_reused = 1 << 30, compared = 0;
+	int bad = grow(sc, s, cl, &img, 0, strlen(RESP), &max_eval, &min_reused, &compared, why,
+	    sizeof(why));
+	ok(bad == 0 && compared >= 2, "every check of the growing response compared equals "
+	    "classifier_run on the conversation with the image plus the response, bit for bit "
+	    "(%d compared; %s)", compared, why);
 	/* the image prefix is never re-evaluated: every check reuses at least it (with the
 	 * image's <|image|> at position 4, that is > 4 positions), and after the first, a check
 	 * evaluates its new tokens plus the closing part (about 40), not the whole prompt */
@@ -417,8 +432,11 @@ main(int argc, char **argv)
 	max_eval = 0;
 	min_reused = 1 << 30;
 	snprintf(why, sizeof(why), "all the same");
-	bad = grow(sc, s, cl, &img, 30, strlen(RESP), &max_eval, &min_reused, why, sizeof(why));
-	ok(bad == 0, "after the swap: checks equal classifier_run under the new policy (%s)", why);
+	compared = 0;
+	bad = grow(sc, s, cl, &img, 30, strlen(RESP), &max_eval, &min_reused, &compared, why,
+	    sizeof(why));
+	ok(bad == 0 && compared >= 2, "after the swap: checks equal classifier_run under the new "
+	    "policy (%d compared; %s)", compared, why);
 	classifier_stream_close(sc, s);
 
 	/* refused: two images, an image part without bytes */
