@@ -19,6 +19,8 @@
 #include "core/pool.h"
 #include "core/quant.h"
 
+#include "benchutil.h"
+
 static uint32_t rng = 7;
 
 static uint32_t
@@ -33,15 +35,12 @@ rnd32(void)
 static double
 now(void)
 {
-	struct timespec ts;
-
 	/* KQ_CPUTIME=1: process CPU time, steadier than wall time on a loaded machine (use 1
 	 * thread: the figures are then one core's) */
 	static int cpu = -1;
 	if (cpu < 0)
 		cpu = getenv("KQ_CPUTIME") != NULL && atoi(getenv("KQ_CPUTIME")) > 0;
-	clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	return bench_clock_s(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC);
 }
 
 struct job {
