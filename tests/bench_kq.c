@@ -20,16 +20,14 @@
 #include "core/quant.h"
 
 #include "benchutil.h"
+#include "xorshift.h"
 
 static uint32_t rng = 7;
 
 static uint32_t
 rnd32(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 17;
-	rng ^= rng << 5;
-	return rng;
+	return xorshift32(&rng);
 }
 
 static double
