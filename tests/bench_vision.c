@@ -30,21 +30,14 @@
 #include "util/median.h"
 
 #include "benchutil.h"
-
-static uint64_t
-mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+#include "hashnoise.h"
 
 /* hash noise, uniform in [-a, a] */
 static float
 noise(uint64_t *z, float a)
 {
 	*z += 0x9e3779b97f4a7c15ull;
-	return a * ((float)(mix(*z) >> 40) / (float)(1 << 23) - 1.0f);
+	return a * ((float)(hashnoise_mix(*z) >> 40) / (float)(1 << 23) - 1.0f);
 }
 
 static float *

@@ -54,6 +54,7 @@
 #include "util/buf.h"
 #include "core/gguf.h"
 #include "core/half.h"
+#include "tests/hashnoise.h"
 #include "tests/mkquant.h"
 
 /* one token of a rigged generator's answer: its id and its text (checked against the
@@ -247,32 +248,16 @@ gen_values(const struct spec *s, const char *name, int64_t rows, int64_t cols, f
 
 /* --- the hash-noise rule --------------------------------------------------------------- */
 
-static uint64_t
-fnv1a64(const char *s)
-{
-	uint64_t h = 0xCBF29CE484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001B3ull;
-	}
-	return h;
-}
-
 /* elements [start, start + n) of the tensor */
 static void
 values_at(const char *name, size_t start, size_t n, float *out)
 {
-	uint64_t seed = fnv1a64(name);
+	uint64_t seed = hashnoise_seed(name);
 	size_t len = strlen(name);
 	int norm = len >= 11 && strcmp(name + len - 11, "norm.weight") == 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t z = seed + (uint64_t)(start + i) * 0x9E3779B97F4A7C15ull;
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-		z = z ^ (z >> 31);
-		double u = (double)(z >> 11) * 0x1p-53;
+		double u = hashnoise_unit(seed, (uint64_t)(start + i));
 		out[i] = norm ? (float)(1.0 + (2.0 * u - 1.0) * 0.25) : (float)((2.0 * u - 1.0) * 0.035);
 	}
 }
