@@ -332,6 +332,19 @@ weights(const struct spec *s, const struct tensor *t, float *v)
 		values_at(t->name, 0, numel(t), v);
 }
 
+/* one tensor's weights, and a buffer as large for their encoding: both the caller's to free */
+static float *
+weights_new(const struct spec *s, const struct tensor *t, void **o)
+{
+	float *v = malloc(numel(t) * 4);
+
+	*o = malloc(numel(t) * 4);
+	if (v == NULL || *o == NULL)
+		die("out of memory");
+	weights(s, t, v);
+	return v;
+}
+
 static void
 xwrite(FILE *fp, const void *p, size_t n)
 {
@@ -410,13 +423,9 @@ write_hf(const struct spec *s, const char *dir, const char *type)
 	xwrite(fp, &hl, 8);
 	xwrite(fp, h.p, h.n);
 	for (int i = 0; i < n; i++) {
-		size_t ne = numel(&t[i]);
-		float *v = malloc(ne * 4);
-		void *o = malloc(ne * 4);
-		if (v == NULL || o == NULL)
-			die("out of memory");
-		weights(s, &t[i], v);
-		xwrite(fp, o, encode(v, ne, type, t[i].cols == 0, o));
+		void *o;
+		float *v = weights_new(s, &t[i], &o);
+		xwrite(fp, o, encode(v, numel(&t[i]), type, t[i].cols == 0, o));
 		free(v);
 		free(o);
 	}
@@ -749,11 +758,8 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 	}
 	for (int i = 0; i < n; i++) {
 		size_t ne = numel(&t[i]);
-		float *v = malloc(ne * 4);
-		void *o = malloc(ne * 4);
-		if (v == NULL || o == NULL)
-			die("out of memory");
-		weights(s, &t[i], v);
+		void *o;
+		float *v = weights_new(s, &t[i], &o);
 		if (strstr(t[i].name, "q_proj"))
 			permute(v, t[i].rows, t[i].cols, s->heads);
 		else if (strstr(t[i].name, "k_proj"))
