@@ -57,11 +57,7 @@ chat_render_l3v(const struct chat *c, const char *date, const struct tok *t, str
 	if ((has_system || n_img == 0) &&
 	    chat_l3_system(t, date, has_system ? &c->msg[0] : NULL, &seg, text, ids, e))
 		goto out;
-	for (size_t i = first; i < c->n; i++)
-		if (chat_l3_header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
-		    parts(t, &c->msg[i], &seg, text, ids, e))
-			goto out;
-	if (chat_l3_reply(c, t, text, ids, e))
+	if (chat_l3_turns(c, first, t, parts, &seg, text, ids, e))
 		goto out;
 	rc = 0;
 out:
