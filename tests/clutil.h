@@ -1,5 +1,5 @@
 /* clutil.h - what the classifier tests (t_guard, t_convcache) share: one conversation
- * through one policy slot, a classifier holding one policy, and verdicts equal bit for bit. */
+ * through one policy slot, their two models, a classifier holding one policy, and verdicts equal bit for bit. */
 #ifndef GUARDD_CLUTIL_H
 #define GUARDD_CLUTIL_H
 
@@ -7,7 +7,25 @@
 
 #include "classifier/classifier.h"
 #include "classifier/conv.h"
+#include "core/model.h"
 #include "policy/policy.h"
+#include "tap.h"
+
+/* the two models the classifier tests run on, argv[1] the rigged guard and argv[2] one with
+ * random weights; skips the whole test, saying why, when either does not open */
+static inline void
+cl_models(char **argv, struct model **rig, struct model **rnd)
+{
+	char why[sizeof(((struct err *)0)->msg) + 64];
+	struct err e;
+
+	*rig = model_open(argv[1], &e);
+	*rnd = *rig ? model_open(argv[2], &e) : NULL;
+	if (*rig == NULL || *rnd == NULL) {
+		snprintf(why, sizeof(why), "test models not built: %s", e.msg);
+		skip_all(why);
+	}
+}
 
 /* c's verdict under policy slot 0 */
 static inline struct verdict

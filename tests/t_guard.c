@@ -28,11 +28,8 @@ main(int argc, char **argv)
 
 	if (argc != 3 && argc != 5)
 		return 2;
-	struct model *rig = model_open(argv[1], &e), *rnd = model_open(argv[2], &e);
-	if (rig == NULL || rnd == NULL) {
-		printf("1..0 # SKIP test models not built: %s\n", e.msg);
-		return 0;
-	}
+	struct model *rig, *rnd;
+	cl_models(argv, &rig, &rnd);
 	struct policy *def = policy_default();
 	struct classifier_params cp = classifier_params_default();
 	cp.max_batch = 4;
