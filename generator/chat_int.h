@@ -24,6 +24,9 @@ int chat_l3_header(const struct tok *t, const char *role, struct buf *text, stru
 int chat_l3_check(const struct chat *c, struct err *e);
 int chat_l3_system(const struct tok *t, const char *date, const struct chat_msg *sys,
     struct buf *seg, struct buf *text, struct tokvec *ids, struct err *e);
+/* The end of a message's body: seg's text as one plain piece, then <|eot_id|>. */
+int chat_l3_eot(const struct tok *t, const struct buf *seg, struct buf *text,
+    struct tokvec *ids, struct err *e);
 typedef int chat_l3_body_fn(const struct tok *t, const struct chat_msg *m, struct buf *seg,
     struct buf *text, struct tokvec *ids, struct err *e);
 int chat_l3_turns(const struct chat *c, size_t first, const struct tok *t, chat_l3_body_fn *body,

@@ -49,6 +49,13 @@ body(const struct tok *t, const char *head, const struct chat_msg *m, struct buf
 		utext_trim(m->text, m->len, &a, &n);
 	if (buf_printf(seg, "\n\n%s", head) == -1 || (n && buf_add(seg, m->text + a, n) == -1))
 		return err_set(e, "out of memory");
+	return chat_l3_eot(t, seg, text, ids, e);
+}
+
+int
+chat_l3_eot(const struct tok *t, const struct buf *seg, struct buf *text, struct tokvec *ids,
+    struct err *e)
+{
 	if (chat_emit_plain(t, seg->p, seg->n, text, ids, e) ||
 	    chat_emit_special(t, EOT, text, ids, e))
 		return -1;

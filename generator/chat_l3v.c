@@ -7,7 +7,6 @@
 #include "generator/chat_int.h"
 
 #define BOT "<|begin_of_text|>"
-#define EOT "<|eot_id|>"
 #define IMG "<|image|>"
 
 /* "\n\n", then the text cut at each image: every piece between special tokens is tokenized
@@ -32,10 +31,7 @@ parts(const struct tok *t, const struct chat_msg *m, struct buf *seg, struct buf
 	}
 	if (buf_add(seg, m->text + at, m->len - at) == -1)
 		return err_set(e, "out of memory");
-	if (chat_emit_plain(t, seg->p, seg->n, text, ids, e) ||
-	    chat_emit_special(t, EOT, text, ids, e))
-		return -1;
-	return 0;
+	return chat_l3_eot(t, seg, text, ids, e);
 }
 
 int
