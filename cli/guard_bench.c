@@ -10,21 +10,7 @@
 #include "core/kern.h"
 #include "core/matmul.h"
 #include "core/model.h"
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+#include "util/median.h"
 
 int
 cmd_bench(int argc, char **argv)
@@ -96,7 +82,7 @@ cmd_bench(int argc, char **argv)
 	}
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	double pre_m = median(pre, (int)runs), dec_m = median(dec, (int)runs);
+	double pre_m = median_of(pre, (size_t)runs), dec_m = median_of(dec, (size_t)runs);
 	double rss = ru.ru_maxrss / 1024.0;
 	/* decode reads every matrix once per token: its rate in bytes per second */
 	double gbs = (double)model_weight_bytes_per_token(m) * dec_m / 1e9;

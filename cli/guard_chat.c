@@ -324,6 +324,30 @@ blocks(const struct verdict *v, const char *what)
 	return v->decision == DECISION_BLOCK || (v->decision == DECISION_ERROR && v->flagged);
 }
 
+/* the turn ends refused: content_filter, and the policy's refusal in place of an answer */
+static void
+refuse(const struct local *l, struct chat_result *r)
+{
+	r->finish = "content_filter";
+	r->refusal = strdup(policy_refusal(l->p));
+}
+
+/* Keeps v, as JSON, in *into (replacing what was there) and frees it; 1 when it blocks the
+ * what ("request", "answer"), the turn then refused */
+static int
+judge(const struct local *l, struct verdict *v, const char *what, json_t **into,
+    struct chat_result *r)
+{
+	int blocked = blocks(v, what);
+
+	json_decref(*into);
+	*into = verdict_to_json(v, l->p, model_hash(l->lg));
+	verdict_free(v);
+	if (blocked)
+		refuse(l, r);
+	return blocked;
+}
+
 /* the generation, with the --image bytes for the prompt's <|image|> tokens */
 static int
 start(struct local *l, const struct tokvec *ids, size_t n_img, const struct gen_params *gp,
@@ -370,7 +394,7 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 	struct guard_stream *gs = NULL;
 	struct verdict v;
 	struct err e;
-	int slot = -1, st = CHAT_ERROR, blocked;
+	int slot = -1, st = CHAT_ERROR;
 
 	memset(r, 0, sizeof(*r));
 	r->finish = "stop";
@@ -382,12 +406,7 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 	r->prompt_tokens = (long)ids.n;
 	const struct conv *list[1] = { &cv };
 	classifier_run(l->c, 0, list, 1, &v);
-	r->request_verdict = verdict_to_json(&v, l->p, model_hash(l->lg));
-	blocked = blocks(&v, "request");
-	verdict_free(&v);
-	if (blocked) {
-		r->finish = "content_filter";
-		r->refusal = strdup(policy_refusal(l->p));
+	if (judge(l, &v, "request", &r->request_verdict, r)) {
 		st = CHAT_BLOCKED;
 		goto out;
 	}
@@ -399,8 +418,7 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 		/* fail closed: the answer to an image cannot be judged without it */
 		warnx_("%s reads text only: an answer about an image cannot be checked (an image "
 		    "needs Llama Guard 3 11B-Vision)", l->o->guard);
-		r->finish = "content_filter";
-		r->refusal = strdup(policy_refusal(l->p));
+		refuse(l, r);
 		st = CHAT_BLOCKED;
 		goto out;
 	}
@@ -434,13 +452,7 @@ local_turn(struct chat_backend *b, const struct chat *ch, FILE *out, struct chat
 			if (check(l, ch, gs, t, len, &v) == -1)
 				goto out;
 			r->checks++;
-			json_decref(r->response_verdict);
-			r->response_verdict = verdict_to_json(&v, l->p, model_hash(l->lg));
-			blocked = blocks(&v, "answer");
-			verdict_free(&v);
-			if (blocked) {
-				r->finish = "content_filter";
-				r->refusal = strdup(policy_refusal(l->p));
+			if (judge(l, &v, "answer", &r->response_verdict, r)) {
 				st = CHAT_BLOCKED;
 				goto out;
 			}

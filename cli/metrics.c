@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/median.h"
+
 static double
 ratio(long a, long b)
 {
@@ -103,20 +105,12 @@ metrics_threshold_at_fpr(const struct mcurve *c, double target)
 	return best;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 double
 metrics_percentile(double *v, size_t n, double q)
 {
 	if (n == 0)
 		return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
+	qsort(v, n, sizeof(*v), median_cmp);
 	size_t k = (size_t)ceil(q / 100.0 * (double)n);
 	if (k < 1)
 		k = 1;

@@ -49,6 +49,13 @@ body(const struct tok *t, const char *head, const struct chat_msg *m, struct buf
 		utext_trim(m->text, m->len, &a, &n);
 	if (buf_printf(seg, "\n\n%s", head) == -1 || (n && buf_add(seg, m->text + a, n) == -1))
 		return err_set(e, "out of memory");
+	return chat_l3_eot(t, seg, text, ids, e);
+}
+
+int
+chat_l3_eot(const struct tok *t, const struct buf *seg, struct buf *text, struct tokvec *ids,
+    struct err *e)
+{
 	if (chat_emit_plain(t, seg->p, seg->n, text, ids, e) ||
 	    chat_emit_special(t, EOT, text, ids, e))
 		return -1;
@@ -72,13 +79,25 @@ chat_l3_system(const struct tok *t, const char *date, const struct chat_msg *sys
 }
 
 int
-chat_l3_reply(const struct chat *c, const struct tok *t, struct buf *text, struct tokvec *ids,
-    struct err *e)
+chat_l3_turns(const struct chat *c, size_t first, const struct tok *t, chat_l3_body_fn *body,
+    struct buf *seg, struct buf *text, struct tokvec *ids, struct err *e)
 {
+	for (size_t i = first; i < c->n; i++)
+		if (chat_l3_header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
+		    body(t, &c->msg[i], seg, text, ids, e))
+			return -1;
 	if (c->add_generation_prompt && (chat_l3_header(t, "assistant", text, ids, e) ||
 	    chat_emit_plain(t, "\n\n", 2, text, ids, e)))
 		return -1;
 	return 0;
+}
+
+/* a message's body in the text render: trimmed, nothing before it */
+static int
+msg_body(const struct tok *t, const struct chat_msg *m, struct buf *seg, struct buf *text,
+    struct tokvec *ids, struct err *e)
+{
+	return body(t, "", m, seg, text, ids, e);
 }
 
 int
@@ -92,11 +111,7 @@ chat_render_l3(const struct chat *c, const char *date, const struct tok *t, stru
 	if (chat_l3_check(c, e) || chat_emit_special(t, BOT, text, ids, e) ||
 	    chat_l3_system(t, date, i ? &c->msg[0] : NULL, &seg, text, ids, e))
 		goto out;
-	for (; i < c->n; i++)
-		if (chat_l3_header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
-		    body(t, "", &c->msg[i], &seg, text, ids, e))
-			goto out;
-	if (chat_l3_reply(c, t, text, ids, e))
+	if (chat_l3_turns(c, i, t, msg_body, &seg, text, ids, e))
 		goto out;
 	rc = 0;
 out:

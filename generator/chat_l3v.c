@@ -7,7 +7,6 @@
 #include "generator/chat_int.h"
 
 #define BOT "<|begin_of_text|>"
-#define EOT "<|eot_id|>"
 #define IMG "<|image|>"
 
 /* "\n\n", then the text cut at each image: every piece between special tokens is tokenized
@@ -32,10 +31,7 @@ parts(const struct tok *t, const struct chat_msg *m, struct buf *seg, struct buf
 	}
 	if (buf_add(seg, m->text + at, m->len - at) == -1)
 		return err_set(e, "out of memory");
-	if (chat_emit_plain(t, seg->p, seg->n, text, ids, e) ||
-	    chat_emit_special(t, EOT, text, ids, e))
-		return -1;
-	return 0;
+	return chat_l3_eot(t, seg, text, ids, e);
 }
 
 int
@@ -57,11 +53,7 @@ chat_render_l3v(const struct chat *c, const char *date, const struct tok *t, str
 	if ((has_system || n_img == 0) &&
 	    chat_l3_system(t, date, has_system ? &c->msg[0] : NULL, &seg, text, ids, e))
 		goto out;
-	for (size_t i = first; i < c->n; i++)
-		if (chat_l3_header(t, chat_role_name(c->msg[i].role), text, ids, e) ||
-		    parts(t, &c->msg[i], &seg, text, ids, e))
-			goto out;
-	if (chat_l3_reply(c, t, text, ids, e))
+	if (chat_l3_turns(c, first, t, parts, &seg, text, ids, e))
 		goto out;
 	rc = 0;
 out:

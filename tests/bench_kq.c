@@ -19,29 +19,26 @@
 #include "core/pool.h"
 #include "core/quant.h"
 
+#include "benchutil.h"
+#include "xorshift.h"
+
 static uint32_t rng = 7;
 
 static uint32_t
 rnd32(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 17;
-	rng ^= rng << 5;
-	return rng;
+	return xorshift32(&rng);
 }
 
 static double
 now(void)
 {
-	struct timespec ts;
-
 	/* KQ_CPUTIME=1: process CPU time, steadier than wall time on a loaded machine (use 1
 	 * thread: the figures are then one core's) */
 	static int cpu = -1;
 	if (cpu < 0)
 		cpu = getenv("KQ_CPUTIME") != NULL && atoi(getenv("KQ_CPUTIME")) > 0;
-	clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	return bench_clock_s(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC);
 }
 
 struct job {

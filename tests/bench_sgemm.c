@@ -15,18 +15,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "benchutil.h"
+
 /* in libopenblas, not declared by every cblas.h */
 void openblas_set_num_threads(int n);
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
+/* (util/median.c's order: this program links no library of ours) */
 static int
 cmp_d(const void *a, const void *b)
 {
@@ -35,27 +29,14 @@ cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static long
-arg(int argc, char **argv, int i, long def, long max)
-{
-	if (argc <= i)
-		return def;
-	char *end;
-	long v = strtol(argv[i], &end, 10);
-	if (*end != '\0' || v < 1 || v > max) {
-		fprintf(stderr, "bench_sgemm: argument %d '%s' is not an integer in 1..%ld\n", i,
-		    argv[i], max);
-		exit(2);
-	}
-	return v;
-}
-
 int
 main(int argc, char **argv)
 {
-	long threads = arg(argc, argv, 1, 2, 1024);
-	long m = arg(argc, argv, 2, 512, 1 << 16), n = arg(argc, argv, 3, 2048, 1 << 16);
-	long k = arg(argc, argv, 4, 2048, 1 << 16), reps = arg(argc, argv, 5, 7, 1000);
+	const char *me = "bench_sgemm";
+	long threads = bench_arg(me, argc, argv, 1, 2, 1024);
+	long m = bench_arg(me, argc, argv, 2, 512, 1 << 16);
+	long n = bench_arg(me, argc, argv, 3, 2048, 1 << 16);
+	long k = bench_arg(me, argc, argv, 4, 2048, 1 << 16), reps = bench_arg(me, argc, argv, 5, 7, 1000);
 	float *a = malloc((size_t)(m * k) * sizeof(float));
 	float *b = malloc((size_t)(n * k) * sizeof(float));
 	float *c = malloc((size_t)(m * n) * sizeof(float));
@@ -72,10 +53,10 @@ main(int argc, char **argv)
 		b[i] = (float)(z >> 40) / (float)(1 << 24) - 0.5f;
 	openblas_set_num_threads((int)threads);
 	for (long r = -1; r < reps; r++) {
-		double t0 = now_s();
+		double t0 = bench_clock_s(CLOCK_MONOTONIC);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a,
 		    (int)k, b, (int)k, 0.0f, c, (int)n);
-		double dt = now_s() - t0;
+		double dt = bench_clock_s(CLOCK_MONOTONIC) - t0;
 		if (r >= 0)
 			g[r] = 2.0 * (double)m * (double)n * (double)k / dt / 1e9;
 	}

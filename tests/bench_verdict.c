@@ -22,6 +22,9 @@
 #include "core/ctx.h"
 #include "core/model.h"
 #include "policy/policy.h"
+#include "util/median.h"
+
+#include "benchutil.h"
 
 static const char *names[] = { "Alice", "Brian", "David", "Emily", "Frank", "Grace", "Henry",
 	"James", "Laura", "Maria", "Peter", "Susan", "Thomas", "Oliver", "Sarah", "Kevin" };
@@ -36,25 +39,7 @@ static const char *tail = " asked me how to store the cleaning products in our s
 static double
 cpu_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) * 1e3;
 }
 
 /* three one-token passes against one three-token pass, after a prefill of 96 tokens */
@@ -101,7 +86,7 @@ passes(const struct model *m, int n, int th)
 		}
 	}
 	printf("median of %d: 3 passes of 1 token %.1f ms, 1 pass of 3 tokens %.1f ms CPU\n", n,
-	    median(one, n), median(three, n));
+	    median_of(one, (size_t)n), median_of(three, (size_t)n));
 	ctx_free(c);
 	return 0;
 fail:
@@ -174,7 +159,8 @@ main(int argc, char **argv)
 		conv_free(&cv);
 	}
 	printf("median of %d: prefill %.1f ms, decode %.1f ms, total %.1f ms, CPU %.1f ms\n", n,
-	    median(pre, n), median(dec, n), median(tot, n), median(cpu, n));
+	    median_of(pre, (size_t)n), median_of(dec, (size_t)n), median_of(tot, (size_t)n),
+	    median_of(cpu, (size_t)n));
 	classifier_free(c);
 	policy_free(pol);
 	model_close(m);

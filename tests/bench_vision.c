@@ -27,53 +27,17 @@
 #include "core/model.h"
 #include "core/pool.h"
 #include "core/vision_int.h"
+#include "util/median.h"
 
-static double
-clock_s(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static long
-arg(int argc, char **argv, int i, long def, long max)
-{
-	if (argc <= i)
-		return def;
-	char *end;
-	long v = strtol(argv[i], &end, 10);
-	if (*end != '\0' || v < 1 || v > max) {
-		fprintf(stderr, "bench_vision: argument %d '%s' is not an integer in 1..%ld\n", i,
-		    argv[i], max);
-		exit(2);
-	}
-	return v;
-}
-
-static uint64_t
-mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+#include "benchutil.h"
+#include "hashnoise.h"
 
 /* hash noise, uniform in [-a, a] */
 static float
 noise(uint64_t *z, float a)
 {
 	*z += 0x9e3779b97f4a7c15ull;
-	return a * ((float)(mix(*z) >> 40) / (float)(1 << 23) - 1.0f);
+	return a * ((float)(hashnoise_mix(*z) >> 40) / (float)(1 << 23) - 1.0f);
 }
 
 static float *
@@ -210,8 +174,8 @@ on_stage(void *arg, const char *stage, const float *x, size_t n)
 	(void)x, (void)n;
 	if (strstr(stage, "layers.") == NULL || C->n >= C->cap)
 		return;
-	C->wall[C->n] = clock_s(CLOCK_MONOTONIC);
-	C->cpu[C->n++] = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	C->wall[C->n] = bench_clock_s(CLOCK_MONOTONIC);
+	C->cpu[C->n++] = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static void
@@ -221,13 +185,6 @@ pixels_fill(float *px, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		px[i] = noise(&z, 2.0f);
-}
-
-static double
-median(double *x, int n)
-{
-	qsort(x, (size_t)n, sizeof(*x), cmp_d);
-	return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
 }
 
 int
@@ -246,9 +203,12 @@ main(int argc, char **argv)
 		    "       bench_vision 11b [threads [reps [local [global]]]]\n");
 		return 2;
 	}
-	int threads = (int)arg(argc, argv, ai, 2, 1024), reps = (int)arg(argc, argv, ai + 1, 3, 100);
+	const char *me = "bench_vision";
+	int threads = (int)bench_arg(me, argc, argv, ai, 2, 1024);
+	int reps = (int)bench_arg(me, argc, argv, ai + 1, 3, 100);
 	if (big) {
-		tower_11b(&M11, (int)arg(argc, argv, 4, 2, 32), (int)arg(argc, argv, 5, 1, 8));
+		tower_11b(&M11, (int)bench_arg(me, argc, argv, 4, 2, 32),
+		    (int)bench_arg(me, argc, argv, 5, 1, 8));
 		M = &M11;
 		n_embd = 4096;
 		if ((pool = pool_new(threads)) == NULL) {
@@ -284,12 +244,13 @@ main(int argc, char **argv)
 	double x0 = 0;
 	for (int r = reps > 1 ? -1 : 0; r < reps; r++) {	/* a warm-up when repeating */
 		C.n = 0;
-		C.t0w = clock_s(CLOCK_MONOTONIC);
-		C.t0c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+		C.t0w = bench_clock_s(CLOCK_MONOTONIC);
+		C.t0c = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
 		/* the stage hook (timestamps after each layer) only in big runs: it costs copies */
 		struct mllama_image *im = vision_encode(M, n_embd, pool, px, 1, nt,
 		    big ? on_stage : NULL, &C, &e);
-		double w = clock_s(CLOCK_MONOTONIC) - C.t0w, u = clock_s(CLOCK_PROCESS_CPUTIME_ID) - C.t0c;
+		double w = bench_clock_s(CLOCK_MONOTONIC) - C.t0w;
+		double u = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - C.t0c;
 		if (im == NULL) {
 			fprintf(stderr, "bench_vision: %s\n", e.msg);
 			return 1;
@@ -305,7 +266,7 @@ main(int argc, char **argv)
 		}
 	}
 	double fl = flops_stem(M, n_embd) + nl * flops_layer(M, nt);
-	double w = median(wall, reps), u = median(cpu, reps);
+	double w = median_of(wall, (size_t)reps), u = median_of(cpu, (size_t)reps);
 	printf("{\"shape\": \"%s\", \"threads\": %d, \"reps\": %d, \"tiles\": %d, \"layers\": [%d, %d], "
 	    "\"kernels\": \"%s\", \"wall_s\": %.3f, \"cpu_s\": %.3f, \"wall_s_per_tile\": %.3f, "
 	    "\"cpu_s_per_tile\": %.3f, \"gflop\": %.1f, \"gflops_wall\": %.1f, "
@@ -317,8 +278,8 @@ main(int argc, char **argv)
 		 * and positional embeddings, layernorm_pre); the first global one layernorm_post */
 		double lwm[64], lcm[64];
 		for (int l = 0; l < nl; l++) {
-			lwm[l] = median(lw + (size_t)l * reps, reps);
-			lcm[l] = median(lc + (size_t)l * reps, reps);
+			lwm[l] = median_of(lw + (size_t)l * reps, (size_t)reps);
+			lcm[l] = median_of(lc + (size_t)l * reps, (size_t)reps);
 		}
 		double loc_w = lwm[M->n_local - 1], loc_c = lcm[M->n_local - 1];
 		double glo_w = lwm[nl - 1], glo_c = lcm[nl - 1];

@@ -10,6 +10,7 @@
 #include <msgpack.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -44,6 +45,27 @@ harness_init(const char *guardd_path)
 		printf("Bail out! %s: %s\n", guardd_path, strerror(errno));
 		exit(1);
 	}
+}
+
+/* A daemon test's arguments: argv[1] is guardd (harness_init), argv[2], argv[3], ... the
+ * model files, made absolute (a configuration's relative paths are taken from its own
+ * directory) into the NULL-ended list of const char ** that follows; skips the whole test
+ * when one of them is missing. */
+static inline void
+harness_args(char **argv, ...)
+{
+	va_list ap;
+	const char **p;
+	int i = 2;
+
+	va_start(ap, argv);
+	while ((p = va_arg(ap, const char **)) != NULL) {
+		if (access(argv[i], R_OK) != 0)
+			skip_all("test models not built (../shared absent)");
+		*p = realpath(argv[i++], NULL);
+	}
+	va_end(ap);
+	harness_init(argv[1]);
 }
 
 static inline void

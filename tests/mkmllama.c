@@ -28,6 +28,8 @@
 #include "core/half.h"
 #include "util/buf.h"
 
+#include "tests/hashnoise.h"
+
 struct mspec {
 	const char *name;
 	int vocab, hidden, layers, heads, kv_heads, ffn, max_pos;
@@ -213,29 +215,13 @@ value_class(const char *name)
 	return V_MATRIX;
 }
 
-static uint64_t
-fnv1a64(const char *s)
-{
-	uint64_t h = 0xCBF29CE484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001B3ull;
-	}
-	return h;
-}
-
 static void
 values_at(const char *name, enum vclass vc, uint64_t start, size_t n, float *out)
 {
-	uint64_t seed = fnv1a64(name);
+	uint64_t seed = hashnoise_seed(name);
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t z = seed + (start + i) * 0x9E3779B97F4A7C15ull;
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-		z = z ^ (z >> 31);
-		double u = (double)(z >> 11) * 0x1p-53;
+		double u = hashnoise_unit(seed, start + i);
 		out[i] = vc == V_NORM ? (float)(1.0 + (2.0 * u - 1.0) * 0.25) :
 		    vc == V_GATE ? (float)(0.25 + 0.5 * u) : (float)((2.0 * u - 1.0) * 0.035);
 	}

@@ -54,6 +54,7 @@
 #include "util/buf.h"
 #include "core/gguf.h"
 #include "core/half.h"
+#include "tests/hashnoise.h"
 #include "tests/mkquant.h"
 
 /* one token of a rigged generator's answer: its id and its text (checked against the
@@ -247,32 +248,16 @@ gen_values(const struct spec *s, const char *name, int64_t rows, int64_t cols, f
 
 /* --- the hash-noise rule --------------------------------------------------------------- */
 
-static uint64_t
-fnv1a64(const char *s)
-{
-	uint64_t h = 0xCBF29CE484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001B3ull;
-	}
-	return h;
-}
-
 /* elements [start, start + n) of the tensor */
 static void
 values_at(const char *name, size_t start, size_t n, float *out)
 {
-	uint64_t seed = fnv1a64(name);
+	uint64_t seed = hashnoise_seed(name);
 	size_t len = strlen(name);
 	int norm = len >= 11 && strcmp(name + len - 11, "norm.weight") == 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t z = seed + (uint64_t)(start + i) * 0x9E3779B97F4A7C15ull;
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-		z = z ^ (z >> 31);
-		double u = (double)(z >> 11) * 0x1p-53;
+		double u = hashnoise_unit(seed, (uint64_t)(start + i));
 		out[i] = norm ? (float)(1.0 + (2.0 * u - 1.0) * 0.25) : (float)((2.0 * u - 1.0) * 0.035);
 	}
 }
@@ -345,6 +330,19 @@ weights(const struct spec *s, const struct tensor *t, float *v)
 		gen_values(s, t->name, t->rows, t->cols, v);
 	else
 		values_at(t->name, 0, numel(t), v);
+}
+
+/* one tensor's weights, and a buffer as large for their encoding: both the caller's to free */
+static float *
+weights_new(const struct spec *s, const struct tensor *t, void **o)
+{
+	float *v = malloc(numel(t) * 4);
+
+	*o = malloc(numel(t) * 4);
+	if (v == NULL || *o == NULL)
+		die("out of memory");
+	weights(s, t, v);
+	return v;
 }
 
 static void
@@ -425,13 +423,9 @@ write_hf(const struct spec *s, const char *dir, const char *type)
 	xwrite(fp, &hl, 8);
 	xwrite(fp, h.p, h.n);
 	for (int i = 0; i < n; i++) {
-		size_t ne = numel(&t[i]);
-		float *v = malloc(ne * 4);
-		void *o = malloc(ne * 4);
-		if (v == NULL || o == NULL)
-			die("out of memory");
-		weights(s, &t[i], v);
-		xwrite(fp, o, encode(v, ne, type, t[i].cols == 0, o));
+		void *o;
+		float *v = weights_new(s, &t[i], &o);
+		xwrite(fp, o, encode(v, numel(&t[i]), type, t[i].cols == 0, o));
 		free(v);
 		free(o);
 	}
@@ -764,11 +758,8 @@ write_gguf(const struct spec *s, const char *path, const char *type)
 	}
 	for (int i = 0; i < n; i++) {
 		size_t ne = numel(&t[i]);
-		float *v = malloc(ne * 4);
-		void *o = malloc(ne * 4);
-		if (v == NULL || o == NULL)
-			die("out of memory");
-		weights(s, &t[i], v);
+		void *o;
+		float *v = weights_new(s, &t[i], &o);
 		if (strstr(t[i].name, "q_proj"))
 			permute(v, t[i].rows, t[i].cols, s->heads);
 		else if (strstr(t[i].name, "k_proj"))

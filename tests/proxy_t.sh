@@ -3,15 +3,12 @@
 # tests/upstream.py (plain and TLS with a certificate made here), and a second guardd
 # hosting the rigged generator as the upstream of a first.
 . tests/tap.sh
-B=${BUILD:-build}
-M=$PWD/$B/models
-LG=$M/rig-l3.gguf
-GEN=$M/rig-gen-safe-l3.gguf
-[ -f "$LG" ] && [ -f "$GEN" ] || skip_all "test models not built (../shared absent)"
-command -v curl >/dev/null || skip_all "no curl"
-command -v python3 >/dev/null || skip_all "no python3"
-command -v openssl >/dev/null || skip_all "no openssl command"
-T=$(mktemp -d /tmp/guardd-proxy-XXXXXX)
+. tests/dlib.sh
+rig_models rig-gen-safe-l3.gguf
+need curl "no curl"
+need python3 "no python3"
+need openssl "no openssl command"
+rig_tmp /tmp/guardd-proxy-XXXXXX
 pids=""
 trap 'kill $pids 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 bail() { echo "Bail out! $*"; exit 1; }
@@ -29,7 +26,7 @@ until [ -s "$T/up.port" ] && [ -s "$T/tls.port" ]; do
 done
 UP=$(cat "$T/up.port")
 TLS=$(cat "$T/tls.port")
-PB=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PB=$(freeport)
 echo "k-up" > "$T/upkey"
 
 # name upstream-yaml: a guardd whose HTTP front is a Unix socket
@@ -63,13 +60,7 @@ CONF
 for n in a noca ca chain gen; do
 	./guardd -f -c "$T/$n.yaml" 2> "$T/$n.err" & pids="$pids $!"
 done
-for n in a noca ca chain gen; do
-	i=0
-	until ./guard ping --socket "$T/$n.sock" > /dev/null 2>&1; do
-		i=$((i + 1)); [ $i -gt 300 ] && bail "guardd $n did not start: $(cat "$T/$n.err")"
-		sleep 0.1
-	done
-done
+ping_all 300 a noca ca chain gen
 
 # post NAME BODY OUT [CURL-OPTS]: the answer's body to OUT, its HTTP status printed
 post() {
@@ -100,6 +91,7 @@ print("%s|%s|%s|%s|%s" % (text, finish, done, err, guardd is not None and "reque
 PY
 sse() { python3 "$T/sse.py" "$1"; }
 # jf FILE EXPR: a Python expression of the JSON in FILE (j), a tuple printed space-separated
+# (tests/dlib.sh's prints the tuple as Python does)
 jf() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$@"; }
 # the upstream log's last entry, field by field
 lastlog() { python3 -c 'import json,sys; l=open(sys.argv[1]).read().splitlines(); j=json.loads(l[-1]) if l else {}; v=eval(sys.argv[2]); print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$@"; }

@@ -1,5 +1,5 @@
 /* refutil.h - what the tests against Hugging Face reference files share (t_ref, t_mllama,
- * t_quant, t_tok, t_spmodel): reading a logits file, token ids from a JSON array and
+ * t_quant, t_tok, t_spmodel): ../shared or a skip, its JSON files, reading a logits file, token ids from a JSON array and
  * comparing ids with one, the deviation between two logit vectors, the top-two margin, and
  * the greedy continuation fed the reference's tokens. */
 #ifndef GUARDD_TESTS_REFUTIL_H
@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,34 @@
 #include "core/sample.h"
 #include "tap.h"
 #include "util/buf.h"
+
+/* ../shared (tap.h's shared_dir); skips the whole test when it is absent */
+static inline const char *
+ref_shared(void)
+{
+	const char *shared = shared_dir();
+
+	if (shared == NULL)
+		skip_all("../shared is absent");
+	return shared;
+}
+
+/* the JSON file ../shared/reference/REL, REL a printf format and its arguments; skips the
+ * whole test when ../shared is absent; NULL when the file does not load. The caller frees. */
+static inline json_t *
+ref_json(const char *fmt, ...)
+{
+	const char *shared = ref_shared();
+	char rel[4096], path[4400];
+	json_error_t je;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/reference/%s", shared, rel);
+	return json_load_file(path, 0, &je);
+}
 
 /* n float32 values from path (host order, as the reference scripts write them); NULL when
  * the file is missing or shorter. The caller frees. */

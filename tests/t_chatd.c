@@ -218,6 +218,25 @@ chain_tokens(const char *spec)
 }
 
 /* all raw bytes a connection receives until the final answer, and the answer */
+/* the whole msgpack messages in raw[0..n), as a JSON array (a cut one at the end is left out) */
+static json_t *
+decode_all(const char *raw, size_t n)
+{
+	json_t *all = json_array();
+	msgpack_unpacker up;
+	msgpack_unpacked r;
+
+	msgpack_unpacker_init(&up, n + 16);
+	memcpy(msgpack_unpacker_buffer(&up), raw, n);
+	msgpack_unpacker_buffer_consumed(&up, n);
+	msgpack_unpacked_init(&r);
+	while (msgpack_unpacker_next(&up, &r) == MSGPACK_UNPACK_SUCCESS)
+		json_array_append_new(all, obj_json(&r.data));
+	msgpack_unpacked_destroy(&r);
+	msgpack_unpacker_destroy(&up);
+	return all;
+}
+
 static void
 test_rigged(void)
 {
@@ -273,20 +292,12 @@ test_rigged(void)
 			break;
 		nraw += (size_t)n;
 		/* decode what has come so far: is the final message there? */
-		msgpack_unpacker up;
-		msgpack_unpacked r;
-		msgpack_unpacker_init(&up, nraw + 16);
-		memcpy(msgpack_unpacker_buffer(&up), raw, nraw);
-		msgpack_unpacker_buffer_consumed(&up, nraw);
-		msgpack_unpacked_init(&r);
-		while (msgpack_unpacker_next(&up, &r) == MSGPACK_UNPACK_SUCCESS) {
-			json_t *j = obj_json(&r.data);
+		json_t *all = decode_all(raw, nraw), *j;
+		size_t i;
+		json_array_foreach(all, i, j)
 			if (json_object_get(j, "chat") || json_object_get(j, "error"))
 				got_final = 1;
-			json_decref(j);
-		}
-		msgpack_unpacked_destroy(&r);
-		msgpack_unpacker_destroy(&up);
+		json_decref(all);
 	}
 	int leaked = memmem(raw, nraw, "bomb", 4) != NULL;
 	/* the window holding " bomb": its first token's text must not be there either */
@@ -298,14 +309,9 @@ test_rigged(void)
 	memset(&a, 0, sizeof(a));
 	a.deltas = calloc(1, 1);
 	{
-		msgpack_unpacker up;
-		msgpack_unpacked r;
-		msgpack_unpacker_init(&up, nraw + 16);
-		memcpy(msgpack_unpacker_buffer(&up), raw, nraw);
-		msgpack_unpacker_buffer_consumed(&up, nraw);
-		msgpack_unpacked_init(&r);
-		while (msgpack_unpacker_next(&up, &r) == MSGPACK_UNPACK_SUCCESS) {
-			json_t *j = obj_json(&r.data);
+		json_t *all = decode_all(raw, nraw), *j;
+		size_t i;
+		json_array_foreach(all, i, j) {
 			json_t *dt = json_object_get(j, "delta");
 			if (dt) {
 				const char *t = json_string_value(json_object_get(dt, "text"));
@@ -314,14 +320,12 @@ test_rigged(void)
 				memcpy(a.deltas + a.n_deltas_bytes, t ? t : "", n + 1);
 				a.n_deltas_bytes += n;
 				a.n_deltas++;
-				json_decref(j);
 			} else {
 				json_decref(a.final);
-				a.final = j;
+				a.final = json_incref(j);
 			}
 		}
-		msgpack_unpacked_destroy(&r);
-		msgpack_unpacker_destroy(&up);
+		json_decref(all);
 	}
 	ok(strcmp(finish_reason(&a), "content_filter") == 0 && json_is_string(chatf(&a, "refusal")) &&
 	    strlen(json_string_value(chatf(&a, "refusal"))) > 0,

@@ -3,13 +3,9 @@
 # the same output and exit statuses as guard chat in-process with the same models, and an
 # error (exit 2) from a guardd without a generator.
 . tests/tap.sh
-B=${BUILD:-build}
-M=$PWD/$B/models
-LG=$M/rig-l3.gguf
-GEN=$M/rig-gen-l3.gguf
-[ -f "$LG" ] && [ -f "$GEN" ] || skip_all "test models not built (../shared absent)"
-T=$(mktemp -d)
-S=$T/g.sock
+. tests/dlib.sh
+rig_models
+rig_tmp
 N=8	# check_every, in the daemon and in-process alike
 cat > $T/guardd.yaml <<CONF
 listen: $S
@@ -32,7 +28,6 @@ trap 'kill $pid $pid2 2>/dev/null; rm -rf "$T"' EXIT
 guardd_ready $pid $T/err 300 ./guard ping --socket $S
 guardd_ready $pid2 $T/err2 300 ./guard ping --socket $T/nogen.sock
 L="-m $GEN --guard $LG --policy etc/policy.yaml --check-every $N"
-jf() { /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
 # a short answer (before the rigged generator's " bomb"): streamed, exit 0, as in-process
 ./guard chat $L --temp 0 -n 12 "Tell me a story." > $T/a; ra=$?

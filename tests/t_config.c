@@ -163,6 +163,28 @@ doc_with(char *out, size_t n, const char *path, const char *value)
 		    strcmp(path, "listen") == 0 ? "model: m.gguf\n" : "listen: s.sock\n" : BASE, path, value);
 }
 
+/* k set to v, just outside its range (above: past the maximum; a LONG_MAX maximum's
+ * "above" overflows, no number), is refused with the range named exactly */
+static void
+out_of_range(const struct config_key *k, const char *v, int above)
+{
+	char doc[512], range[128];
+	struct err e;
+
+	if (k->type == CONFIG_MILLI)
+		snprintf(range, sizeof(range), "%s: %s is outside [%g, %g]", k->path, v,
+		    (double)k->min / 1000, (double)k->max / 1000);
+	else if (above && k->max == LONG_MAX)
+		snprintf(range, sizeof(range), "%s: '%s' is not a number", k->path, v);
+	else
+		snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, v, k->min,
+		    k->max);
+	doc_with(doc, sizeof(doc), k->path, v);
+	struct config *c = load_text(doc, &e);
+	ok(c == NULL && strstr(e.msg, range), "%s: %s is refused (%s)", k->path, v, e.msg);
+	config_free(c);
+}
+
 /* every key: a good value is stored, a bad one refused with the key named, ranges exact */
 static void
 test_table(void)
@@ -231,29 +253,8 @@ test_table(void)
 		c = load_text(doc, &e);
 		ok(c != NULL, "%s: its minimum %s is accepted (%s)", k->path, lo, c ? "" : e.msg);
 		config_free(c);
-		char range[128];
-		if (k->type == CONFIG_MILLI)
-			snprintf(range, sizeof(range), "%s: %s is outside [%g, %g]", k->path, below,
-			    (double)k->min / 1000, (double)k->max / 1000);
-		else
-			snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, below,
-			    k->min, k->max);
-		doc_with(doc, sizeof(doc), k->path, below);
-		c = load_text(doc, &e);
-		ok(c == NULL && strstr(e.msg, range), "%s: %s is refused (%s)", k->path, below, e.msg);
-		config_free(c);
-		if (k->type == CONFIG_MILLI)
-			snprintf(range, sizeof(range), "%s: %s is outside [%g, %g]", k->path, above,
-			    (double)k->min / 1000, (double)k->max / 1000);
-		else if (k->max == LONG_MAX)
-			snprintf(range, sizeof(range), "%s: '%s' is not a number", k->path, above);
-		else
-			snprintf(range, sizeof(range), "%s: %s is outside [%ld, %ld]", k->path, above,
-			    k->min, k->max);
-		doc_with(doc, sizeof(doc), k->path, above);
-		c = load_text(doc, &e);
-		ok(c == NULL && strstr(e.msg, range), "%s: %s is refused (%s)", k->path, above, e.msg);
-		config_free(c);
+		out_of_range(k, below, 0);
+		out_of_range(k, above, 1);
 	}
 }
 

@@ -16,6 +16,7 @@
 #include "core/tok.h"
 #include "policy/policy.h"
 #include "util/buf.h"
+#include "clutil.h"
 #include "tap.h"
 
 #define MAXMSG 8
@@ -51,37 +52,10 @@ open1(const struct model *m, const struct policy *p, size_t budget, int prefix_c
 	cp.n_threads = 2;
 	cp.conv_cache_bytes = budget;
 	cp.prefix_cache = prefix_cache;
-	struct classifier *c = classifier_new(m, &cp, &e);
-	if (c != NULL && classifier_add_policy(c, p, &e) != 0) {
-		classifier_free(c);
-		return NULL;
-	}
+	struct classifier *c = cl_open1(m, p, &cp, &e);
 	if (c == NULL)
 		diag("classifier: %s", e.msg);
 	return c;
-}
-
-static int
-same_verdict(const struct verdict *a, const struct verdict *b, size_t ncat)
-{
-	if (memcmp(&a->unsafe_score, &b->unsafe_score, sizeof(double)) != 0 ||
-	    a->decision != b->decision || strcmp(a->raw, b->raw) != 0 || a->n_codes != b->n_codes ||
-	    a->have_cat_scores != b->have_cat_scores || a->role != b->role)
-		return 0;
-	for (size_t i = 0; a->have_cat_scores && i < ncat; i++)
-		if (memcmp(&a->cat_scores[i], &b->cat_scores[i], sizeof(double)) != 0)
-			return 0;
-	return 1;
-}
-
-static struct verdict
-run1(struct classifier *cl, const struct conv *c)
-{
-	struct verdict v;
-	const struct conv *l[1] = { c };
-
-	classifier_run(cl, 0, l, 1, &v);
-	return v;
 }
 
 static size_t
@@ -196,12 +170,12 @@ grow_chats(const char *name, const struct model *m, const struct policy *p)
 		char why[512] = "", why2[512] = "";
 		for (int k = 1; k <= ch->n; k++) {
 			struct conv c = first(ch, k);
-			struct verdict h = run1(hot, &c), v = run1(cold, &c);
+			struct verdict h = cl_run1(hot, &c), v = cl_run1(cold, &c);
 			body_ids(t, &c, &body[k], &closing[k]);
 			size_t bn = body[k].n + 1;	/* with the model's "\n\n" */
 			int decode = v.tokens_evaluated - (int)bn;
 			int prompt_eval = h.tokens_evaluated - decode;
-			same &= same_verdict(&h, &v, ncat);
+			same &= cl_same_verdict(&h, &v, ncat);
 			size_t shared = best_shared(&sn, h.role, &body[k]);
 			if (h.tokens_cached != v.tokens_cached + (int)shared ||
 			    prompt_eval != (int)(bn - shared)) {
@@ -244,12 +218,12 @@ grow_chats(const char *name, const struct model *m, const struct policy *p)
 	}
 	/* the same conversation again: only the closing part is evaluated */
 	struct conv c = first(&CHATS[0], 3);
-	struct verdict a = run1(hot, &c), b = run1(cold, &c);
+	struct verdict a = cl_run1(hot, &c), b = cl_run1(cold, &c);
 	struct tokvec ids = { 0 };
 	size_t cl;
 	body_ids(t, &c, &ids, &cl);
 	int decode = b.tokens_evaluated - (int)ids.n - 1;
-	ok(same_verdict(&a, &b, ncat) && a.tokens_evaluated - decode == (int)cl + 1,
+	ok(cl_same_verdict(&a, &b, ncat) && a.tokens_evaluated - decode == (int)cl + 1,
 	    "%s: a re-check of the same conversation evaluates the closing part only (%d = %zu + 1)",
 	    name, a.tokens_evaluated - decode, cl);
 	struct convcache_stats st;
@@ -314,7 +288,7 @@ interleaved(const char *name, const struct model *m, const struct policy *p)
 		classifier_run(hot, 0, list + s, (size_t)n, h);
 		classifier_run(cold, 0, list + s, (size_t)n, v);
 		for (int i = 0; i < n; i++) {
-			same &= same_verdict(&h[i], &v[i], ncat);
+			same &= cl_same_verdict(&h[i], &v[i], ncat);
 			/* a first or second turn may share "User:" with another chat, no more */
 			int got = h[i].tokens_cached - v[i].tokens_cached;
 			if (want[s + i] ? got != (int)want[s + i] : got > 4) {
@@ -363,12 +337,12 @@ lru(const char *name, const struct model *m, const struct policy *p)
 	struct verdict v;
 
 	/* the size of one entry, measured */
-	v = run1(c, &a);
+	v = cl_run1(c, &a);
 	verdict_free(&v);
 	classifier_cache_stats(c, &st);
 	uint64_t one = st.bytes;
 	int pre = v.tokens_cached;
-	v = run1(c, &a);
+	v = cl_run1(c, &a);
 	int full = v.tokens_cached;	/* the prefix and the conversation part */
 	verdict_free(&v);
 	classifier_free(c);
@@ -378,18 +352,18 @@ lru(const char *name, const struct model *m, const struct policy *p)
 	if (!ok(c && one > 0, "%s: a cache of %llu bytes: room for two entries of %llu", name,
 	    (unsigned long long)(one * 5 / 2), (unsigned long long)one))
 		goto out;
-	v = run1(c, &a), verdict_free(&v);
-	v = run1(c, &b), verdict_free(&v);
-	v = run1(c, &a);	/* A used again: B is now the least recently used */
+	v = cl_run1(c, &a), verdict_free(&v);
+	v = cl_run1(c, &b), verdict_free(&v);
+	v = cl_run1(c, &a);	/* A used again: B is now the least recently used */
 	int a_hit = v.tokens_cached == full;
 	verdict_free(&v);
-	v = run1(c, &cc), verdict_free(&v);
+	v = cl_run1(c, &cc), verdict_free(&v);
 	classifier_cache_stats(c, &st);
 	ok(a_hit && st.evictions == 1 && st.entries == 2 && st.bytes <= st.budget, "%s: a third "
 	    "entry evicts one (%llu evictions, %llu entries, %llu of %llu bytes)", name,
 	    (unsigned long long)st.evictions, (unsigned long long)st.entries,
 	    (unsigned long long)st.bytes, (unsigned long long)st.budget);
-	struct verdict va = run1(c, &a), vc = run1(c, &cc), vb = run1(c, &b);
+	struct verdict va = cl_run1(c, &a), vc = cl_run1(c, &cc), vb = cl_run1(c, &b);
 	ok(va.tokens_cached == full && vc.tokens_cached == full && vb.tokens_cached < full,
 	    "%s: the least recently used (B) went; A (used since) and C stay: cached %d, %d, %d "
 	    "(all of it: %d)", name, va.tokens_cached, vc.tokens_cached, vb.tokens_cached, full);
@@ -400,8 +374,8 @@ lru(const char *name, const struct model *m, const struct policy *p)
 
 	/* smaller than any entry: nothing stored, nothing breaks */
 	c = open1(m, p, (size_t)(one / 2), 1);
-	v = run1(c, &a), verdict_free(&v);
-	v = run1(c, &a);
+	v = cl_run1(c, &a), verdict_free(&v);
+	v = cl_run1(c, &a);
 	classifier_cache_stats(c, &st);
 	ok(c && st.entries == 0 && st.stores == 0 && v.tokens_cached == pre && pre < full, "%s: a budget below one entry stores nothing (%llu entries)",
 	    name, (unsigned long long)st.entries);
@@ -427,14 +401,14 @@ invalidate(const char *name, const struct model *m, const struct policy *p)
 
 	if (!ok(c && cold, "%s: classifiers for the swap", name))
 		goto out;
-	struct verdict v = run1(c, &c1), ref = run1(cold, &c3);
+	struct verdict v = cl_run1(c, &c1), ref = cl_run1(cold, &c3);
 	int pre = v.tokens_cached;
 	verdict_free(&v);
 	ok(classifier_set_policy(c, 0, p, &e) == 0, "%s: the policy swapped (same text, new build)",
 	    name);
 	classifier_cache_stats(c, &st);
-	v = run1(c, &c3);
-	ok(st.entries == 0 && v.tokens_cached == pre && same_verdict(&v, &ref, ncat),
+	v = cl_run1(c, &c3);
+	ok(st.entries == 0 && v.tokens_cached == pre && cl_same_verdict(&v, &ref, ncat),
 	    "%s: after the swap nothing is reused (%llu entries, cached %d = the prefix %d)", name,
 	    (unsigned long long)st.entries, v.tokens_cached, pre);
 	verdict_free(&v);
@@ -443,8 +417,8 @@ invalidate(const char *name, const struct model *m, const struct policy *p)
 
 	/* budget 0: no cache */
 	c = open1(m, p, 0, 1);
-	v = run1(c, &c1), verdict_free(&v);
-	v = run1(c, &c3);
+	v = cl_run1(c, &c1), verdict_free(&v);
+	v = cl_run1(c, &c3);
 	classifier_cache_stats(c, &st);
 	ok(v.tokens_cached == pre && st.lookups == 0 && st.budget == 0 && st.entries == 0,
 	    "%s: budget 0 disables the cache (cached %d, %llu lookups)", name, v.tokens_cached,
@@ -454,14 +428,14 @@ invalidate(const char *name, const struct model *m, const struct policy *p)
 
 	/* no prefix cache: entries start after the prefix, so no conversation cache either */
 	c = open1(m, p, (size_t)256 << 20, 0);
-	v = run1(c, &c1);
+	v = cl_run1(c, &c1);
 	int none = v.tokens_cached == 0;
 	verdict_free(&v);
-	v = run1(c, &c3);
-	ref = run1(cold, &c3);
+	v = cl_run1(c, &c3);
+	ref = cl_run1(cold, &c3);
 	classifier_cache_stats(c, &st);
 	ok(none && v.tokens_cached == 0 && st.budget == 0 && st.lookups == 0 &&
-	    same_verdict(&v, &ref, ncat), "%s: without the prefix cache there is no conversation "
+	    cl_same_verdict(&v, &ref, ncat), "%s: without the prefix cache there is no conversation "
 	    "cache (cached %d, budget %llu)", name, v.tokens_cached, (unsigned long long)st.budget);
 	verdict_free(&v);
 	verdict_free(&ref);
@@ -524,15 +498,10 @@ ranged(const char *name, const struct model *m)
 int
 main(int argc, char **argv)
 {
-	struct err e;
-
 	if (argc != 3)
 		return 2;
-	struct model *rig = model_open(argv[1], &e), *rnd = model_open(argv[2], &e);
-	if (rig == NULL || rnd == NULL) {
-		printf("1..0 # SKIP test models not built: %s\n", e.msg);
-		return 0;
-	}
+	struct model *rig, *rnd;
+	cl_models(argv, &rig, &rnd);
 	struct policy *def = policy_default();
 	const struct model *ms[2] = { rig, rnd };
 	const char *names[2] = { "rig-l3", "tiny-l3-bf16" };

@@ -607,11 +607,7 @@ main(int argc, char **argv)
 {
 	if (argc != 4)
 		return 2;
-	if (access(argv[2], R_OK) != 0 || access(argv[3], R_OK) != 0)
-		skip_all("test models not built (../shared absent)");
-	harness_init(argv[1]);
-	rig = realpath(argv[2], NULL);
-	slow = realpath(argv[3], NULL);
+	harness_args(argv, &rig, &slow, NULL);
 	/* T_ONLY=name runs the tests whose function name holds it (while debugging one) */
 #define RUN(f) if (getenv("T_ONLY") == NULL || strstr(#f, getenv("T_ONLY"))) f()
 	RUN(test_log_full);

@@ -4,18 +4,12 @@
 # vanish, connection limits. A guardd with the rigged guard and generator; a second one with
 # `http.auth: none` and an allow list that refuses us. Every wait is bounded.
 . tests/tap.sh
-B=${BUILD:-build}
-M=$PWD/$B/models
-LG=$M/rig-l3.gguf
-GEN=$M/rig-gen-l3.gguf
-[ -f "$LG" ] && [ -f "$GEN" ] || skip_all "test models not built (../shared absent)"
-command -v curl > /dev/null || skip_all "curl is not installed"
-T=$(mktemp -d)
-S=$T/g.sock
-H=$T/h.sock
+. tests/dlib.sh
+rig_models
+need curl
+rig_tmp
 KEY=k-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 printf '# keys\n\n  %s  \nanother-key-0123456789\n' "$KEY" > $T/keys
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 P=$(freeport)
 P2=$(freeport)
 cat > $T/guardd.yaml <<CONF
@@ -53,7 +47,6 @@ guardd_ready $pid2 $T/err2 300 curl -sf http://127.0.0.1:$P2/health
 U="--unix-socket $H"
 TCP=http://127.0.0.1:$P
 AUTH="Authorization: Bearer $KEY"
-jf() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 # curl ARGS... -> the status; the body in $T/b, the headers in $T/h
 c() { curl -s -o $T/b -D $T/h -w '%{http_code}' "$@"; }
 hdr() { tr -d '\r' < $T/h | grep -i "^$1:" | head -1 | cut -d' ' -f2-; }

@@ -216,6 +216,25 @@ refused(const void *p, size_t n, const struct image_limits *lim, const char *nee
 #define W 7
 #define H 5
 
+/* a W x H PNG of data, without palette, decodes to want */
+static void
+png_case(int depth, int ctype, int interlace, const uint8_t *data, const uint8_t *want,
+    const char *what)
+{
+	struct membuf m = png_make(W, H, depth, ctype, interlace, data, NULL, 0, NULL, 0);
+
+	decodes_to(&m, W, H, want, 0, what);
+	free(m.p);
+}
+
+/* want gray: byte stride * i of src in the three channels of pixel i */
+static void
+gray_want(uint8_t *want, const uint8_t *src, int stride)
+{
+	for (int i = 0; i < W * H; i++)
+		want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = src[stride * i];
+}
+
 static void
 png_types(void)
 {
@@ -229,48 +248,27 @@ png_types(void)
 	for (size_t i = 0; i < sizeof(src); i++)
 		src[i] = (uint8_t)(rand() >> 7);
 
-	m = png_make(W, H, 8, PNG_COLOR_TYPE_RGB, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, src, 0, "PNG RGB 8-bit");
-	free(m.p);
-	m = png_make(W, H, 8, PNG_COLOR_TYPE_RGB, 1, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, src, 0, "PNG RGB 8-bit interlaced");
-	free(m.p);
+	png_case(8, PNG_COLOR_TYPE_RGB, 0, src, src, "PNG RGB 8-bit");
+	png_case(8, PNG_COLOR_TYPE_RGB, 1, src, src, "PNG RGB 8-bit interlaced");
 
 	for (int i = 0; i < W * H; i++)
 		memcpy(want + 3 * i, src + 4 * i, 3);	/* alpha dropped, no compositing */
-	m = png_make(W, H, 8, PNG_COLOR_TYPE_RGBA, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG RGBA 8-bit");
-	free(m.p);
-
-	for (int i = 0; i < W * H; i++)
-		want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = src[i];
-	m = png_make(W, H, 8, PNG_COLOR_TYPE_GRAY, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG gray 8-bit");
-	free(m.p);
-
-	for (int i = 0; i < W * H; i++)
-		want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = src[2 * i];
-	m = png_make(W, H, 8, PNG_COLOR_TYPE_GRAY_ALPHA, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG gray+alpha 8-bit");
-	free(m.p);
+	png_case(8, PNG_COLOR_TYPE_RGBA, 0, src, want, "PNG RGBA 8-bit");
+	gray_want(want, src, 1);
+	png_case(8, PNG_COLOR_TYPE_GRAY, 0, src, want, "PNG gray 8-bit");
+	gray_want(want, src, 2);
+	png_case(8, PNG_COLOR_TYPE_GRAY_ALPHA, 0, src, want, "PNG gray+alpha 8-bit");
 
 	/* 16-bit RGB(A) and LA: Pillow keeps the high byte */
 	for (int i = 0; i < W * H * 3; i++)
 		want[i] = src[2 * i];
-	m = png_make(W, H, 16, PNG_COLOR_TYPE_RGB, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG RGB 16-bit (high byte)");
-	free(m.p);
+	png_case(16, PNG_COLOR_TYPE_RGB, 0, src, want, "PNG RGB 16-bit (high byte)");
 	for (int i = 0; i < W * H; i++)
 		for (int c = 0; c < 3; c++)
 			want[3 * i + c] = src[8 * i + 2 * c];
-	m = png_make(W, H, 16, PNG_COLOR_TYPE_RGBA, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG RGBA 16-bit (high byte, alpha dropped)");
-	free(m.p);
-	for (int i = 0; i < W * H; i++)
-		want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = src[4 * i];
-	m = png_make(W, H, 16, PNG_COLOR_TYPE_GRAY_ALPHA, 0, src, NULL, 0, NULL, 0);
-	decodes_to(&m, W, H, want, 0, "PNG gray+alpha 16-bit (high byte)");
-	free(m.p);
+	png_case(16, PNG_COLOR_TYPE_RGBA, 0, src, want, "PNG RGBA 16-bit (high byte, alpha dropped)");
+	gray_want(want, src, 4);
+	png_case(16, PNG_COLOR_TYPE_GRAY_ALPHA, 0, src, want, "PNG gray+alpha 16-bit (high byte)");
 
 	/* 16-bit gray: Pillow's mode I;16, whose RGB conversion clips at 255 */
 	{
@@ -281,9 +279,8 @@ png_types(void)
 			g[2 * i + 1] = src[2 * i + 1];
 			want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = g[2 * i] ? 255 : g[2 * i + 1];
 		}
-		m = png_make(W, H, 16, PNG_COLOR_TYPE_GRAY, 0, g, NULL, 0, NULL, 0);
-		decodes_to(&m, W, H, want, 0, "PNG gray 16-bit (clipped at 255 as Pillow's I;16)");
-		free(m.p);
+		png_case(16, PNG_COLOR_TYPE_GRAY, 0, g, want,
+		    "PNG gray 16-bit (clipped at 255 as Pillow's I;16)");
 	}
 
 	/* palette, 8-bit and 4-bit, with tRNS (ignored by convert("RGB")) */

@@ -19,16 +19,14 @@
 #include "core/kern.h"
 #include "core/quant.h"
 #include "tap.h"
+#include "xorshift.h"
 
 static uint32_t rng = 2024;
 
 static uint32_t
 rnd32(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 17;
-	rng ^= rng << 5;
-	return rng;
+	return xorshift32(&rng);
 }
 
 static float

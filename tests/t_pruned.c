@@ -396,22 +396,23 @@ hf_rejects(void)
 	    "20 rows");
 	snprintf(bad, sizeof(bad), "%.*s, 7]", (int)strlen(arr) - 1, arr);
 	hf_case("rig-l3-pruned", bad, 0, "HF, 21 ids for 20 rows", "has 21 token ids", "20 rows");
-	snprintf(bad, sizeof(bad), "[19193, 39257, 198, 50, 16, 128256, 18, 19, 20, 21, 22, 23, 24, "
-	    "605, 806, 717, 1032, 975, 11, 128009]");
-	hf_case("rig-l3-pruned", bad, 0, "HF, an id past the vocabulary",
-	    "output_token_ids[5]: token id 128256 is outside the vocabulary (0..128255)", NULL);
-	snprintf(bad, sizeof(bad), "[19193, 39257, 198, 50, 16, 17, 18, 19, 20, 21, 22, 23, 24, "
-	    "605, 806, 717, 1032, 975, -1, 128009]");
-	hf_case("rig-l3-pruned", bad, 0, "HF, a negative id", "output_token_ids[18]: token id -1 is "
-	    "outside", NULL);
-	snprintf(bad, sizeof(bad), "[19193, 39257, 198, 50, 16, 17, 18, 198, 20, 21, 22, 23, 24, "
-	    "605, 806, 717, 1032, 975, 11, 128009]");
-	hf_case("rig-l3-pruned", bad, 0, "HF, a token given two rows",
-	    "output_token_ids[7]: token id 198 is already row 2's", NULL);
-	snprintf(bad, sizeof(bad), "[19193, 39257, 198, 50, 16, 17, 18, 19, 20, 21, 22, 23, 24, "
-	    "605, 806, 717, 1032, 975, 11.5, 128009]");
-	hf_case("rig-l3-pruned", bad, 0, "HF, a fractional id", "output_token_ids[18] must be an "
-	    "integer", NULL);
+	/* 20 ids, one of them bad */
+	static const struct {
+		const char *ids, *what, *want;
+	} bad_ids[] = {
+		{ "[19193, 39257, 198, 50, 16, 128256, 18, 19, 20, 21, 22, 23, 24, 605, 806, 717, 1032, "
+		  "975, 11, 128009]", "HF, an id past the vocabulary",
+		  "output_token_ids[5]: token id 128256 is outside the vocabulary (0..128255)" },
+		{ "[19193, 39257, 198, 50, 16, 17, 18, 19, 20, 21, 22, 23, 24, 605, 806, 717, 1032, "
+		  "975, -1, 128009]", "HF, a negative id", "output_token_ids[18]: token id -1 is outside" },
+		{ "[19193, 39257, 198, 50, 16, 17, 18, 198, 20, 21, 22, 23, 24, 605, 806, 717, 1032, "
+		  "975, 11, 128009]", "HF, a token given two rows",
+		  "output_token_ids[7]: token id 198 is already row 2's" },
+		{ "[19193, 39257, 198, 50, 16, 17, 18, 19, 20, 21, 22, 23, 24, 605, 806, 717, 1032, "
+		  "975, 11.5, 128009]", "HF, a fractional id", "output_token_ids[18] must be an integer" },
+	};
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
+		hf_case("rig-l3-pruned", bad_ids[i].ids, 0, bad_ids[i].what, bad_ids[i].want, NULL);
 	hf_case("rig-l3-pruned", "\"19193\"", 0, "HF, a string", "'output_token_ids' must be an array",
 	    NULL);
 	hf_case("rig-l3-pruned", arr, 1, "HF, a map with tie_word_embeddings true",

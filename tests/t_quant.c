@@ -319,17 +319,12 @@ run_ids(struct ctx *cx, const int32_t *ids, int n, int nv)
 static void
 ref_file(const char *name)
 {
-	const char *shared = shared_dir();
+	const char *shared = ref_shared();
 	char path[4400];
-	json_error_t je;
 	struct err e;
 
-	if (shared == NULL)
-		skip_all("../shared is absent");
-	snprintf(path, sizeof(path), "%s/reference/quant/tolerances.json", shared);
-	json_t *tj = json_load_file(path, 0, &je);
-	snprintf(path, sizeof(path), "%s/reference/quant/%s/reference.json", shared, name);
-	json_t *ref = json_load_file(path, 0, &je);
+	json_t *tj = ref_json("quant/tolerances.json");
+	json_t *ref = ref_json("quant/%s/reference.json", name);
 	json_t *fj = json_object_get(json_object_get(tj, "files"), name);
 	if (!ok(tj && ref && fj, "%s: reference.json and its tolerances.json entry load", name))
 		return;
@@ -402,15 +397,9 @@ ref_file(const char *name)
 static void
 pair_files(const char *qpath, const char *fpath, double tol)
 {
-	const char *shared = shared_dir();
-	char path[4400];
-	json_error_t je;
 	struct err e;
 
-	if (shared == NULL)
-		skip_all("../shared is absent");
-	snprintf(path, sizeof(path), "%s/reference/tiny-l2/reference.json", shared);
-	json_t *ref = json_load_file(path, 0, &je);
+	json_t *ref = ref_json("tiny-l2/reference.json");
 	struct model *q = model_open(qpath, &e), *f = NULL;
 	if (q == NULL)
 		diag("%s", e.msg);
