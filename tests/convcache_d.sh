@@ -21,16 +21,7 @@ model: $R
 policy: $P
 cache: {conversations_mb: $2}
 CONF
-	./guardd -f -c $T/$1.yaml 2> $T/$1.err &
-	pid=$!
-	pids="$pids $pid"
-	guardd_ready $pid $T/$1.err 300 ./guard ping --socket $T/$1.sock
-}
-field() {	# field FILE KEY.PATH: a value of a JSON document
-	python3 -c 'import json,sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): v = v[k]
-print(v)' "$1" "$2"
+	guardd_conf $1 300
 }
 
 U1="Hello there, can you help me plan a birthday party for my daughter?"

@@ -30,16 +30,7 @@ CONF
 }
 start() {	# start NAME CACHE-LINE
 	conf "$1" "$2"
-	./guardd -f -c $T/$1.yaml 2> $T/$1.err &
-	pid=$!
-	pids="$pids $pid"
-	guardd_ready $pid $T/$1.err 600 ./guard ping --socket $T/$1.sock
-}
-field() {	# field FILE KEY.PATH: a value of a JSON document
-	python3 -c 'import json,sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): v = v[k]
-print(repr(v) if isinstance(v, float) else v)' "$1" "$2"
+	guardd_conf $1 600
 }
 metric() {	# metric FILE NAME: a sample's value in Prometheus text
 	awk -v n="$2" '$1 == n { print $2 }' "$1"

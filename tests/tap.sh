@@ -28,3 +28,18 @@ guardd_ready() {
 		sleep 0.1
 	done
 }
+# guardd_conf NAME TRIES: ./guardd -f -c $T/NAME.yaml in the background, its pid added to
+# $pids (for the caller's trap) and its stderr in $T/NAME.err; ready when $T/NAME.sock pings
+guardd_conf() {
+	./guardd -f -c $T/$1.yaml 2> $T/$1.err &
+	pid=$!
+	pids="$pids $pid"
+	guardd_ready $pid $T/$1.err $2 ./guard ping --socket $T/$1.sock
+}
+# field FILE KEY.PATH: a value of a JSON document (floats as repr: every digit)
+field() {
+	python3 -c 'import json,sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): v = v[k]
+print(repr(v) if isinstance(v, float) else v)' "$1" "$2"
+}
