@@ -16,6 +16,18 @@ rig_models() {
 # need COMMAND [REASON]: skips the whole file when COMMAND is not installed
 need() { command -v "$1" > /dev/null || skip_all "${2:-$1 is not installed}"; }
 
+# mllama_ref BUILD: B, M (tiny-mllama in BUILD's models), SH (../shared) and R (its tiny-mllama
+# reference); skips the whole file, saying so, without them or without jq
+mllama_ref() {
+	B=${1:-build}
+	M=$B/models/tiny-mllama
+	SH=${GUARDD_SHARED:-../shared}
+	R=$SH/reference/tiny-mllama
+	[ -f "$M/config.json" ] && [ -f "$R/reference.json" ] ||
+	    skip_all "tiny-mllama not built (../shared absent)"
+	need jq
+}
+
 # rig_tmp [MKTEMP-TEMPLATE]: a fresh temp dir T, with S (msgpack) and H (HTTP) socket paths in it
 rig_tmp() {
 	T=$(mktemp -d ${1:+"$1"})

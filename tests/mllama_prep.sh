@@ -7,12 +7,8 @@
 # guard and by guardd -t. `guard logits --image` runs the shared attach code
 # (core/mllama_image.c), so this also checks that it does.   mllama_prep.sh BUILD
 . tests/tap.sh
-B=${1:-build}
-M=$B/models/tiny-mllama
-SH=${GUARDD_SHARED:-../shared}
-R=$SH/reference/tiny-mllama
-[ -f "$M/config.json" ] && [ -f "$R/reference.json" ] || skip_all "tiny-mllama not built (../shared absent)"
-command -v jq >/dev/null || skip_all "jq is not installed"
+. tests/dlib.sh
+mllama_ref "$1"
 command -v python3 >/dev/null || skip_all "python3 absent (needed to patch a GGUF)"
 T=$(mktemp -d)
 pid=

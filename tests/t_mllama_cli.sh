@@ -4,12 +4,8 @@
 # images not matching the <|image|> tokens, a truncated PNG; the preprocessor config the
 # shared attach code reads.   t_mllama_cli.sh BUILD
 . tests/tap.sh
-B=${1:-build}
-M=$B/models/tiny-mllama
-SH=${GUARDD_SHARED:-../shared}
-R=$SH/reference/tiny-mllama
-[ -f "$M/config.json" ] && [ -f "$R/reference.json" ] || skip_all "tiny-mllama not built (../shared absent)"
-command -v jq >/dev/null || skip_all "jq is not installed"
+. tests/dlib.sh
+mllama_ref "$1"
 G=./guard
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
